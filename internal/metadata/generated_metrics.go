@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
 	conventions "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"slices"
 	"time"
@@ -3109,6 +3110,93 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 	return metricBuilderOptionFunc(func(mb *MetricsBuilder) {
 		mb.startTime = startTime
 	})
+}
+func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
+	mb := &MetricsBuilder{
+		config:                            mbc,
+		startTime:                         pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                     pmetric.NewMetrics(),
+		buildInfo:                         settings.BuildInfo,
+		metricBuildAlertActive:            newMetricBuildAlertActive(mbc.Metrics.BuildAlertActive),
+		metricBuildAlertValue:             newMetricBuildAlertValue(mbc.Metrics.BuildAlertValue),
+		metricBuildDuration:               newMetricBuildDuration(mbc.Metrics.BuildDuration),
+		metricBuildEta:                    newMetricBuildEta(mbc.Metrics.BuildEta),
+		metricBuildPaused:                 newMetricBuildPaused(mbc.Metrics.BuildPaused),
+		metricBuildPhaseCPUUtilizationAvg: newMetricBuildPhaseCPUUtilizationAvg(mbc.Metrics.BuildPhaseCPUUtilizationAvg),
+		metricBuildPhaseCPUUtilizationMax: newMetricBuildPhaseCPUUtilizationMax(mbc.Metrics.BuildPhaseCPUUtilizationMax),
+		metricBuildPhaseDiskIo:            newMetricBuildPhaseDiskIo(mbc.Metrics.BuildPhaseDiskIo),
+		metricBuildPhaseDiskOperations:    newMetricBuildPhaseDiskOperations(mbc.Metrics.BuildPhaseDiskOperations),
+		metricBuildPhaseDuration:          newMetricBuildPhaseDuration(mbc.Metrics.BuildPhaseDuration),
+		metricBuildPhaseMemoryUsageMax:    newMetricBuildPhaseMemoryUsageMax(mbc.Metrics.BuildPhaseMemoryUsageMax),
+		metricBuildPhaseNetworkIo:         newMetricBuildPhaseNetworkIo(mbc.Metrics.BuildPhaseNetworkIo),
+		metricBuildPhaseProgress:          newMetricBuildPhaseProgress(mbc.Metrics.BuildPhaseProgress),
+		metricBuildPhaseState:             newMetricBuildPhaseState(mbc.Metrics.BuildPhaseState),
+		metricBuildPhaseStepsCompleted:    newMetricBuildPhaseStepsCompleted(mbc.Metrics.BuildPhaseStepsCompleted),
+		metricBuildPhaseStepsTotal:        newMetricBuildPhaseStepsTotal(mbc.Metrics.BuildPhaseStepsTotal),
+		metricBuildPhaseWeight:            newMetricBuildPhaseWeight(mbc.Metrics.BuildPhaseWeight),
+		metricBuildProgress:               newMetricBuildProgress(mbc.Metrics.BuildProgress),
+		metricBuildResult:                 newMetricBuildResult(mbc.Metrics.BuildResult),
+		metricBuildState:                  newMetricBuildState(mbc.Metrics.BuildState),
+		metricSystemCPUUtilization:        newMetricSystemCPUUtilization(mbc.Metrics.SystemCPUUtilization),
+		metricSystemDiskIo:                newMetricSystemDiskIo(mbc.Metrics.SystemDiskIo),
+		metricSystemDiskOperations:        newMetricSystemDiskOperations(mbc.Metrics.SystemDiskOperations),
+		metricSystemDiskOperationsRate:    newMetricSystemDiskOperationsRate(mbc.Metrics.SystemDiskOperationsRate),
+		metricSystemFilesystemUsage:       newMetricSystemFilesystemUsage(mbc.Metrics.SystemFilesystemUsage),
+		metricSystemFilesystemUtilization: newMetricSystemFilesystemUtilization(mbc.Metrics.SystemFilesystemUtilization),
+		metricSystemMemoryUsage:           newMetricSystemMemoryUsage(mbc.Metrics.SystemMemoryUsage),
+		metricSystemMemoryUtilization:     newMetricSystemMemoryUtilization(mbc.Metrics.SystemMemoryUtilization),
+		metricSystemNetworkIo:             newMetricSystemNetworkIo(mbc.Metrics.SystemNetworkIo),
+		metricSystemNetworkIoRate:         newMetricSystemNetworkIoRate(mbc.Metrics.SystemNetworkIoRate),
+		resourceAttributeIncludeFilter:    make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:    make(map[string]filter.Filter),
+	}
+	if mbc.ResourceAttributes.CicdPipelineName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["cicd.pipeline.name"] = filter.CreateFilter(mbc.ResourceAttributes.CicdPipelineName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.CicdPipelineName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["cicd.pipeline.name"] = filter.CreateFilter(mbc.ResourceAttributes.CicdPipelineName.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.CicdPipelineRunID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["cicd.pipeline.run.id"] = filter.CreateFilter(mbc.ResourceAttributes.CicdPipelineRunID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.CicdPipelineRunID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["cicd.pipeline.run.id"] = filter.CreateFilter(mbc.ResourceAttributes.CicdPipelineRunID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.CicdWorkerID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["cicd.worker.id"] = filter.CreateFilter(mbc.ResourceAttributes.CicdWorkerID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.CicdWorkerID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["cicd.worker.id"] = filter.CreateFilter(mbc.ResourceAttributes.CicdWorkerID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.HostName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["host.name"] = filter.CreateFilter(mbc.ResourceAttributes.HostName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.HostName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["host.name"] = filter.CreateFilter(mbc.ResourceAttributes.HostName.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.VcsRefHeadName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["vcs.ref.head.name"] = filter.CreateFilter(mbc.ResourceAttributes.VcsRefHeadName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.VcsRefHeadName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["vcs.ref.head.name"] = filter.CreateFilter(mbc.ResourceAttributes.VcsRefHeadName.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.VcsRefHeadRevision.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["vcs.ref.head.revision"] = filter.CreateFilter(mbc.ResourceAttributes.VcsRefHeadRevision.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.VcsRefHeadRevision.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["vcs.ref.head.revision"] = filter.CreateFilter(mbc.ResourceAttributes.VcsRefHeadRevision.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.VcsRepositoryURLFull.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["vcs.repository.url.full"] = filter.CreateFilter(mbc.ResourceAttributes.VcsRepositoryURLFull.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.VcsRepositoryURLFull.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["vcs.repository.url.full"] = filter.CreateFilter(mbc.ResourceAttributes.VcsRepositoryURLFull.MetricsExclude)
+	}
+
+	for _, op := range options {
+		op.apply(mb)
+	}
+	return mb
 }
 
 // NewResourceBuilder returns a new resource builder that should be used to build a resource associated with for the emitted metrics.
