@@ -1,0 +1,93 @@
+# buildmon — the two commands a new machine needs are `make run` and `make test`.
+# The Makefile installs its own tools (ocb, mdatagen via the tools module, Debian packages for
+# the end-to-end backends) and rebuilds only what changed.
+
+SHELL := /bin/bash
+GO ?= go
+export GOFLAGS ?=
+
+OCB_VERSION := v0.165.0
+TOOLS_DIR := $(CURDIR)/.tools
+OCB := $(TOOLS_DIR)/builder
+DIST := _build/otelcol-buildmon
+CLI := bin/buildmon
+CONFIG ?= testdata/config.yaml
+
+# Everything the distribution is built from; a change to any of these rebuilds it.
+GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './internal/tools/*' -not -name '*_test.go' -not -path './e2e/*' 2>/dev/null)
+DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
+
+E2E_TIMEOUT ?= 30m
+
+.PHONY: all run build test vet unit e2e e2e-deps generate bench fmt clean tools
+
+all: build
+
+## run: build the distribution if needed and start it with the default config
+run: $(DIST)
+	@mkdir -p var
+	./$(DIST) --config $(CONFIG)
+
+## build: the ocb-built collector and the build client
+build: $(DIST) $(CLI)
+
+$(OCB):
+	@mkdir -p $(TOOLS_DIR)
+	GOBIN=$(TOOLS_DIR) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+$(DIST): $(OCB) $(DIST_INPUTS)
+	$(OCB) --config builder-config.yaml
+	@touch $(DIST)
+
+$(CLI): $(shell find cmd/buildmon -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -o $(CLI) ./cmd/buildmon
+
+tools: $(OCB)
+
+## test: vet, unit tests with the race detector, end-to-end tests against the built binary
+test: vet unit e2e
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+
+unit:
+	$(GO) test -race ./...
+
+e2e: $(DIST) $(CLI) e2e-deps
+	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) \
+	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
+
+# Real backends for the end-to-end tests come from Debian; installed only when missing.
+E2E_PACKAGES := prometheus prometheus-alertmanager
+e2e-deps:
+	@missing=""; \
+	  command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	  command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing$$missing from Debian"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && \
+	    $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  fi
+
+## generate: regenerate mdatagen output (schema and every component)
+generate:
+	./internal/tools/genschema.sh
+	@for d in receiver/buildmonreceiver processor/buildprogressprocessor exporter/checkpointexporter; do \
+	  (cd $$d && $(GO) tool -modfile=$(CURDIR)/internal/tools/go.mod mdatagen metadata.yaml) || exit 1; \
+	done
+
+## bench: Go benchmarks of every hot path (timings live here, never in make test)
+BENCH_COUNT ?= 5
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./... | tee bench/last.txt
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf _build bin var
