@@ -488,7 +488,7 @@ type metricBuildAlertActive struct {
 func (m *metricBuildAlertActive) init() {
 	m.data.SetName("build.alert.active")
 	m.data.SetDescription("1 for each alert that is pending or firing, by rule and level.")
-	m.data.SetUnit("1")
+	m.data.SetUnit("{alert}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
@@ -774,7 +774,7 @@ type metricBuildPaused struct {
 func (m *metricBuildPaused) init() {
 	m.data.SetName("build.paused")
 	m.data.SetDescription("1 while a CRITICAL alert on the build or its host asks the build to pause, else 0.")
-	m.data.SetUnit("1")
+	m.data.SetUnit("{build}")
 	m.data.SetEmptyGauge()
 }
 
@@ -1546,7 +1546,7 @@ type metricBuildPhaseState struct {
 func (m *metricBuildPhaseState) init() {
 	m.data.SetName("build.phase.state")
 	m.data.SetDescription("1 for the phase's current state, 0 for the other states.")
-	m.data.SetUnit("1")
+	m.data.SetUnit("{phase}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
@@ -1955,7 +1955,7 @@ type metricBuildResult struct {
 func (m *metricBuildResult) init() {
 	m.data.SetName("build.result")
 	m.data.SetDescription("1 for the result of a finished build, 0 for the other results; only emitted once the build finished.")
-	m.data.SetUnit("1")
+	m.data.SetUnit("{build}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
@@ -2044,7 +2044,7 @@ type metricBuildState struct {
 func (m *metricBuildState) init() {
 	m.data.SetName("build.state")
 	m.data.SetDescription("1 for the build's current state, 0 for the other states.")
-	m.data.SetUnit("1")
+	m.data.SetUnit("{build}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
