@@ -1,0 +1,450 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type backendsConfig struct {
+	Ports               ports
+	Dir                 string
+	AlertmanagerURL     string
+	TraceSink           string
+	FloodBytesPerSecond float64
+}
+
+// cli runs the build client with the collector's URLs and returns its combined output.
+func cli(t testing.TB, p ports, buildID string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(cliBinary(t), args...)
+	cmd.Env = cliEnv(p, buildID)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("buildmon %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func cliEnv(p ports, buildID string) []string {
+	return append(os.Environ(),
+		"BUILDMON_EVENTS_URL=http://127.0.0.1:"+strconv.Itoa(p.Events),
+		"BUILDMON_STATUS_URL=http://127.0.0.1:"+strconv.Itoa(p.Status),
+		"BUILDMON_BUILD_ID="+buildID,
+		"BUILDMON_POLL_INTERVAL=250ms",
+		// The tests run inside CI; keep the client from picking up the CI system's build id.
+		"GITHUB_RUN_ID=", "CI_PIPELINE_ID=", "BUILD_TAG=", "BUILDKITE_BUILD_ID=",
+	)
+}
+
+// scriptedBuild runs a build of all five phases through the build client, each phase's
+// command reporting its steps with the client too.
+func scriptedBuild(t testing.TB, p ports, buildID string) {
+	t.Helper()
+	bin := cliBinary(t)
+	cli(t, p, buildID, "start", "--pipeline", "e2e-pipeline", "--phases", "INIT:1,SETUP:2,BUILD:3,TEST:unit|e2e,CLEANUP:1")
+	cli(t, p, buildID, "phase", "INIT", "--", "sh", "-c", bin+" step INIT")
+	cli(t, p, buildID, "phase", "SETUP", "--", "sh", "-c", bin+" step SETUP --count 2")
+	cli(t, p, buildID, "phase", "BUILD", "--", "sh", "-c", bin+" step BUILD && "+bin+" step BUILD && "+bin+" step BUILD")
+	cli(t, p, buildID, "phase", "TEST", "--", "sh", "-c", bin+" milestone TEST unit && "+bin+" milestone TEST e2e")
+	cli(t, p, buildID, "phase", "CLEANUP", "--", "sh", "-c", bin+" step CLEANUP")
+	cli(t, p, buildID, "finish", "--result", "success")
+}
+
+// TestScriptedBuildInPrometheusAndTraces drives a five-phase build through the build client
+// and checks it in a real Prometheus (progress, phase series, host series, every dashboard
+// query) and as a trace in a second collector that receives the spans over OTLP.
+func TestScriptedBuildInPrometheusAndTraces(t *testing.T) {
+	sinkPorts := newPorts(t)
+	sinkDir := t.TempDir()
+	sink := startCollector(t, renderConfig(t, "tracesink.yaml.tmpl", sinkDir, backendsConfig{Ports: sinkPorts}), sinkDir,
+		fmt.Sprintf("http://127.0.0.1:%d/", sinkPorts.Health))
+
+	p := newPorts(t)
+	dir := t.TempDir()
+	cfg := renderConfig(t, "backends.yaml.tmpl", dir, backendsConfig{
+		Ports: p, Dir: dir, TraceSink: fmt.Sprintf("127.0.0.1:%d", sinkPorts.OTLP), FloodBytesPerSecond: 1e15,
+	})
+	col := startCollector(t, cfg, dir, fmt.Sprintf("http://127.0.0.1:%d/", p.Health))
+	prom := startPrometheus(t, fmt.Sprintf("127.0.0.1:%d", p.Prom))
+
+	const buildID = "e2e-build-1"
+	scriptedBuild(t, p, buildID)
+	// A second build stays in BUILD so that "active build" panels have something to show.
+	cli(t, p, "e2e-build-2", "start", "--pipeline", "e2e-pipeline")
+	postOK(t, p, `{"type":"phase_started","build_id":"e2e-build-2","phase":"INIT"}`)
+
+	eventually(t, 30*time.Second, func() error {
+		res, err := prom.query(`max(build_progress_ratio{cicd_pipeline_run_id="` + buildID + `"})`)
+		if err != nil {
+			return err
+		}
+		if len(res) != 1 || res[0].float() != 1 {
+			return fmt.Errorf("build_progress_ratio = %v, want 1", res)
+		}
+		return nil
+	})
+	eventually(t, 15*time.Second, func() error {
+		res, err := prom.query(`build_phase_progress_ratio{cicd_pipeline_run_id="` + buildID + `"}`)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, s := range res {
+			if s.Metric["cicd_pipeline_name"] != "e2e-pipeline" || s.Metric["host_name"] == "" {
+				return fmt.Errorf("phase series without pipeline/host labels: %v", s.Metric)
+			}
+			if s.float() != 1 {
+				return fmt.Errorf("phase %s progress %v, want 1", s.Metric["build_phase"], s.float())
+			}
+			seen[s.Metric["build_phase"]] = true
+		}
+		for _, ph := range []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"} {
+			if !seen[ph] {
+				return fmt.Errorf("no build_phase_progress_ratio series for %s in %v", ph, res)
+			}
+		}
+		return nil
+	})
+	for _, q := range []string{`system_cpu_utilization_ratio`, `system_memory_usage_bytes`, `system_memory_utilization_ratio`} {
+		res, err := prom.query(q)
+		if err != nil || len(res) == 0 {
+			t.Fatalf("host series %s: %v %v", q, res, err)
+		}
+	}
+
+	t.Run("dashboard queries return data", func(t *testing.T) {
+		for _, q := range dashboardQueries(t) {
+			eventually(t, 20*time.Second, func() error {
+				res, err := prom.query(q)
+				if err != nil {
+					return err
+				}
+				if len(res) == 0 {
+					return fmt.Errorf("dashboard query returned no data: %s", q)
+				}
+				return nil
+			})
+		}
+	})
+
+	t.Run("one trace per build with phase and step spans", func(t *testing.T) {
+		eventually(t, 20*time.Second, func() error {
+			spans := parseDebugSpans(sink.out.String())
+			traces := map[string]bool{}
+			names := map[string]int{}
+			for _, s := range spans {
+				if s.attrs["cicd.pipeline.run.id"] != buildID {
+					continue
+				}
+				traces[s.traceID] = true
+				names[s.attrs["cicd.pipeline.task.name"]+"/"+s.kind()]++
+			}
+			if len(traces) != 1 {
+				return fmt.Errorf("build spans in %d traces, want 1 (%d spans)", len(traces), len(spans))
+			}
+			for _, ph := range []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"} {
+				if names[ph+"/phase"] != 1 {
+					return fmt.Errorf("phase spans of %s: %d, want 1 (%v)", ph, names[ph+"/phase"], names)
+				}
+			}
+			if names["BUILD/step"] != 3 || names["TEST/step"] != 2 || names["SETUP/step"] < 1 {
+				return fmt.Errorf("step spans %v, want BUILD 3, TEST 2, SETUP at least 1", names)
+			}
+			return nil
+		})
+	})
+	col.stop()
+	sink.stop()
+}
+
+func postOK(t testing.TB, p ports, events ...string) {
+	t.Helper()
+	code, body, err := postEvents(fmt.Sprintf("http://127.0.0.1:%d/v1/events", p.Events), events...)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("posting events: %d %s %v", code, body, err)
+	}
+}
+
+// dashboardQueries returns every PromQL expression of dashboards/buildmon.json with the
+// template variables set to match everything.
+func dashboardQueries(t testing.TB) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "dashboards", "buildmon.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	repl := strings.NewReplacer("$pipeline", ".*", "$build", ".*", "$host", ".*", "$__rate_interval", "1m", "$__range", "1h")
+	var out []string
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			out = append(out, repl.Replace(tg.Expr))
+		}
+	}
+	if len(out) < 10 {
+		t.Fatalf("dashboard has only %d queries", len(out))
+	}
+	return out
+}
+
+// debugSpan is a span as the debug exporter prints it at detailed verbosity.
+type debugSpan struct {
+	traceID, name string
+	attrs         map[string]string
+}
+
+// kind tells phase, step and build spans apart by the attributes the receiver sets.
+func (s debugSpan) kind() string {
+	switch {
+	case s.attrs["cicd.pipeline.task.name"] == "":
+		return "build"
+	case s.attrs["buildmon.step.name"] != "" || s.attrs["buildmon.span.kind"] == "step" || strings.Contains(s.name, "/"):
+		return "step"
+	default:
+		return "phase"
+	}
+}
+
+var attrLine = regexp.MustCompile(`^\s*-> ([^:]+): \w+\((.*)\)$`)
+
+func parseDebugSpans(out string) []debugSpan {
+	var spans []debugSpan
+	var cur *debugSpan
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(line), "Span #"):
+			spans = append(spans, debugSpan{attrs: map[string]string{}})
+			cur = &spans[len(spans)-1]
+		case cur != nil && strings.Contains(line, "Trace ID"):
+			cur.traceID = strings.TrimSpace(line[strings.Index(line, ":")+1:])
+		case cur != nil && strings.HasPrefix(strings.TrimSpace(line), "Name "):
+			cur.name = strings.TrimSpace(line[strings.Index(line, ":")+1:])
+		case cur != nil:
+			if m := attrLine.FindStringSubmatch(line); m != nil {
+				cur.attrs[m[1]] = m[2]
+			}
+		}
+	}
+	return spans
+}
+
+// buildStatus is the part of the status API's build view the tests read.
+type buildStatus struct {
+	ID       string  `json:"id"`
+	Progress float64 `json:"progress"`
+	Paused   bool    `json:"paused"`
+	Phase    string  `json:"phase"`
+	Alerts   []struct {
+		Rule  string `json:"rule"`
+		Level string `json:"level"`
+		State string `json:"state"`
+	} `json:"alerts"`
+}
+
+func getStatus(p ports, buildID string) (buildStatus, error) {
+	var st buildStatus
+	code, body, err := httpGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/v1/builds/%s", p.Status, buildID))
+	if err != nil {
+		return st, err
+	}
+	if code != http.StatusOK {
+		return st, fmt.Errorf("status %s: %d %s", buildID, code, body)
+	}
+	return st, json.Unmarshal(body, &st)
+}
+
+// flood sends bytes over loopback as fast as it can until stop is closed.
+func flood(t testing.TB, stop <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, conn)
+		conn.Close()
+	}()
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		<-stop
+		conn.Close()
+		l.Close()
+	}()
+	buf := make([]byte, 1<<20)
+	go func() {
+		for {
+			if _, err := conn.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// TestCriticalAlertReachesAlertmanagerAndPausesTheBuild floods loopback past a CRITICAL
+// network_bandwidth rule: Alertmanager lists the alert with its level, the status API marks
+// the build paused, the build client stops the wrapped command (SIGSTOP) until the alert
+// clears, and the alert then resolves in Alertmanager.
+func TestCriticalAlertReachesAlertmanagerAndPausesTheBuild(t *testing.T) {
+	am := startAlertmanager(t)
+	p := newPorts(t)
+	dir := t.TempDir()
+	cfg := renderConfig(t, "backends.yaml.tmpl", dir, backendsConfig{
+		Ports: p, Dir: dir, AlertmanagerURL: am.url, FloodBytesPerSecond: 200e6,
+	})
+	col := startCollector(t, cfg, dir, fmt.Sprintf("http://127.0.0.1:%d/", p.Health))
+
+	const buildID = "e2e-pause"
+	cli(t, p, buildID, "start", "--pipeline", "e2e-pause", "--phases", "BUILD")
+	counter := filepath.Join(dir, "counter")
+	work := exec.Command(cliBinary(t), "phase", "BUILD", "--", "sh", "-c",
+		`i=0; while [ $i -lt 1200 ]; do echo $i >> "$0"; i=$((i+1)); sleep 0.05; done`, counter)
+	work.Env = cliEnv(p, buildID)
+	var workOut syncBuffer
+	work.Stdout, work.Stderr = &workOut, &workOut
+	if err := work.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var workDone atomic.Bool
+	workErr := make(chan error, 1)
+	go func() { workErr <- work.Wait(); workDone.Store(true) }()
+	defer func() {
+		if !workDone.Load() {
+			_ = work.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("build client output:\n%s", workOut.String())
+		}
+	}()
+
+	stop := make(chan struct{})
+	flood(t, stop)
+	stopped := false
+	stopFlood := func() {
+		if !stopped {
+			close(stop)
+			stopped = true
+		}
+	}
+	defer stopFlood()
+
+	eventually(t, 30*time.Second, func() error {
+		alerts, err := am.alerts(true)
+		if err != nil {
+			return err
+		}
+		for _, a := range alerts {
+			if a.Labels["alertname"] == "loopback_flood" && strings.EqualFold(a.Labels["severity"], "critical") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no critical loopback_flood alert in Alertmanager: %+v", alerts)
+	})
+	eventually(t, 15*time.Second, func() error {
+		st, err := getStatus(p, buildID)
+		if err != nil {
+			return err
+		}
+		if !st.Paused {
+			return fmt.Errorf("build not paused: %+v", st)
+		}
+		return nil
+	})
+	// The wrapped command is stopped: its counter file stops growing.
+	eventually(t, 15*time.Second, func() error {
+		a := countLines(counter)
+		time.Sleep(1500 * time.Millisecond)
+		if b := countLines(counter); b != a {
+			return fmt.Errorf("command still running while paused (%d -> %d lines)", a, b)
+		}
+		return nil
+	})
+	if !strings.Contains(workOut.String(), "paused") {
+		t.Fatalf("the build client did not say why it paused:\n%s", workOut.String())
+	}
+
+	stopFlood()
+	eventually(t, 30*time.Second, func() error {
+		st, err := getStatus(p, buildID)
+		if err != nil {
+			return err
+		}
+		if st.Paused {
+			return fmt.Errorf("build still paused")
+		}
+		return nil
+	})
+	eventually(t, 15*time.Second, func() error {
+		a := countLines(counter)
+		time.Sleep(500 * time.Millisecond)
+		if b := countLines(counter); b <= a {
+			return fmt.Errorf("command not continued (%d -> %d lines)", a, b)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		alerts, err := am.alerts(true)
+		if err != nil {
+			return err
+		}
+		for _, a := range alerts {
+			if a.Labels["alertname"] == "loopback_flood" && (a.EndsAt.IsZero() || a.EndsAt.After(time.Now())) {
+				return fmt.Errorf("alert still active in Alertmanager (endsAt %s)", a.EndsAt)
+			}
+		}
+		return nil
+	})
+	_ = work.Process.Signal(os.Interrupt)
+	<-workErr
+	col.stop()
+}
+
+func countLines(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+	}
+	return n
+}
+
