@@ -447,4 +447,3 @@ func countLines(path string) int {
 	}
 	return n
 }
-
