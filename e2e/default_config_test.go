@@ -3,7 +3,12 @@
 package e2e
 
 import (
+	"bufio"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,5 +33,71 @@ func TestDefaultConfig(t *testing.T) {
 			return err
 		})
 	}
+	t.Run("binds only loopback", func(t *testing.T) {
+		addrs := listeningAddrs(t, c.cmd.Process.Pid)
+		if len(addrs) < 4 {
+			t.Fatalf("found only %d listening sockets: %v", len(addrs), addrs)
+		}
+		for _, a := range addrs {
+			if !strings.HasPrefix(a, "127.") {
+				t.Errorf("the default config listens on %s", a)
+			}
+		}
+	})
 	c.stop()
+}
+
+// listeningAddrs lists the local addresses of the TCP sockets the process listens on, read
+// from /proc (IPv4 and IPv6).
+func listeningAddrs(t testing.TB, pid int) []string {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	var out []string
+	for _, table := range []string{"tcp", "tcp6"} {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 10 || fields[3] != "0A" || !inodes[fields[9]] { // 0A = LISTEN
+				continue
+			}
+			out = append(out, hexAddr(fields[1]))
+		}
+		f.Close()
+	}
+	return out
+}
+
+// hexAddr turns /proc/net/tcp's "0100007F:1F90" into "127.0.0.1:8080"; IPv6 addresses are
+// shown as "::" when unspecified and "::1" for loopback-mapped ones, else "ipv6:<hex>".
+func hexAddr(s string) string {
+	host, port, _ := strings.Cut(s, ":")
+	p, _ := strconv.ParseUint(port, 16, 16)
+	if len(host) == 8 {
+		v, _ := strconv.ParseUint(host, 16, 32)
+		return fmt.Sprintf("%d.%d.%d.%d:%d", v&0xff, v>>8&0xff, v>>16&0xff, v>>24, p)
+	}
+	switch host {
+	case "00000000000000000000000000000000":
+		return fmt.Sprintf("[::]:%d", p)
+	case "00000000000000000000000001000000":
+		return fmt.Sprintf("127.[::1]:%d", p) // loopback
+	case "0000000000000000FFFF00000100007F":
+		return fmt.Sprintf("127.0.0.1(v4-mapped):%d", p)
+	}
+	return "ipv6:" + host
 }
