@@ -19,7 +19,7 @@ DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
 
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all run build test vet unit e2e e2e-deps generate bench fmt clean tools
+.PHONY: all run build test vet unit e2e e2e-deps generate bench fmt clean tools soak fuzz
 
 all: build
 
@@ -85,6 +85,22 @@ generate:
 BENCH_COUNT ?= 5
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./... | tee bench/last.txt
+
+## soak: the reliability e2e tests with their long settings (50 crashes, 60 s of load)
+soak: $(DIST) $(CLI) e2e-deps
+	BUILDMON_SOAK=1 BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) \
+	  $(GO) test -tags e2e -count=1 -timeout 60m -run 'TestCrash|TestLoad' -v ./e2e/...
+
+## fuzz: every Go fuzz target for FUZZTIME each (their seed corpora run in `make test`)
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./_build'); do \
+	  pkg=./$$(dirname $${f#./}); \
+	  for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+	    echo "== $$pkg $$fn ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
