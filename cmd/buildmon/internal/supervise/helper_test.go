@@ -1,0 +1,55 @@
+package supervise
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+)
+
+// runHelper is the command the tests supervise:
+//
+//	exit N           exits with N
+//	counter FILE     appends a line to FILE every 20ms until killed
+//	spawn-counter F  runs "counter F" as its own child and waits, so that the counting
+//	                 process is a grandchild: only a signal to the whole group reaches it
+func runHelper(mode string, args []string) int {
+	switch mode {
+	case "exit":
+		n, _ := strconv.Atoi(args[0])
+		return n
+	case "counter":
+		f, err := os.OpenFile(args[0], os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		for i := 0; ; i++ {
+			fmt.Fprintln(f, i)
+			time.Sleep(20 * time.Millisecond)
+		}
+	case "spawn-counter":
+		self, _ := os.Executable()
+		c := exec.Command(self, args...)
+		c.Env = append(os.Environ(), helperEnv+"=counter")
+		c.Stderr = os.Stderr
+		if err := c.Run(); err != nil {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
+	return 2
+}
+
+// helperCommand returns the test binary as the helper in mode.
+func helperCommand(mode string, args ...string) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	c := exec.Command(self, args...)
+	c.Env = append(os.Environ(), helperEnv+"="+mode)
+	return c
+}
