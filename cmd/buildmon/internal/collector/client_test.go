@@ -224,3 +224,18 @@ func TestValueString(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1.5", string(b))
 }
+
+func TestPauseReason(t *testing.T) {
+	st := Status{Alerts: []Alert{
+		{Rule: "mem", Level: "WARNING", State: "firing", Value: NumberValue(90)},
+		{Rule: "disk", Level: "CRITICAL", State: "pending", Value: NumberValue(97)},
+		{Rule: "cpu", Level: "critical", State: "firing", Value: NumberValue(99.5)},
+	}}
+	assert.Equal(t, "CRITICAL alert cpu (99.5)", st.PauseReason())
+	st.Alerts = st.Alerts[:2]
+	assert.Equal(t, "CRITICAL alert disk (97)", st.PauseReason())
+	st.Alerts = []Alert{{Rule: "x", Level: "CRITICAL", State: "firing"}}
+	assert.Equal(t, "CRITICAL alert x", st.PauseReason())
+	st.Alerts = nil
+	assert.Equal(t, "", st.PauseReason())
+}

@@ -6,7 +6,9 @@ package collector
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Event types of the events API.
@@ -157,4 +159,30 @@ func (v Value) String() string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// PauseReason names what pauses the build, e.g. "CRITICAL alert cpu_usage (97.5)": the first
+// firing CRITICAL alert, else the first CRITICAL alert in any state; "" when none is listed.
+func (s Status) PauseReason() string {
+	var pick *Alert
+	for i := range s.Alerts {
+		a := &s.Alerts[i]
+		if !strings.EqualFold(a.Level, "CRITICAL") {
+			continue
+		}
+		if strings.EqualFold(a.State, "firing") {
+			pick = a
+			break
+		}
+		if pick == nil {
+			pick = a
+		}
+	}
+	if pick == nil {
+		return ""
+	}
+	if v := pick.Value.String(); v != "" {
+		return fmt.Sprintf("CRITICAL alert %s (%s)", pick.Rule, v)
+	}
+	return "CRITICAL alert " + pick.Rule
 }

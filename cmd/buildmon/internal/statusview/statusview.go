@@ -1,0 +1,165 @@
+// Package statusview renders a build's status for the terminal: a progress bar, the current
+// phase, the ETA, the pause state, the phases and the alerts.
+package statusview
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+)
+
+// BarWidth is the number of cells between the brackets of the progress bar.
+const BarWidth = 40
+
+// Render writes st for a terminal; now is used for "updated … ago".
+func Render(w io.Writer, st collector.Status, now time.Time) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "build %s", orDash(st.ID))
+	if st.Pipeline != "" {
+		fmt.Fprintf(&b, "  pipeline %s", st.Pipeline)
+	}
+	if st.Host != "" {
+		fmt.Fprintf(&b, "  host %s", st.Host)
+	}
+	b.WriteString("\n")
+
+	state := orDash(st.State)
+	if st.Result != "" {
+		state += " (" + st.Result + ")"
+	}
+	fmt.Fprintf(&b, "state %s", state)
+	if st.Phase != "" && !finished(st) {
+		fmt.Fprintf(&b, "  phase %s", st.Phase)
+	}
+	if u := updated(st.UpdatedAt, now); u != "" {
+		fmt.Fprintf(&b, "  updated %s", u)
+	}
+	b.WriteString("\n")
+
+	fmt.Fprintf(&b, "%s %3d%%", Bar(st.Progress, BarWidth), percent(st.Progress))
+	if !finished(st) {
+		fmt.Fprintf(&b, "  ETA %s", eta(st.ETASeconds))
+	}
+	b.WriteString("\n")
+	if st.Paused {
+		reason := st.PauseReason()
+		if reason == "" {
+			reason = "the collector"
+		}
+		fmt.Fprintf(&b, "PAUSED by %s\n", reason)
+	}
+
+	if len(st.Phases) > 0 {
+		b.WriteString("\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		// AlignRight needs every cell terminated; the name and state columns are padded by hand.
+		nameW, stateW := len("PHASE"), len("STATE")
+		for _, p := range st.Phases {
+			nameW, stateW = max(nameW, len(p.Name)), max(stateW, len(p.State))
+		}
+		fmt.Fprintf(tw, "%-*s  %-*s\tSTEPS\tPROGRESS\tDURATION\t\n", nameW, "PHASE", stateW, "STATE")
+		for _, p := range st.Phases {
+			fmt.Fprintf(tw, "%-*s  %-*s\t%s\t%d%%\t%s\t\n", nameW, p.Name, stateW, p.State,
+				steps(p), percent(p.Progress), phaseDuration(p))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	if len(st.Alerts) > 0 {
+		b.WriteString("\nALERTS\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		for _, a := range st.Alerts {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Level, a.State, a.Rule, a.Value)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	// Trailing spaces from tabwriter's terminated cells are noise in CI logs.
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n"))
+	return err
+}
+
+// Bar draws progress (0..1) as [####----] with width cells.
+func Bar(progress float64, width int) string {
+	filled := int(math.Floor(clamp(progress) * float64(width)))
+	return "[" + strings.Repeat("#", filled) + strings.Repeat("-", width-filled) + "]"
+}
+
+// percent rounds down, so that 100% means done.
+func percent(p float64) int {
+	return int(math.Floor(clamp(p)*100 + 1e-9))
+}
+
+func clamp(p float64) float64 {
+	switch {
+	case math.IsNaN(p) || p < 0:
+		return 0
+	case p > 1:
+		return 1
+	}
+	return p
+}
+
+func finished(st collector.Status) bool {
+	return strings.EqualFold(st.State, "finished")
+}
+
+func eta(secs *float64) string {
+	if secs == nil || math.IsNaN(*secs) || *secs < 0 {
+		return "unknown"
+	}
+	return Duration(*secs)
+}
+
+// Duration formats seconds as 1h2m3s, rounded to the second.
+func Duration(secs float64) string {
+	return (time.Duration(math.Round(secs)) * time.Second).String()
+}
+
+func steps(p collector.PhaseStatus) string {
+	if p.StepsTotal <= 0 {
+		return fmt.Sprintf("%d/?", p.StepsCompleted)
+	}
+	return fmt.Sprintf("%d/%d", p.StepsCompleted, p.StepsTotal)
+}
+
+func phaseDuration(p collector.PhaseStatus) string {
+	if p.DurationSeconds <= 0 && (p.State == "pending" || p.State == "skipped") {
+		return "-"
+	}
+	return Duration(p.DurationSeconds)
+}
+
+func updated(ts string, now time.Time) string {
+	if ts == "" {
+		return ""
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return ts
+	}
+	d := now.Sub(t)
+	if d < time.Second {
+		return "just now"
+	}
+	return Duration(d.Seconds()) + " ago"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
