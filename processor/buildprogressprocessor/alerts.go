@@ -1,0 +1,249 @@
+package buildprogressprocessor // import "github.com/buildmon/buildmon/processor/buildprogressprocessor"
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/schema"
+)
+
+// attrValue returns the string form of an attribute value without allocating for strings.
+func attrValue(v pcommon.Value) string {
+	if v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return v.AsString()
+}
+
+// matches reports whether every filter attribute has its value on the data point or, failing
+// that, on the resource.
+func matches(filter []attrMatch, dp, res pcommon.Map) bool {
+	for _, f := range filter {
+		v, ok := dp.Get(f.key)
+		if !ok {
+			v, ok = res.Get(f.key)
+		}
+		if !ok || attrValue(v) != f.value {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesPhase is matches for a derived value whose only data point attribute is
+// build.phase=phase ("" for none).
+func matchesPhase(filter []attrMatch, phase string, res pcommon.Map) bool {
+	for _, f := range filter {
+		if phase != "" && f.key == schema.AttrPhase {
+			if f.value != phase {
+				return false
+			}
+			continue
+		}
+		v, ok := res.Get(f.key)
+		if !ok || attrValue(v) != f.value {
+			return false
+		}
+	}
+	return true
+}
+
+// seriesKey starts a series key in the processor's key buffer: the rule index, then attrs.
+// The buffer is reused; the key is valid until the next call.
+func (p *buildProgressProcessor) seriesKey(r *compiledRule, attrs string) []byte {
+	key := append(p.keyBuf[:0], byte(r.index>>8), byte(r.index))
+	key = append(key, attrs...)
+	p.keyBuf = key
+	return key
+}
+
+// appendAttrs appends a data point's attributes as "k=v" sorted by key and joined by commas.
+func (p *buildProgressProcessor) appendAttrs(key []byte, attrs pcommon.Map) []byte {
+	if attrs.Len() == 0 {
+		return key
+	}
+	keys := p.attrKeys[:0]
+	for k := range attrs.All() {
+		keys = append(keys, k)
+	}
+	// Insertion sort: data points have a handful of attributes.
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	for i, k := range keys {
+		if i > 0 {
+			key = append(key, ',')
+		}
+		key = append(key, k...)
+		key = append(key, '=')
+		v, _ := attrs.Get(k)
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			key = append(key, v.Str()...)
+		case pcommon.ValueTypeInt:
+			key = strconv.AppendInt(key, v.Int(), 10)
+		case pcommon.ValueTypeBool:
+			key = strconv.AppendBool(key, v.Bool())
+		default:
+			key = append(key, v.AsString()...)
+		}
+	}
+	clear(keys)
+	p.attrKeys = keys[:0]
+	return key
+}
+
+// observeMetric feeds the data points of one metric to the rules that watch it. b is the
+// build whose resource carries the metric (nil on a host resource), h the host.
+func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*compiledRule, dps pmetric.NumberDataPointSlice, res pcommon.Map, b *buildState, h *hostState, now time.Time) {
+	for _, r := range rules {
+		if r.combine != combineNone {
+			var v float64
+			var ts time.Time
+			n := 0
+			for k := 0; k < dps.Len(); k++ {
+				dp := dps.At(k)
+				x := value(dp)
+				if math.IsNaN(x) || !matches(r.filter, dp.Attributes(), res) {
+					continue
+				}
+				if n == 0 || (r.combine == combineMax && x > v) {
+					v = x
+				} else if r.combine == combineSum {
+					v += x
+				}
+				n++
+				if t := pointTime(dp, now); t.After(ts) {
+					ts = t
+				}
+			}
+			if n > 0 {
+				p.deliver(ctx, r, p.seriesKey(r, ""), ts, v, b, h)
+			}
+			continue
+		}
+		for k := 0; k < dps.Len(); k++ {
+			dp := dps.At(k)
+			if !matches(r.filter, dp.Attributes(), res) {
+				continue
+			}
+			key := p.appendAttrs(p.seriesKey(r, ""), dp.Attributes())
+			p.keyBuf = key
+			p.deliver(ctx, r, key, pointTime(dp, now), value(dp), b, h)
+		}
+	}
+}
+
+// deliver routes one value to the series of the rule's scope: the host's; the build's; or,
+// for a build-scoped rule on a host metric, each running build on that host.
+func (p *buildProgressProcessor) deliver(ctx context.Context, r *compiledRule, key []byte, ts time.Time, v float64, b *buildState, h *hostState) {
+	switch {
+	case r.scope == scopeHost && h != nil:
+		p.observe(ctx, r, &h.alertSet, key, ts, v, nil, h)
+	case r.scope == scopeBuild && b != nil:
+		p.observe(ctx, r, &b.alertSet, key, ts, v, b, nil)
+	case r.scope == scopeBuild && h != nil:
+		for bb := range h.builds {
+			if bb.running() {
+				p.observe(ctx, r, &bb.alertSet, key, ts, v, bb, nil)
+			}
+		}
+	}
+}
+
+// observe adds one value at ts to a series of set (creating it) and evaluates its alert.
+// Exactly one of b and h is the resource that owns set.
+func (p *buildProgressProcessor) observe(ctx context.Context, r *compiledRule, set *alertSet, key []byte, ts time.Time, v float64, b *buildState, h *hostState) {
+	s := set.series[string(key)]
+	if s == nil {
+		if set.series == nil {
+			set.series = make(map[string]*series, 1)
+		}
+		s = &series{rule: r, attrs: string(key[2:]), win: r.NewWindow()}
+		set.series[string(key)] = s
+	}
+	now := p.now
+	s.lastSeen = now
+	s.win.Add(ts, v)
+	agg, ok := s.win.Aggregate(&p.aggScratch)
+	c := s.alert.Eval(&r.Rule, agg, ok, now)
+	if !c.StateChanged() && !c.LevelChanged() {
+		return
+	}
+	p.logChange(ctx, r, s, c, b, h)
+
+	wasCritical := c.FromState == alerting.Firing && c.FromLevel == alerting.Critical
+	isCritical := c.ToState == alerting.Firing && c.ToLevel == alerting.Critical
+	if wasCritical == isCritical {
+		return
+	}
+	if isCritical {
+		set.critical++
+	} else {
+		set.critical--
+	}
+	if (isCritical && set.critical == 1) || (wasCritical && set.critical == 0) {
+		if b != nil {
+			p.notifyPause(b)
+		} else {
+			p.hostPauseChanged(h)
+		}
+	}
+}
+
+// zapLevel maps an alert level to the level its firing is logged at: INFO is logged as
+// info, WARNING as a warning, ERROR and CRITICAL as errors.
+func zapLevel(l alerting.Level) zapcore.Level {
+	switch l {
+	case alerting.Warning:
+		return zapcore.WarnLevel
+	case alerting.Error, alerting.Critical:
+		return zapcore.ErrorLevel
+	}
+	return zapcore.InfoLevel
+}
+
+// logChange logs an alert's state or level change once and counts alerts that fire.
+func (p *buildProgressProcessor) logChange(ctx context.Context, r *compiledRule, s *series, c alerting.Change, b *buildState, h *hostState) {
+	fields := make([]zap.Field, 0, 10)
+	fields = append(fields, logOwner(b, h), zap.String("rule", r.Name), zap.String("metric", r.metric))
+	if s.attrs != "" {
+		fields = append(fields, zap.String("attributes", s.attrs))
+	}
+	fields = append(fields,
+		zap.String("state", c.ToState.String()), zap.String("previous_state", c.FromState.String()),
+		zap.String("level", c.ToLevel.String()), zap.Float64("value", s.alert.Value))
+	if c.ToLevel != alerting.None {
+		th, _ := r.Thresholds.Get(c.ToLevel)
+		fields = append(fields, zap.Float64("threshold", th))
+	}
+	switch {
+	case c.ToState == alerting.Firing:
+		if c.LevelChanged() {
+			fields = append(fields, zap.String("previous_level", c.FromLevel.String()))
+		}
+		p.logger.Log(zapLevel(c.ToLevel), "alert firing", fields...)
+		p.telemetry.ProcessorBuildprogressAlertsFired.Add(ctx, 1,
+			metric.WithAttributeSet(attribute.NewSet(attribute.String(schema.AttrAlertLevel, c.ToLevel.String()))))
+	case c.ToState == alerting.Pending && c.StateChanged():
+		p.logger.Info("alert pending", fields...)
+	case c.ToState == alerting.Resolved:
+		p.logger.Info("alert resolved", fields...)
+	case c.FromState == alerting.Pending && c.ToState == alerting.Inactive:
+		p.logger.Info("alert cleared before firing", fields...)
+	default:
+		p.logger.Debug("alert changed", fields...)
+	}
+}

@@ -1,0 +1,200 @@
+package buildprogressprocessor // import "github.com/buildmon/buildmon/processor/buildprogressprocessor"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
+	"go.uber.org/zap"
+
+	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/progress"
+	"github.com/buildmon/buildmon/internal/schema"
+	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
+)
+
+// Field names used in logs.
+const (
+	attrBuildID  = schema.AttrRunID
+	attrHostName = schema.AttrHostName
+)
+
+// buildProgressProcessor derives progress, ETA, per-phase resource usage and alert states
+// from build and host metrics and appends them to the batch it passes on.
+//
+// processMetrics may be called concurrently by the pipeline; mu serialises it, so the state
+// below is only ever touched by one batch at a time.
+type buildProgressProcessor struct {
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	clock     alerting.Clock
+
+	// Read-only after construction.
+	weights        *progress.WeightTable
+	rules          []*compiledRule
+	rulesByMetric  map[string][]*compiledRule
+	phaseResources bool
+	historySize    int
+	expiry         time.Duration
+	sweepInterval  time.Duration
+	maxBuilds      int
+
+	mu        sync.Mutex
+	builds    map[string]*buildState // by cicd.pipeline.run.id; guarded by mu
+	lruHead   *buildState            // most recently seen build; guarded by mu
+	lruTail   *buildState            // least recently seen build; guarded by mu
+	hosts     map[string]*hostState  // by host.name; guarded by mu
+	pipelines map[string]*pipelineHistory
+	lastSweep time.Time // guarded by mu
+	batch     uint64    // counts processed batches; guarded by mu
+	evicting  bool      // max_builds reached and logged; guarded by mu
+
+	// Per-batch state and scratch space, guarded by mu.
+	now          time.Time // the clock's time when the batch arrived
+	touched      []touchedResource
+	pauseNotices []*buildState
+	aggScratch   []float64
+	keyBuf       []byte
+	attrKeys     []string
+	worst        []*series
+}
+
+// touchedResource is a ResourceMetrics of the batch the processor recognised.
+type touchedResource struct {
+	index int
+	build *buildState
+	host  *hostState
+}
+
+func newBuildProgressProcessor(set processor.Settings, cfg *Config, clock alerting.Clock) (*buildProgressProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	global := make(map[string]float64, len(cfg.Weights))
+	for k, v := range cfg.Weights {
+		global[k] = float64(v)
+	}
+	perPipeline := make(map[string]map[string]float64, len(cfg.Pipelines))
+	for _, pc := range cfg.Pipelines {
+		w := make(map[string]float64, len(pc.Weights))
+		for k, v := range pc.Weights {
+			w[k] = float64(v)
+		}
+		perPipeline[pc.Name] = w
+	}
+	p := &buildProgressProcessor{
+		logger:         set.Logger,
+		telemetry:      tb,
+		clock:          clock,
+		weights:        progress.NewWeightTable(global, perPipeline),
+		rulesByMetric:  map[string][]*compiledRule{},
+		phaseResources: cfg.PhaseResources.Enabled,
+		historySize:    cfg.ETA.HistorySize,
+		expiry:         cfg.Expiry,
+		sweepInterval:  min(max(cfg.Expiry/10, time.Second), time.Minute),
+		maxBuilds:      cfg.MaxBuilds,
+		builds:         map[string]*buildState{},
+		hosts:          map[string]*hostState{},
+		pipelines:      map[string]*pipelineHistory{},
+	}
+	var errs []error
+	for i := range cfg.Rules {
+		r, err := compileRule(i, &cfg.Rules[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.rules = append(p.rules, r)
+		p.rulesByMetric[r.metric] = append(p.rulesByMetric[r.metric], r)
+	}
+	if err := errors.Join(errs...); err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
+	p.worst = make([]*series, len(p.rules))
+	return p, nil
+}
+
+func (p *buildProgressProcessor) shutdown(context.Context) error {
+	p.telemetry.Shutdown()
+	return nil
+}
+
+// processMetrics runs in three passes over the batch: it reads every build and host
+// resource (updating progress and feeding alert windows), then appends the derived metrics
+// to each recognised resource, then appends a resource for every build whose pause state
+// changed without the build being in the batch.
+func (p *buildProgressProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+	now := p.clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batch++
+	p.now = now
+	if now.Sub(p.lastSweep) >= p.sweepInterval {
+		p.sweep(ctx, now)
+	}
+
+	rms := md.ResourceMetrics()
+	p.touched = p.touched[:0]
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		// Drop what an earlier buildprogress processor appended (agent and gateway both
+		// running it): it is recomputed here.
+		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool { return sm.Scope().Name() == metadata.ScopeName })
+		res := rm.Resource().Attributes()
+		if id, ok := res.Get(schema.AttrRunID); ok && id.Str() != "" {
+			b := p.ingestBuild(ctx, id.Str(), rm, now)
+			b.batch, b.lastRM = p.batch, i
+			p.touched = append(p.touched, touchedResource{index: i, build: b})
+			continue
+		}
+		if hn, ok := res.Get(schema.AttrHostName); ok && hn.Str() != "" {
+			h := p.ingestHost(ctx, hn.Str(), rm, now)
+			p.touched = append(p.touched, touchedResource{index: i, host: h})
+		}
+	}
+
+	for _, t := range p.touched {
+		rm := rms.At(t.index)
+		switch {
+		case t.build != nil && t.build.lastRM == t.index:
+			p.emitBuild(rm, t.build, now)
+		case t.host != nil:
+			p.emitHost(rm, t.host, now)
+		}
+	}
+
+	for _, b := range p.pauseNotices {
+		if b.batch == p.batch || p.builds[b.id] != b || b.resource.Len() == 0 {
+			continue // in the batch already, or forgotten meanwhile
+		}
+		p.emitPauseNotice(rms.AppendEmpty(), b, now)
+	}
+	clear(p.pauseNotices)
+	p.pauseNotices = p.pauseNotices[:0]
+	return md, nil
+}
+
+// notifyPause queues a pause notice for b (once per batch): its build.paused changed.
+func (p *buildProgressProcessor) notifyPause(b *buildState) {
+	if b.notified == p.batch+1 {
+		return
+	}
+	// notified holds batch+1 so that the zero value never matches a batch.
+	b.notified = p.batch + 1
+	p.pauseNotices = append(p.pauseNotices, b)
+}
+
+// hostPauseChanged queues a pause notice for every running build on h: a CRITICAL alert of
+// the host started or stopped firing.
+func (p *buildProgressProcessor) hostPauseChanged(h *hostState) {
+	for b := range h.builds {
+		if b.running() {
+			p.notifyPause(b)
+		}
+	}
+}

@@ -1,0 +1,1 @@
+package buildprogressprocessor // import "github.com/buildmon/buildmon/processor/buildprogressprocessor"

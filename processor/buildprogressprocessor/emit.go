@@ -1,0 +1,261 @@
+package buildprogressprocessor // import "github.com/buildmon/buildmon/processor/buildprogressprocessor"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/schema"
+	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
+)
+
+// metricDesc is the name, description and unit of an emitted metric, as in the schema
+// (metadata.yaml at the repository root).
+type metricDesc struct{ name, description, unit string }
+
+var (
+	descPhaseProgress = metricDesc{schema.MetricPhaseProgress, "Completed share of the phase, 0 to 1 (completed steps / total steps; 1 once completed or skipped).", "1"}
+	descProgress      = metricDesc{schema.MetricBuildProgress, "Weighted overall progress of the build, 0 to 1; never decreases within a build.", "1"}
+	descETA           = metricDesc{schema.MetricBuildETA, "Estimated time until the build finishes.", "s"}
+	descPaused        = metricDesc{schema.MetricBuildPaused, "1 while a CRITICAL alert on the build or its host asks the build to pause, else 0.", "{build}"}
+	descAlertActive   = metricDesc{schema.MetricAlertActive, "1 for each alert that is pending or firing, by rule and level.", "{alert}"}
+	descAlertValue    = metricDesc{schema.MetricAlertValue, "The aggregated value that the alert rule compared with its threshold.", "1"}
+	descPhaseCPUAvg   = metricDesc{schema.MetricPhaseCPUAvg, "Average host CPU utilization while the phase ran (opt-in, emitted when the phase ends).", "1"}
+	descPhaseCPUMax   = metricDesc{schema.MetricPhaseCPUMax, "Highest host CPU utilization while the phase ran (opt-in, emitted when the phase ends).", "1"}
+	descPhaseMemMax   = metricDesc{schema.MetricPhaseMemoryMax, "Peak host memory in use while the phase ran (opt-in, emitted when the phase ends).", "By"}
+	descPhaseDiskIO   = metricDesc{schema.MetricPhaseDiskIO, "Bytes the host read and wrote while the phase ran (opt-in, emitted when the phase ends).", "By"}
+	descPhaseNetIO    = metricDesc{schema.MetricPhaseNetworkIO, "Bytes the host sent and received while the phase ran (opt-in, emitted when the phase ends).", "By"}
+	descPhaseDiskOps  = metricDesc{schema.MetricPhaseDiskOperations, "Disk operations of the host while the phase ran (opt-in, emitted when the phase ends).", "{operation}"}
+)
+
+// Attribute values of the direction attributes, indexed like hostTotals.
+var (
+	diskDirections    = [2]string{"read", "write"}
+	networkDirections = [2]string{"transmit", "receive"}
+)
+
+// gauge appends a gauge metric to ms and returns its data points.
+func gauge(ms pmetric.MetricSlice, d metricDesc) pmetric.NumberDataPointSlice {
+	m := ms.AppendEmpty()
+	m.SetName(d.name)
+	m.SetDescription(d.description)
+	m.SetUnit(d.unit)
+	return m.SetEmptyGauge().DataPoints()
+}
+
+// lazyGauge appends its gauge to the scope on first use.
+type lazyGauge struct {
+	scope *lazyScope
+	desc  metricDesc
+	dps   pmetric.NumberDataPointSlice
+	ok    bool
+}
+
+// point appends a data point with timestamp ts.
+func (g *lazyGauge) point(ts pcommon.Timestamp) pmetric.NumberDataPoint {
+	if !g.ok {
+		g.dps, g.ok = gauge(g.scope.metrics(), g.desc), true
+	}
+	dp := g.dps.AppendEmpty()
+	dp.SetTimestamp(ts)
+	return dp
+}
+
+// lazyScope appends the processor's ScopeMetrics to a ResourceMetrics on first use, so a
+// resource with nothing to add gets no empty scope.
+type lazyScope struct {
+	rm      pmetric.ResourceMetrics
+	ms      pmetric.MetricSlice
+	created bool
+}
+
+func (l *lazyScope) metrics() pmetric.MetricSlice {
+	if !l.created {
+		sm := l.rm.ScopeMetrics().AppendEmpty()
+		sm.Scope().SetName(metadata.ScopeName)
+		l.ms, l.created = sm.Metrics(), true
+	}
+	return l.ms
+}
+
+// emitBuild appends a build's derived metrics to its ResourceMetrics.
+func (p *buildProgressProcessor) emitBuild(rm pmetric.ResourceMetrics, b *buildState, now time.Time) {
+	scope := lazyScope{rm: rm}
+	ms := scope.metrics()
+	ms.EnsureCapacity(4)
+	ts := pcommon.NewTimestampFromTime(now)
+	if n := len(b.progress.Phases); n > 0 {
+		dps := gauge(ms, descPhaseProgress)
+		dps.EnsureCapacity(n)
+		for i := range b.progress.Phases {
+			dp := dps.AppendEmpty()
+			dp.SetTimestamp(ts)
+			dp.SetDoubleValue(b.phaseProgress[i])
+			dp.Attributes().PutStr(schema.AttrPhase, b.progress.Phases[i].Name)
+		}
+	}
+	dp := gauge(ms, descProgress).AppendEmpty()
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(b.overall)
+	if b.etaKnown {
+		dp = gauge(ms, descETA).AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.SetDoubleValue(b.eta.Seconds())
+	}
+	p.emitPaused(ms, b, ts)
+	p.emitAlerts(&scope, &b.alertSet, ts)
+	if len(b.reports) > 0 {
+		emitReports(&scope, b.reports, ts)
+		clear(b.reports)
+		b.reports = b.reports[:0]
+	}
+}
+
+func (p *buildProgressProcessor) emitPaused(ms pmetric.MetricSlice, b *buildState, ts pcommon.Timestamp) {
+	dp := gauge(ms, descPaused).AppendEmpty()
+	dp.SetTimestamp(ts)
+	if b.paused() {
+		dp.SetIntValue(1)
+	} else {
+		dp.SetIntValue(0)
+	}
+}
+
+// emitHost appends a host's alerts to its ResourceMetrics (nothing when it has none).
+func (p *buildProgressProcessor) emitHost(rm pmetric.ResourceMetrics, h *hostState, now time.Time) {
+	scope := lazyScope{rm: rm}
+	p.emitAlerts(&scope, &h.alertSet, pcommon.NewTimestampFromTime(now))
+}
+
+// emitPauseNotice fills rm with a build's last seen resource, build.paused and its alerts:
+// a CRITICAL alert changed the build's pause state while the build was not in the batch.
+func (p *buildProgressProcessor) emitPauseNotice(rm pmetric.ResourceMetrics, b *buildState, now time.Time) {
+	b.resource.CopyTo(rm.Resource().Attributes())
+	scope := lazyScope{rm: rm}
+	ts := pcommon.NewTimestampFromTime(now)
+	p.emitPaused(scope.metrics(), b, ts)
+	p.emitAlerts(&scope, &b.alertSet, ts)
+}
+
+// worse reports whether alert a outranks b for display: firing over pending, then the higher
+// level, then the value further past the thresholds.
+func worse(a, b *series) bool {
+	if b == nil {
+		return true
+	}
+	if a.alert.State != b.alert.State {
+		return a.alert.State == alerting.Firing
+	}
+	if a.alert.Level != b.alert.Level {
+		return a.alert.Level > b.alert.Level
+	}
+	if a.rule.Direction == alerting.Below {
+		return a.alert.Value < b.alert.Value
+	}
+	return a.alert.Value > b.alert.Value
+}
+
+// emitAlerts appends build.alert.active and build.alert.value for the alerts of one
+// resource. Per rule it shows the resource's most severe pending or firing series of level
+// WARNING or above (INFO alerts are only logged). A rule whose shown alert changed or ended
+// reports its previous level and state once with value 0, so that consumers that keep the
+// last value (the Prometheus exporter) do not keep showing it.
+func (p *buildProgressProcessor) emitAlerts(scope *lazyScope, set *alertSet, ts pcommon.Timestamp) {
+	if len(set.series) == 0 && set.shown == nil {
+		return
+	}
+	worst := p.worst
+	clear(worst)
+	for _, s := range set.series {
+		if (s.alert.State == alerting.Pending || s.alert.State == alerting.Firing) && s.alert.Level.Notifies() &&
+			worse(s, worst[s.rule.index]) {
+			worst[s.rule.index] = s
+		}
+	}
+	active := lazyGauge{scope: scope, desc: descAlertActive}
+	values := lazyGauge{scope: scope, desc: descAlertValue}
+	anyShown := false
+	for i, r := range p.rules {
+		var cur, prev shownAlert
+		s := worst[i]
+		if s != nil {
+			cur = shownAlert{level: s.alert.Level, state: s.alert.State}
+		}
+		if set.shown != nil {
+			prev = set.shown[i]
+		}
+		if prev.level != alerting.None && prev != cur {
+			activePoint(active.point(ts), r.Name, prev, 0)
+		}
+		if cur.level != alerting.None {
+			activePoint(active.point(ts), r.Name, cur, 1)
+			dp := values.point(ts)
+			dp.SetDoubleValue(s.alert.Value)
+			dp.Attributes().PutStr(schema.AttrAlertRule, r.Name)
+			dp.Attributes().PutStr(schema.AttrAlertLevel, cur.level.String())
+			anyShown = true
+		}
+		if cur != prev {
+			if set.shown == nil {
+				set.shown = make([]shownAlert, len(p.rules))
+			}
+			set.shown[i] = cur
+		}
+	}
+	if !anyShown {
+		set.shown = nil
+	}
+}
+
+func activePoint(dp pmetric.NumberDataPoint, rule string, a shownAlert, v int64) {
+	dp.SetIntValue(v)
+	attrs := dp.Attributes()
+	attrs.EnsureCapacity(3)
+	attrs.PutStr(schema.AttrAlertRule, rule)
+	attrs.PutStr(schema.AttrAlertLevel, a.level.String())
+	attrs.PutStr(schema.AttrAlertState, a.state.String())
+}
+
+// emitReports appends the resource use of the phases that ended.
+func emitReports(scope *lazyScope, reports []phaseReport, ts pcommon.Timestamp) {
+	cpuAvg := lazyGauge{scope: scope, desc: descPhaseCPUAvg}
+	cpuMax := lazyGauge{scope: scope, desc: descPhaseCPUMax}
+	memMax := lazyGauge{scope: scope, desc: descPhaseMemMax}
+	disk := lazyGauge{scope: scope, desc: descPhaseDiskIO}
+	net := lazyGauge{scope: scope, desc: descPhaseNetIO}
+	ops := lazyGauge{scope: scope, desc: descPhaseDiskOps}
+	point := func(g *lazyGauge, phase string) pmetric.NumberDataPoint {
+		dp := g.point(ts)
+		dp.Attributes().PutStr(schema.AttrPhase, phase)
+		return dp
+	}
+	for i := range reports {
+		r := &reports[i]
+		if r.hasCPU {
+			point(&cpuAvg, r.phase).SetDoubleValue(r.cpuAvg)
+			point(&cpuMax, r.phase).SetDoubleValue(r.cpuMax)
+		}
+		if r.hasMem {
+			point(&memMax, r.phase).SetIntValue(r.memMax)
+		}
+		for dir := range 2 {
+			if r.hasDisk {
+				dp := point(&disk, r.phase)
+				dp.SetIntValue(r.disk[dir])
+				dp.Attributes().PutStr(schema.AttrDiskDirection, diskDirections[dir])
+			}
+			if r.hasNet {
+				dp := point(&net, r.phase)
+				dp.SetIntValue(r.net[dir])
+				dp.Attributes().PutStr(schema.AttrNetworkDirection, networkDirections[dir])
+			}
+			if r.hasOps {
+				dp := point(&ops, r.phase)
+				dp.SetIntValue(r.ops[dir])
+				dp.Attributes().PutStr(schema.AttrDiskDirection, diskDirections[dir])
+			}
+		}
+	}
+}

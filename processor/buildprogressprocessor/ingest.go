@@ -1,0 +1,349 @@
+package buildprogressprocessor // import "github.com/buildmon/buildmon/processor/buildprogressprocessor"
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/buildmon/buildmon/internal/progress"
+	"github.com/buildmon/buildmon/internal/schema"
+)
+
+// numberPoints returns the number data points of a gauge or sum; ok is false for other
+// metric types.
+func numberPoints(m pmetric.Metric) (pmetric.NumberDataPointSlice, bool) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints(), true
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints(), true
+	}
+	return pmetric.NumberDataPointSlice{}, false
+}
+
+// value returns a data point's value as float64 whatever its value type.
+func value(dp pmetric.NumberDataPoint) float64 {
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		return float64(dp.IntValue())
+	}
+	return dp.DoubleValue()
+}
+
+// intValue returns a data point's value as int64 whatever its value type.
+func intValue(dp pmetric.NumberDataPoint) int64 {
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+		return int64(dp.DoubleValue())
+	}
+	return dp.IntValue()
+}
+
+func strAttr(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok {
+		return v.Str()
+	}
+	return ""
+}
+
+// pointTime returns a data point's timestamp, or now when it has none.
+func pointTime(dp pmetric.NumberDataPoint, now time.Time) time.Time {
+	if ts := dp.Timestamp(); ts != 0 {
+		return ts.AsTime()
+	}
+	return now
+}
+
+// ingestBuild reads the build metrics of one build resource into the build's state, feeds
+// the rules that watch them and recomputes the build's progress and ETA.
+func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm pmetric.ResourceMetrics, now time.Time) *buildState {
+	b := p.buildFor(ctx, id, now)
+	b.lastSeen = now
+	p.lruPushFront(b)
+	res := rm.Resource().Attributes()
+	if !b.resource.Equal(res) {
+		res.CopyTo(b.resource)
+		if name := strAttr(res, schema.AttrPipelineName); name != b.pipeline {
+			b.pipeline = strings.Clone(name)
+			p.resolveConfigWeights(b)
+		}
+		p.attachHost(b, strAttr(res, schema.AttrHostName), now)
+	} else if b.host != nil {
+		b.host.lastSeen = now
+	}
+	wasFinished := b.progress.Finished
+
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			dps, ok := numberPoints(m)
+			if !ok {
+				continue
+			}
+			switch m.Name() {
+			case schema.MetricPhaseStepsTotal:
+				for k := 0; k < dps.Len(); k++ {
+					if ph := p.phase(b, dps.At(k)); ph >= 0 {
+						b.progress.Phases[ph].StepsTotal = intValue(dps.At(k))
+					}
+				}
+			case schema.MetricPhaseStepsCompleted:
+				for k := 0; k < dps.Len(); k++ {
+					if ph := p.phase(b, dps.At(k)); ph >= 0 {
+						b.progress.Phases[ph].StepsCompleted = intValue(dps.At(k))
+					}
+				}
+			case schema.MetricPhaseState:
+				for k := 0; k < dps.Len(); k++ {
+					dp := dps.At(k)
+					if value(dp) != 1 {
+						continue
+					}
+					st, ok := dp.Attributes().Get(schema.AttrPhaseState)
+					if !ok {
+						continue
+					}
+					state, ok := progress.ParseState(st.Str())
+					if !ok {
+						continue
+					}
+					if ph := p.phase(b, dp); ph >= 0 {
+						p.setPhaseState(b, ph, state)
+					}
+				}
+			case schema.MetricPhaseWeight:
+				for k := 0; k < dps.Len(); k++ {
+					w := value(dps.At(k))
+					if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+						continue
+					}
+					if ph := p.phase(b, dps.At(k)); ph >= 0 {
+						b.progress.Phases[ph].PlanWeight, b.progress.Phases[ph].HasPlanWeight = w, true
+					}
+				}
+			case schema.MetricBuildState:
+				for k := 0; k < dps.Len(); k++ {
+					dp := dps.At(k)
+					if value(dp) == 1 {
+						b.progress.Finished = strAttr(dp.Attributes(), schema.AttrBuildState) == "finished"
+					}
+				}
+			case schema.MetricBuildResult:
+				for k := 0; k < dps.Len(); k++ {
+					dp := dps.At(k)
+					if value(dp) == 1 {
+						if r := strAttr(dp.Attributes(), schema.AttrPipelineResult); r != b.result {
+							b.result = strings.Clone(r)
+						}
+					}
+				}
+			case schema.MetricBuildDuration:
+				if dps.Len() > 0 {
+					if d := value(dps.At(dps.Len() - 1)); d >= 0 && d < math.MaxInt64/float64(time.Second) {
+						b.elapsed, b.hasElapsed = time.Duration(d*float64(time.Second)), true
+					}
+				}
+			}
+			if rules := p.rulesByMetric[m.Name()]; rules != nil {
+				p.observeMetric(ctx, rules, dps, res, b, b.host, now)
+			}
+		}
+	}
+	b.progress.Succeeded = b.result == "success"
+	if b.progress.Finished && !wasFinished {
+		p.finishBuild(b)
+	}
+	p.computeProgress(ctx, b)
+	return b
+}
+
+// phase returns the index of the phase a build data point names (adding the phase), or -1.
+func (p *buildProgressProcessor) phase(b *buildState, dp pmetric.NumberDataPoint) int {
+	v, ok := dp.Attributes().Get(schema.AttrPhase)
+	if !ok {
+		return -1
+	}
+	name := v.Str()
+	if name == "" {
+		return -1
+	}
+	for i := range b.progress.Phases {
+		if b.progress.Phases[i].Name == name {
+			return i
+		}
+	}
+	ph, _ := b.progress.Phase(strings.Clone(name))
+	ph.ConfigWeight, ph.HasConfigWeight = p.weights.Lookup(b.pipeline, name)
+	b.usage = append(b.usage, nil)
+	return len(b.progress.Phases) - 1
+}
+
+// resolveConfigWeights looks up the configured weight of every phase of b again (its
+// pipeline changed).
+func (p *buildProgressProcessor) resolveConfigWeights(b *buildState) {
+	for i := range b.progress.Phases {
+		ph := &b.progress.Phases[i]
+		ph.ConfigWeight, ph.HasConfigWeight = p.weights.Lookup(b.pipeline, ph.Name)
+	}
+}
+
+// setPhaseState moves phase i of b to state, starting or ending its resource attribution.
+func (p *buildProgressProcessor) setPhaseState(b *buildState, i int, state progress.State) {
+	ph := &b.progress.Phases[i]
+	old := ph.State
+	ph.State = state
+	if !p.phaseResources || old == state {
+		return
+	}
+	switch {
+	case state == progress.Running && b.usage[i] == nil && b.host != nil:
+		b.usage[i] = &phaseUsage{start: b.host.totals, samples: b.host.samples}
+	case state.Ended() && b.usage[i] != nil:
+		if r, ok := b.usage[i].report(ph.Name, b.host); ok {
+			b.reports = append(b.reports, r)
+		}
+		b.usage[i] = nil
+	}
+}
+
+// finishBuild records a successful build's duration in its pipeline's history.
+func (p *buildProgressProcessor) finishBuild(b *buildState) {
+	if b.recorded || p.historySize == 0 || !b.progress.Succeeded || b.pipeline == "" {
+		return
+	}
+	d := b.elapsed
+	if !b.hasElapsed {
+		d = b.lastSeen.Sub(b.firstSeen)
+	}
+	if d <= 0 {
+		return
+	}
+	h := p.pipelines[b.pipeline]
+	if h == nil {
+		if len(p.pipelines) >= p.maxBuilds {
+			p.dropOldestPipeline()
+		}
+		h = &pipelineHistory{runs: progress.NewHistory(p.historySize)}
+		p.pipelines[b.pipeline] = h
+	}
+	h.runs.Add(d)
+	h.lastUsed = b.lastSeen
+	b.recorded = true
+}
+
+// dropOldestPipeline forgets the history of the pipeline that finished a run longest ago.
+// It only runs when the number of pipelines reaches max_builds.
+func (p *buildProgressProcessor) dropOldestPipeline() {
+	var oldest string
+	var at time.Time
+	for name, h := range p.pipelines {
+		if oldest == "" || h.lastUsed.Before(at) {
+			oldest, at = name, h.lastUsed
+		}
+	}
+	delete(p.pipelines, oldest)
+}
+
+// computeProgress recomputes b's progress and ETA and feeds them to the rules that watch
+// build.progress, build.phase.progress or build.eta.
+func (p *buildProgressProcessor) computeProgress(ctx context.Context, b *buildState) {
+	if cap(b.phaseProgress) < len(b.progress.Phases) {
+		b.phaseProgress = make([]float64, len(b.progress.Phases), len(b.progress.Phases)+2)
+	}
+	b.overall, b.phaseProgress = b.progress.Progress(b.phaseProgress[:len(b.progress.Phases)])
+	if b.progress.Finished {
+		b.eta, b.etaKnown = 0, true
+	} else {
+		elapsed := b.elapsed
+		if !b.hasElapsed {
+			elapsed = b.lastSeen.Sub(b.firstSeen)
+		}
+		var median time.Duration
+		hasHistory := false
+		if h := p.pipelines[b.pipeline]; h != nil {
+			median, hasHistory = h.runs.Median()
+		}
+		b.eta, b.etaKnown = progress.ETA(b.overall, elapsed, median, hasHistory)
+	}
+	if len(p.rules) == 0 {
+		return
+	}
+	now := b.lastSeen
+	for _, r := range p.rulesByMetric[schema.MetricBuildProgress] {
+		if matchesPhase(r.filter, "", b.resource) {
+			p.observe(ctx, r, &b.alertSet, p.seriesKey(r, ""), now, b.overall, b, nil)
+		}
+	}
+	if b.etaKnown {
+		for _, r := range p.rulesByMetric[schema.MetricBuildETA] {
+			if matchesPhase(r.filter, "", b.resource) {
+				p.observe(ctx, r, &b.alertSet, p.seriesKey(r, ""), now, b.eta.Seconds(), b, nil)
+			}
+		}
+	}
+	for _, r := range p.rulesByMetric[schema.MetricPhaseProgress] {
+		for i := range b.progress.Phases {
+			name := b.progress.Phases[i].Name
+			if !matchesPhase(r.filter, name, b.resource) {
+				continue
+			}
+			key := p.seriesKey(r, schema.AttrPhase)
+			key = append(key, '=')
+			key = append(key, name...)
+			p.keyBuf = key
+			p.observe(ctx, r, &b.alertSet, key, now, b.phaseProgress[i], b, nil)
+		}
+	}
+}
+
+// hostSample is what one host resource says about the host's CPU and memory.
+type hostSample struct {
+	cpu    float64
+	hasCPU bool
+	mem    int64
+	hasMem bool
+}
+
+// ingestHost reads one host resource: it feeds the rules that watch its metrics and, with
+// phase_resources enabled, the resource use of the phases running on the host.
+func (p *buildProgressProcessor) ingestHost(ctx context.Context, name string, rm pmetric.ResourceMetrics, now time.Time) *hostState {
+	h := p.hostFor(name)
+	h.lastSeen = now
+	res := rm.Resource().Attributes()
+	var sample hostSample
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			dps, ok := numberPoints(m)
+			if !ok {
+				continue
+			}
+			if p.phaseResources {
+				p.readHostUsage(h, m.Name(), dps, &sample)
+			}
+			if rules := p.rulesByMetric[m.Name()]; rules != nil {
+				p.observeMetric(ctx, rules, dps, res, nil, h, now)
+			}
+		}
+	}
+	if p.phaseResources {
+		h.samples++
+		p.attributeSample(h, sample)
+	}
+	return h
+}
+
+// logOwner returns the log field that names an alert's resource.
+func logOwner(b *buildState, h *hostState) zap.Field {
+	if b != nil {
+		return zap.String(attrBuildID, b.id)
+	}
+	return zap.String(attrHostName, h.name)
+}
