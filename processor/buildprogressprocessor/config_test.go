@@ -83,7 +83,8 @@ func TestLoadConfig(t *testing.T) {
 				"rules[0].for must not be negative (got -30s)\n" +
 				"rules[0].keep_firing_for must not be negative (got -1s)\n" +
 				"rules[0].direction: unknown direction \"sideways\" (want above or below)\n" +
-				"rules[0].scope: unknown scope \"cluster\" (want host or build)",
+				"rules[0].scope: unknown scope \"cluster\" (want host or build)\n" +
+				"rules[1].interval: window / interval must be below 10000 slots (window 1h0m0s, interval 1ms)",
 		},
 		{
 			id: component.NewIDWithName(metadata.Type, "thresholds_out_of_order"),

@@ -144,6 +144,10 @@ func compileRule(i int, rc *RuleConfig) (*compiledRule, error) {
 	if r.Interval > r.Window {
 		r.Interval = r.Window
 	}
+	if r.Interval > 0 && r.Window/r.Interval >= alerting.MaxWindowSlots {
+		errs = append(errs, fmt.Errorf("%s.interval: window / interval must be below %d slots (window %s, interval %s)",
+			key, alerting.MaxWindowSlots, r.Window, r.Interval))
+	}
 	if rc.For < 0 {
 		errs = append(errs, fmt.Errorf("%s.for must not be negative (got %s)", key, rc.For))
 	}
