@@ -1,0 +1,109 @@
+package sysbench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/buildmon/buildmon/cmd/buildmon-bench/internal/results"
+	"github.com/buildmon/buildmon/cmd/buildmon-load/loadgen"
+)
+
+// Memory measures item 6: RSS with many tracked builds (default 10,000), against the RSS of
+// the same collector before the builds started.
+func (r *Runner) Memory(ctx context.Context) ([]results.Measure, error) {
+	s := r.Settings
+	// The builds run for several report and checkpoint intervals before RSS is read, so the
+	// steady state is measured.
+	memorySettle := s.MemorySettle
+	c, err := r.start(ctx, "memory", memoryOverrides(s))
+	if err != nil {
+		return nil, err
+	}
+	defer r.stop(c)
+	// The baseline is read once start-up work is over, as for the idle measurement.
+	if err := sleep(ctx, s.IdleWarmup); err != nil {
+		return nil, err
+	}
+	base, err := c.Sample()
+	if err != nil {
+		return nil, err
+	}
+	client, err := loadgen.NewClient(URL(c.Ports.Events, ""), loadgen.ClientOptions{Conns: 4})
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	ids := loadgen.BuildIDs(fmt.Sprintf("mem-%d", time.Now().UnixNano()), s.MemoryBuilds)
+	t0 := time.Now()
+	if err := client.StartBuilds(ctx, ids, loadgen.BuildPlan{Pipeline: "bench-memory", Steps: 100}, 1000); err != nil {
+		return nil, err
+	}
+	// One step in every build, so each has progress, a running phase and an ETA.
+	pace, err := client.Pace(ctx, loadgen.PaceOptions{Builds: ids, Hz: 1, Duration: time.Second, MaxTicks: 1, Chunk: 1000})
+	if err != nil {
+		return nil, err
+	}
+	if pace.FirstError != "" {
+		return nil, fmt.Errorf("stepping %d builds: %s", len(ids), pace.FirstError)
+	}
+	r.logf("memory: %d builds started and stepped in %s; settling %s", len(ids), time.Since(t0).Round(time.Millisecond), memorySettle)
+	if err := sleep(ctx, memorySettle); err != nil {
+		return nil, err
+	}
+	tracked, err := r.checkTracked(ctx, c, ids)
+	if err != nil {
+		return nil, err
+	}
+	// A scrape is part of normal operation: the Prometheus exporter renders every series.
+	code, body, err := get(ctx, URL(c.Ports.Prometheus, "/metrics"))
+	if err != nil || code != 200 {
+		return nil, fmt.Errorf("scraping /metrics with %d builds: %d %v", len(ids), code, err)
+	}
+	var rss []float64
+	var last int64
+	for range 5 {
+		smp, err := c.Sample()
+		if err != nil {
+			return nil, err
+		}
+		rss = append(rss, float64(smp.RSS))
+		last = smp.HWM
+		if err := sleep(ctx, min(time.Second, memorySettle)); err != nil {
+			return nil, err
+		}
+	}
+	r.logf("memory: RSS %.1f MiB (before the builds %.1f MiB), peak %.1f MiB, /metrics %d KiB", mib(int64(rss[len(rss)-1])), mib(base.RSS), mib(last), len(body)>>10)
+	return []results.Measure{
+		results.New(6, "memory/rss_builds", fmt.Sprintf("RSS with %d builds", len(ids)), "B", "lower", rss).
+			WithBaseline("no builds", []float64{float64(base.RSS)}).
+			WithTarget("value", "<=", 256<<20).
+			WithNote(fmt.Sprintf("median of 5 VmRSS readings %s after the builds started and after one /metrics scrape (%d KiB); %s; max_builds raised to %d",
+				memorySettle, len(body)>>10, tracked, 2*s.MemoryBuilds)),
+		results.New(6, "memory/peak_rss_builds", fmt.Sprintf("peak RSS with %d builds (VmHWM)", len(ids)), "B", "lower", []float64{float64(last)}),
+	}, nil
+}
+
+// checkTracked confirms the first and the last build are still known to the receiver and the
+// status API (none was evicted), and says so for the note.
+func (r *Runner) checkTracked(ctx context.Context, c *Collector, ids []string) (string, error) {
+	for _, id := range []string{ids[0], ids[len(ids)-1]} {
+		for _, u := range []string{URL(c.Ports.Events, "/v1/builds/"+id), URL(c.Ports.Status, "/v1/builds/"+id)} {
+			code, body, err := get(ctx, u)
+			if err != nil {
+				return "", err
+			}
+			if code != 200 {
+				return "", fmt.Errorf("GET %s: %d %s (builds evicted or not yet visible)", u, code, truncateBody(body))
+			}
+		}
+	}
+	return "first and last build present in the receiver and the status API", nil
+}
+
+func truncateBody(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
+	}
+	return string(b)
+}
