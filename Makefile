@@ -81,10 +81,13 @@ generate:
 	  (cd $$d && $(GO) tool -modfile=$(CURDIR)/internal/tools/go.mod mdatagen metadata.yaml) || exit 1; \
 	done
 
-## bench: Go benchmarks of every hot path (timings live here, never in make test)
+## bench: every hot path measured (Go benchmarks + the running distribution), one table of
+## medians with ratios to baselines; JSON in bench/results.json (timings live here, never in
+## make test). Knobs: BENCH_COUNT, BENCH_TIME, BENCH_ONLY, BENCH_IDLE_SECONDS, … (bench/README.md)
 BENCH_COUNT ?= 5
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./... | tee bench/last.txt
+bench: $(DIST)
+	@set -o pipefail; BENCH_COUNT=$(BENCH_COUNT) GO=$(GO) $(GO) run ./cmd/buildmon-bench \
+	  -dist $(DIST) -config $(CONFIG) -out bench/results.json | tee bench/last.txt
 
 ## soak: the reliability e2e tests with their long settings (50 crashes, 60 s of load)
 soak: $(DIST) $(CLI) e2e-deps
