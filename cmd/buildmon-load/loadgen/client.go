@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"time"
@@ -35,9 +36,11 @@ type ClientOptions struct {
 
 // Client posts events to one events API over keep-alive connections.
 type Client struct {
+	target    *url.URL
 	eventsURL string
 	token     string
-	http      *http.Client
+	timeout   time.Duration
+	http      *http.Client // StartBuilds and Pace; Run has connections of its own
 }
 
 // NewClient returns a Client for the events API at target (a base URL such as
@@ -64,8 +67,10 @@ func NewClient(target string, opts ClientOptions) (*Client, error) {
 		Proxy: nil,
 	}
 	return &Client{
+		target:    u,
 		eventsURL: u.String() + "/v1/events",
 		token:     opts.Token,
+		timeout:   opts.Timeout,
 		http: &http.Client{
 			Transport: transport,
 			Timeout:   opts.Timeout,

@@ -110,6 +110,10 @@ func (c *Client) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	if opts.BatchSize > 1 {
 		contentType, bodies = contentNDJSON, batchBodies(opts.Builds, opts.Phase, opts.BatchSize)
 	}
+	requests := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		requests[i] = rawRequest(c.target, contentType, c.token, b)
+	}
 
 	var (
 		claimed atomic.Int64
@@ -124,12 +128,14 @@ func (c *Client) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		wg.Add(1)
 		go func(res *workerResult) {
 			defer wg.Done()
+			conn := newRawConn(c.target, c.timeout)
+			defer conn.close()
 			for !stop.Load() && ctx.Err() == nil {
 				n := claimed.Add(1)
 				if n > opts.MaxRequests {
 					return
 				}
-				c.one(ctx, contentType, bodies[(n-1)%int64(len(bodies))], opts.BatchSize, start, res)
+				c.one(ctx, conn, requests[(n-1)%int64(len(requests))], opts.BatchSize, start, res)
 			}
 		}(&results[w])
 	}
@@ -141,12 +147,12 @@ func (c *Client) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	return total, ctx.Err()
 }
 
-func (c *Client) one(ctx context.Context, contentType string, body []byte, events int, start time.Time, res *workerResult) {
+func (c *Client) one(ctx context.Context, conn *rawConn, req []byte, events int, start time.Time, res *workerResult) {
 	t0 := time.Now()
-	r, err := c.post(ctx, contentType, body)
+	r, err := conn.do(req)
 	done := time.Now()
 	res.Requests++
-	if err != nil && r.status == 0 {
+	if err != nil {
 		res.Errors++
 		if res.FirstError == "" {
 			res.FirstError = err.Error()
