@@ -1,0 +1,77 @@
+package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+
+	bmetadata "github.com/buildmon/buildmon/internal/metadata"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostmetrics"
+)
+
+// Config of the buildmon receiver.
+type Config struct {
+	// Events is the HTTP server of the build events API (endpoint, tls, auth, max_request_body_size…).
+	Events confighttp.ServerConfig `mapstructure:"events"`
+	// ReportInterval is how often every tracked build's metrics are emitted, besides on each change.
+	ReportInterval time.Duration `mapstructure:"report_interval"`
+	// FinishedBuildTTL is how long a finished build stays in the registry (late retries still
+	// count once, and the last state is re-emitted) before it leaves memory and storage.
+	FinishedBuildTTL time.Duration `mapstructure:"finished_build_ttl"`
+	// MaxBuilds caps the builds tracked at once; a new build past it gets 429.
+	MaxBuilds int `mapstructure:"max_builds"`
+	// MaxEventIDsPerBuild is how many recent event ids each build remembers for idempotent retries.
+	MaxEventIDsPerBuild int `mapstructure:"max_event_ids_per_build"`
+	// RateLimit bounds the events each client (remote address) may send per second.
+	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
+	// Storage is the storage extension (e.g. file_storage) that keeps the registry across restarts.
+	Storage *component.ID `mapstructure:"storage"`
+	// Host configures the host resource metrics.
+	Host hostmetrics.Config `mapstructure:"host"`
+
+	bmetadata.MetricsBuilderConfig `mapstructure:",squash"`
+}
+
+// RateLimitConfig is a token bucket per client; events_per_second 0 switches it off.
+type RateLimitConfig struct {
+	EventsPerSecond float64 `mapstructure:"events_per_second"`
+	Burst           int     `mapstructure:"burst"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration and reports every problem at once.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Events.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New("events.endpoint must not be empty"))
+	}
+	if cfg.Events.MaxRequestBodySize < 0 {
+		errs = append(errs, errors.New("events.max_request_body_size must not be negative"))
+	}
+	if cfg.ReportInterval <= 0 {
+		errs = append(errs, errors.New("report_interval must be positive"))
+	}
+	if cfg.FinishedBuildTTL < 0 {
+		errs = append(errs, errors.New("finished_build_ttl must not be negative"))
+	}
+	if cfg.MaxBuilds <= 0 {
+		errs = append(errs, errors.New("max_builds must be positive"))
+	}
+	if cfg.MaxEventIDsPerBuild < 0 {
+		errs = append(errs, errors.New("max_event_ids_per_build must not be negative"))
+	}
+	if cfg.RateLimit.EventsPerSecond < 0 {
+		errs = append(errs, errors.New("rate_limit.events_per_second must not be negative"))
+	}
+	if cfg.RateLimit.EventsPerSecond > 0 && cfg.RateLimit.Burst < 1 {
+		errs = append(errs, fmt.Errorf("rate_limit.burst must be at least 1 when rate_limit.events_per_second is set"))
+	}
+	if err := cfg.Host.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

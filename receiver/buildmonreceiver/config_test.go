@@ -1,0 +1,78 @@
+package buildmonreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	storageID := component.MustNewID("file_storage")
+
+	tests := []struct {
+		id      component.ID
+		check   func(t *testing.T, cfg *Config)
+		wantErr string
+	}{
+		{
+			id: component.NewID(metadata.Type),
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, createDefaultConfig(), cfg)
+				assert.Equal(t, "127.0.0.1:4320", cfg.Events.NetAddr.Endpoint)
+				assert.Equal(t, 10*time.Second, cfg.ReportInterval)
+				assert.Equal(t, 1000, cfg.MaxBuilds)
+				assert.True(t, cfg.Host.Enabled)
+			},
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "custom"),
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, "127.0.0.1:5320", cfg.Events.NetAddr.Endpoint)
+				assert.Equal(t, int64(65536), cfg.Events.MaxRequestBodySize)
+				assert.Equal(t, 2*time.Second, cfg.ReportInterval)
+				assert.Equal(t, time.Minute, cfg.FinishedBuildTTL)
+				assert.Equal(t, 50, cfg.MaxBuilds)
+				assert.Equal(t, 100, cfg.MaxEventIDsPerBuild)
+				assert.Equal(t, RateLimitConfig{EventsPerSecond: 10, Burst: 20}, cfg.RateLimit)
+				assert.Equal(t, &storageID, cfg.Storage)
+				assert.False(t, cfg.Host.Enabled)
+				assert.False(t, cfg.Metrics.BuildPhaseWeight.Enabled)
+				assert.True(t, cfg.Metrics.BuildProgress.Enabled)
+			},
+		},
+		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), wantErr: "events.endpoint must not be empty"},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_numbers"),
+			wantErr: "report_interval must be positive\nfinished_build_ttl must not be negative\n" +
+				"max_builds must be positive\nmax_event_ids_per_build must not be negative",
+		},
+		{id: component.NewIDWithName(metadata.Type, "bad_rate_limit"), wantErr: "rate_limit.burst must be at least 1 when rate_limit.events_per_second is set"},
+		{id: component.NewIDWithName(metadata.Type, "negative_rate"), wantErr: "rate_limit.events_per_second must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := NewFactory().CreateDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, cfg.(*Config))
+		})
+	}
+}

@@ -1,0 +1,225 @@
+package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
+
+import (
+	"crypto/sha256"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver"
+
+	bmetadata "github.com/buildmon/buildmon/internal/metadata"
+	"github.com/buildmon/buildmon/internal/schema"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
+)
+
+// emitter turns registry snapshots into the schema's build metrics and CICD spans.
+type emitter struct {
+	mu sync.Mutex // guards mb, which is not safe for concurrent use
+	mb *bmetadata.MetricsBuilder
+}
+
+func newEmitter(mbc bmetadata.MetricsBuilderConfig, set receiver.Settings) *emitter {
+	return &emitter{mb: bmetadata.NewMetricsBuilder(mbc, set)}
+}
+
+var phaseStates = []struct {
+	state events.PhaseState
+	attr  bmetadata.AttributeBuildPhaseState
+}{
+	{events.PhasePending, bmetadata.AttributeBuildPhaseStatePending},
+	{events.PhaseRunning, bmetadata.AttributeBuildPhaseStateRunning},
+	{events.PhaseCompleted, bmetadata.AttributeBuildPhaseStateCompleted},
+	{events.PhaseFailed, bmetadata.AttributeBuildPhaseStateFailed},
+	{events.PhaseSkipped, bmetadata.AttributeBuildPhaseStateSkipped},
+}
+
+var buildResults = []struct {
+	result string
+	attr   bmetadata.AttributeCicdPipelineResult
+}{
+	{"success", bmetadata.AttributeCicdPipelineResultSuccess},
+	{"failure", bmetadata.AttributeCicdPipelineResultFailure},
+	{"error", bmetadata.AttributeCicdPipelineResultError},
+	{"timeout", bmetadata.AttributeCicdPipelineResultTimeout},
+	{"cancellation", bmetadata.AttributeCicdPipelineResultCancellation},
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// elapsed is the time from start to end, or to now while end is not set, never negative.
+func elapsed(start, end, now time.Time) float64 {
+	if start.IsZero() {
+		return 0
+	}
+	if end.IsZero() {
+		end = now
+	}
+	if d := end.Sub(start).Seconds(); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// metrics returns the build metrics of the changed builds, one resource per build. Data points
+// carry the emission time; durations use the events' (client) timestamps.
+func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metrics {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ts := pcommon.NewTimestampFromTime(now)
+	for i := range changes {
+		if changes[i].Removed {
+			continue
+		}
+		b := &changes[i].Build
+		for j := range b.Phases {
+			ph := &b.Phases[j]
+			e.mb.RecordBuildPhaseStepsTotalDataPoint(ts, ph.Steps, ph.Name)
+			e.mb.RecordBuildPhaseStepsCompletedDataPoint(ts, ph.Completed, ph.Name)
+			for _, s := range phaseStates {
+				e.mb.RecordBuildPhaseStateDataPoint(ts, b2i(ph.State == s.state), ph.Name, s.attr)
+			}
+			end := ph.End
+			if end.IsZero() && b.Done() {
+				end = b.Finished
+			}
+			e.mb.RecordBuildPhaseDurationDataPoint(ts, elapsed(ph.Start, end, now), ph.Name)
+			if ph.Weight != nil {
+				e.mb.RecordBuildPhaseWeightDataPoint(ts, *ph.Weight, ph.Name)
+			}
+		}
+		e.mb.RecordBuildStateDataPoint(ts, b2i(!b.Done()), bmetadata.AttributeBuildStateRunning)
+		e.mb.RecordBuildStateDataPoint(ts, b2i(b.Done()), bmetadata.AttributeBuildStateFinished)
+		if b.Done() {
+			for _, r := range buildResults {
+				e.mb.RecordBuildResultDataPoint(ts, b2i(b.Result == r.result), r.attr)
+			}
+		}
+		e.mb.RecordBuildDurationDataPoint(ts, elapsed(b.Started, b.Finished, now))
+		e.mb.EmitForResource(bmetadata.WithResource(e.resource(b)), bmetadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(b.Started)))
+	}
+	return e.mb.Emit()
+}
+
+func (e *emitter) resource(b *events.Build) pcommon.Resource {
+	rb := e.mb.NewResourceBuilder()
+	rb.SetHostName(b.Host)
+	rb.SetCicdPipelineName(b.Pipeline)
+	rb.SetCicdPipelineRunID(b.ID)
+	if v := b.Attributes.Worker; v != "" {
+		rb.SetCicdWorkerID(v)
+	}
+	if v := b.Attributes.Repository; v != "" {
+		rb.SetVcsRepositoryURLFull(v)
+	}
+	if v := b.Attributes.Branch; v != "" {
+		rb.SetVcsRefHeadName(v)
+	}
+	if v := b.Attributes.Revision; v != "" {
+		rb.SetVcsRefHeadRevision(v)
+	}
+	return rb.Emit()
+}
+
+// Span attribute keys beyond the resource's: the CICD task conventions, and ours for steps.
+const (
+	attrTaskName      = "cicd.pipeline.task.name"
+	attrTaskRunID     = "cicd.pipeline.task.run.id"
+	attrTaskRunResult = "cicd.pipeline.task.run.result"
+	attrStepName      = "buildmon.step.name"
+	attrStepNumber    = "buildmon.step.number"
+	attrSpanKind      = "buildmon.span.kind"
+)
+
+// traceID is derived from the build id, so every span of a build lands in one trace without
+// the receiver remembering anything.
+func traceID(buildID string) pcommon.TraceID {
+	sum := sha256.Sum256([]byte("buildmon/trace/" + buildID))
+	var id pcommon.TraceID
+	copy(id[:], sum[:16])
+	return id
+}
+
+func spanID(parts ...string) pcommon.SpanID {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var id pcommon.SpanID
+	copy(id[:], h.Sum(nil)[:8])
+	return id
+}
+
+// traces returns the finished spans, grouped by build.
+func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
+	td := ptrace.NewTraces()
+	byBuild := map[string]ptrace.SpanSlice{}
+	for i := range spans {
+		s := &spans[i]
+		ss, ok := byBuild[s.Build.ID]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			e.mu.Lock()
+			e.resource(&s.Build).MoveTo(rs.Resource())
+			e.mu.Unlock()
+			sc := rs.ScopeSpans().AppendEmpty()
+			sc.Scope().SetName(bmetadata.ScopeName)
+			ss = sc.Spans()
+			byBuild[s.Build.ID] = ss
+		}
+		span := ss.AppendEmpty()
+		span.SetTraceID(traceID(s.Build.ID))
+		root := spanID(s.Build.ID)
+		attrs := span.Attributes()
+		attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
+		attrs.PutStr(schema.AttrRunID, s.Build.ID)
+		switch {
+		case s.Phase == "":
+			span.SetSpanID(root)
+			span.SetName("RUN " + s.Build.Pipeline)
+			attrs.PutStr(attrSpanKind, "build")
+			attrs.PutStr(schema.AttrPipelineResult, s.Result)
+		case s.StepNumber == 0:
+			span.SetSpanID(spanID(s.Build.ID, s.Phase))
+			span.SetParentSpanID(root)
+			span.SetName(s.Phase)
+			attrs.PutStr(attrSpanKind, "phase")
+			attrs.PutStr(attrTaskName, s.Phase)
+			attrs.PutStr(attrTaskRunID, s.Build.ID+"/"+s.Phase)
+			attrs.PutStr(attrTaskRunResult, s.Result)
+		default:
+			n := strconv.FormatInt(s.StepNumber, 10)
+			name := s.Step
+			if name == "" {
+				name = "step " + n
+			}
+			span.SetSpanID(spanID(s.Build.ID, s.Phase, n))
+			span.SetParentSpanID(spanID(s.Build.ID, s.Phase))
+			span.SetName(s.Phase + "/" + name)
+			attrs.PutStr(attrSpanKind, "step")
+			attrs.PutStr(attrTaskName, s.Phase)
+			attrs.PutStr(attrTaskRunID, s.Build.ID+"/"+s.Phase)
+			attrs.PutStr(attrStepName, name)
+			attrs.PutInt(attrStepNumber, s.StepNumber)
+			attrs.PutStr(attrTaskRunResult, s.Result)
+		}
+		span.SetKind(ptrace.SpanKindInternal)
+		span.SetStartTimestamp(pcommon.NewTimestampFromTime(s.Start))
+		span.SetEndTimestamp(pcommon.NewTimestampFromTime(s.End))
+		if s.Result == "failure" || s.Result == "error" || s.Result == "timeout" {
+			span.Status().SetCode(ptrace.StatusCodeError)
+			span.Status().SetMessage(s.Message)
+		}
+	}
+	return td
+}
+

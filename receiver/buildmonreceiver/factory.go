@@ -1,0 +1,97 @@
+package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	bmetadata "github.com/buildmon/buildmon/internal/metadata"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostmetrics"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
+)
+
+// Defaults of the configuration, in one place.
+const (
+	defaultEndpoint            = "127.0.0.1:4320"
+	defaultMaxRequestBodySize  = 1 << 20
+	defaultReportInterval      = 10 * time.Second
+	defaultFinishedBuildTTL    = 5 * time.Minute
+	defaultMaxBuilds           = 1000
+	defaultMaxEventIDsPerBuild = 1000
+	defaultEventsPerSecond     = 1000
+	defaultBurst               = 2000
+)
+
+// NewFactory returns the factory of the buildmon receiver.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		receiver.WithMetrics(createMetricsReceiver, metadata.MetricsStability),
+		receiver.WithTraces(createTracesReceiver, metadata.TracesStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	events := confighttp.NewDefaultServerConfig()
+	events.NetAddr.Endpoint = defaultEndpoint
+	events.MaxRequestBodySize = defaultMaxRequestBodySize
+	return &Config{
+		Events:               events,
+		ReportInterval:       defaultReportInterval,
+		FinishedBuildTTL:     defaultFinishedBuildTTL,
+		MaxBuilds:            defaultMaxBuilds,
+		MaxEventIDsPerBuild:  defaultMaxEventIDsPerBuild,
+		RateLimit:            RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst},
+		Host:                 hostmetrics.NewDefaultConfig(),
+		MetricsBuilderConfig: bmetadata.DefaultMetricsBuilderConfig(),
+	}
+}
+
+// receivers shares one receiver between the metrics and traces pipelines of one config, so
+// that there is one events endpoint and one registry.
+var receivers = struct {
+	sync.Mutex
+	m map[*Config]*buildmonReceiver
+}{m: map[*Config]*buildmonReceiver{}}
+
+func sharedReceiver(cfg *Config, set receiver.Settings) (*buildmonReceiver, error) {
+	receivers.Lock()
+	defer receivers.Unlock()
+	if r, ok := receivers.m[cfg]; ok {
+		return r, nil
+	}
+	r, err := newReceiver(cfg, set, func() {
+		receivers.Lock()
+		delete(receivers.m, cfg)
+		receivers.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	receivers.m[cfg] = r
+	return r, nil
+}
+
+func createMetricsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	r, err := sharedReceiver(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	r.setMetrics(next)
+	return r, nil
+}
+
+func createTracesReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {
+	r, err := sharedReceiver(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	r.setTraces(next)
+	return r, nil
+}

@@ -1,0 +1,180 @@
+package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.uber.org/zap"
+
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
+)
+
+// errorBody is the JSON body of every error answer of the events API.
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+	Index *int   `json:"index,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// confighttpErrorHandler answers the errors of confighttp's interceptors (auth, decompression)
+// in the API's JSON shape.
+func confighttpErrorHandler(r *buildmonReceiver) confighttp.ToServerOption {
+	return confighttp.WithErrorHandler(func(w http.ResponseWriter, req *http.Request, msg string, status int) {
+		r.reject(req, status, "transport")
+		writeError(w, status, msg)
+	})
+}
+
+func (r *buildmonReceiver) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/events", r.handleEvents)
+	mux.HandleFunc("/v1/builds/{id}", r.handleBuild)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not found: the API is POST /v1/events and GET /v1/builds/{id}")
+	})
+	return mux
+}
+
+func (r *buildmonReceiver) reject(req *http.Request, status int, reason string) {
+	r.telemetry.BuildmonReceiverRequestsRejected.Add(req.Context(), 1)
+	if status >= 500 {
+		r.set.Logger.Warn("events request failed", zap.Int("status", status), zap.String("reason", reason))
+	}
+}
+
+func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		r.reject(req, http.StatusMethodNotAllowed, "method")
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	batch, ok := batchContentType(req.Header.Get("Content-Type"))
+	if !ok {
+		r.reject(req, http.StatusUnsupportedMediaType, "content type")
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json (one event) or application/x-ndjson (a batch)")
+		return
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			r.reject(req, http.StatusRequestEntityTooLarge, "body size")
+			writeError(w, http.StatusRequestEntityTooLarge, "body larger than events.max_request_body_size ("+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
+			return
+		}
+		r.reject(req, http.StatusBadRequest, "read")
+		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	var evs []events.Event
+	if batch {
+		evs, err = events.DecodeNDJSON(body, nil)
+	} else {
+		var ev events.Event
+		ev, err = events.DecodeOne(body)
+		evs = []events.Event{ev}
+	}
+	if err != nil {
+		r.writeEventError(w, req, err)
+		return
+	}
+	now := r.now()
+	if wait, ok := r.limiter.allow(clientKey(req), len(evs), now); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		if secs < 1 {
+			secs = 1
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		r.reject(req, http.StatusTooManyRequests, "rate limit")
+		writeError(w, http.StatusTooManyRequests, "rate limit of "+strconv.FormatFloat(r.cfg.RateLimit.EventsPerSecond, 'g', -1, 64)+" events/s exceeded; retry after "+strconv.Itoa(secs)+"s")
+		return
+	}
+	res, err := r.registry.Apply(evs, now)
+	if err != nil {
+		r.writeEventError(w, req, err)
+		return
+	}
+	ctx := req.Context()
+	if res.Accepted > 0 {
+		r.telemetry.BuildmonReceiverEventsAccepted.Add(ctx, int64(res.Accepted))
+		r.notify()
+	}
+	if res.Duplicates > 0 {
+		r.telemetry.BuildmonReceiverEventsDuplicate.Add(ctx, int64(res.Duplicates))
+	}
+	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": res.Accepted, "duplicates": res.Duplicates})
+}
+
+func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Request, err error) {
+	var e *events.Error
+	if !errors.As(err, &e) {
+		r.reject(req, http.StatusInternalServerError, err.Error())
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	body := errorBody{Error: e.Error(), Field: e.Field}
+	if e.Index >= 0 {
+		i := e.Index
+		body.Index = &i
+	}
+	r.reject(req, e.Status, "invalid event")
+	writeJSON(w, e.Status, body)
+}
+
+// batchContentType tells a single event (application/json) from a batch (NDJSON).
+func batchContentType(ct string) (batch, ok bool) {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false, false
+	}
+	switch strings.ToLower(mt) {
+	case "application/json":
+		return false, true
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines":
+		return true, true
+	}
+	return false, false
+}
+
+// buildView is the registry's view of a build for clients: plan, states and counts.
+type buildView struct {
+	events.Build
+	State string `json:"state"`
+}
+
+func (r *buildmonReceiver) handleBuild(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	b, ok := r.registry.Get(req.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown build")
+		return
+	}
+	state := "running"
+	if b.Done() {
+		state = "finished"
+	}
+	writeJSON(w, http.StatusOK, buildView{Build: b, State: state})
+}

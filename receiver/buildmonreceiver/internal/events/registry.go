@@ -1,0 +1,501 @@
+package events // import "github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// PhaseState is the state of one phase of a build.
+type PhaseState string
+
+// Phase states (values of the build.phase.state attribute).
+const (
+	PhasePending   PhaseState = "pending"
+	PhaseRunning   PhaseState = "running"
+	PhaseCompleted PhaseState = "completed"
+	PhaseFailed    PhaseState = "failed"
+	PhaseSkipped   PhaseState = "skipped"
+)
+
+// Phase is a phase of a build as the registry tracks it.
+type Phase struct {
+	Name       string     `json:"name"`
+	Steps      int64      `json:"steps_total"` // 0: unknown; for milestone phases the number of milestones
+	Milestones []string   `json:"milestones,omitempty"`
+	Reached    []bool     `json:"milestones_reached,omitempty"`
+	Weight     *float64   `json:"weight,omitempty"`
+	Completed  int64      `json:"steps_completed"`
+	State      PhaseState `json:"state"`
+	Start      time.Time  `json:"started_at,omitzero"`
+	End        time.Time  `json:"ended_at,omitzero"`
+	LastStep   time.Time  `json:"last_step_at,omitzero"`
+	Message    string     `json:"message,omitempty"`
+}
+
+// Build is one build (pipeline run) in the registry. The registry owns it: callers get copies.
+type Build struct {
+	ID         string     `json:"id"`
+	Pipeline   string     `json:"pipeline"`
+	Attributes Attributes `json:"attributes"`
+	Host       string     `json:"host"`
+	Phases     []Phase    `json:"phases"`
+	Started    time.Time  `json:"started_at"`
+	Finished   time.Time  `json:"finished_at,omitzero"`
+	Result     string     `json:"result,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	Updated    time.Time  `json:"updated_at"`
+	// EventIDs are the ids of recent events, oldest first, for idempotent retries.
+	EventIDs []string `json:"event_ids,omitempty"`
+
+	ids map[string]struct{}
+}
+
+// Done reports whether the build finished.
+func (b *Build) Done() bool { return !b.Finished.IsZero() }
+
+func (b *Build) phase(name string) *Phase {
+	for i := range b.Phases {
+		if b.Phases[i].Name == name {
+			return &b.Phases[i]
+		}
+	}
+	return nil
+}
+
+// clone copies everything that apply mutates; EventIDs and ids are shared and only changed on
+// commit.
+func (b *Build) clone() *Build {
+	c := *b
+	c.Phases = slices.Clone(b.Phases)
+	for i := range c.Phases {
+		if c.Phases[i].Reached != nil {
+			c.Phases[i].Reached = slices.Clone(c.Phases[i].Reached)
+		}
+	}
+	return &c
+}
+
+// Snapshot returns a deep copy that the caller may keep.
+func (b *Build) Snapshot() Build {
+	c := b.clone()
+	c.EventIDs = nil
+	c.ids = nil
+	return *c
+}
+
+// SpanRecord is a finished piece of a build's timeline: the build, a phase or a step.
+type SpanRecord struct {
+	Build      Build // snapshot (phases are not needed for spans and may be stale)
+	Phase      string
+	Step       string // step or milestone name; empty for phase and build spans
+	StepNumber int64  // 1-based number of a step span
+	Start, End time.Time
+	Result     string // success, failure, skip, or the build's result
+	Message    string
+}
+
+// Options bound the registry.
+type Options struct {
+	MaxBuilds       int           // tracked builds at once, running or finished
+	MaxEventIDs     int           // remembered event ids per build
+	FinishedTTL     time.Duration // how long a finished build stays
+	DefaultHostname string        // host of builds that name none
+}
+
+// Registry holds the in-flight builds. All methods are safe for concurrent use.
+type Registry struct {
+	opts Options
+
+	mu     sync.Mutex        // guards everything below
+	builds map[string]*Build // by id
+	dirty  map[string]bool   // builds changed (true) or removed (false) since TakeDirty
+	spans  []SpanRecord      // finished spans not yet taken
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry(opts Options) *Registry {
+	return &Registry{opts: opts, builds: map[string]*Build{}, dirty: map[string]bool{}}
+}
+
+// maxPendingSpans bounds the spans kept when no traces consumer takes them.
+const maxPendingSpans = 100_000
+
+// Result is what Apply did with a request.
+type Result struct {
+	Accepted   int
+	Duplicates int
+}
+
+// Apply applies a request's events in order, all or nothing: if one event is invalid in the
+// state the earlier ones left, nothing changes and the error names that event. Events whose
+// id the build has seen already count as duplicates and change nothing. now is used for
+// events without a time.
+func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	var res Result
+	// Working copies of the builds this request touches, committed at the end.
+	work := make(map[string]*Build, 1)
+	var created []string
+	var newIDs map[string][]string
+	var spans []SpanRecord
+	for i, ev := range evs {
+		b := work[ev.BuildID]
+		if b == nil {
+			if cur := r.builds[ev.BuildID]; cur != nil {
+				b = cur.clone()
+				work[ev.BuildID] = b
+			}
+		}
+		if ev.ID != "" && b != nil && r.seen(b, ev.ID, newIDs[ev.BuildID]) {
+			res.Duplicates++
+			continue
+		}
+		ts := ev.Time
+		if ts.IsZero() {
+			ts = now
+		}
+		var err *Error
+		switch {
+		case ev.Type == TypeBuildStarted:
+			if b != nil {
+				if !samePlan(b, &ev) {
+					err = &Error{Status: StatusConflict, Field: "build_id", Message: fmt.Sprintf("build %s already started with a different plan", ev.BuildID)}
+				} else {
+					res.Duplicates++
+					continue
+				}
+				break
+			}
+			if len(r.builds)+len(created) >= r.opts.MaxBuilds {
+				err = &Error{Status: StatusTooMany, Field: "build_id", Message: fmt.Sprintf("the receiver tracks %d builds already (max_builds)", r.opts.MaxBuilds)}
+				break
+			}
+			b = r.newBuild(&ev, ts)
+			work[ev.BuildID] = b
+			created = append(created, ev.BuildID)
+		case b == nil:
+			err = &Error{Status: StatusNotFound, Field: "build_id", Message: fmt.Sprintf("unknown build %s", ev.BuildID)}
+		default:
+			err = apply(b, &ev, ts, &spans)
+		}
+		if err != nil {
+			err.Index = i
+			if len(evs) == 1 {
+				err.Index = -1
+			}
+			return Result{}, err
+		}
+		if ev.ID != "" {
+			if newIDs == nil {
+				newIDs = map[string][]string{}
+			}
+			newIDs[ev.BuildID] = append(newIDs[ev.BuildID], ev.ID)
+		}
+		if ts.After(b.Updated) {
+			b.Updated = ts
+		}
+		res.Accepted++
+	}
+	// Commit.
+	for id, b := range work {
+		if old := r.builds[id]; old != nil {
+			b.EventIDs, b.ids = old.EventIDs, old.ids
+		}
+		for _, eid := range newIDs[id] {
+			r.remember(b, eid)
+		}
+		r.builds[id] = b
+		if res.Accepted > 0 {
+			r.dirty[id] = true
+		}
+	}
+	if room := maxPendingSpans - len(r.spans); room > 0 {
+		if len(spans) > room {
+			spans = spans[:room]
+		}
+		r.spans = append(r.spans, spans...)
+	}
+	return res, nil
+}
+
+func (r *Registry) seen(b *Build, id string, pending []string) bool {
+	if _, ok := b.ids[id]; ok {
+		return true
+	}
+	return slices.Contains(pending, id)
+}
+
+func (r *Registry) remember(b *Build, id string) {
+	if b.ids == nil {
+		b.ids = make(map[string]struct{}, len(b.EventIDs)+1)
+		for _, e := range b.EventIDs {
+			b.ids[e] = struct{}{}
+		}
+	}
+	if r.opts.MaxEventIDs <= 0 {
+		return
+	}
+	if len(b.EventIDs) >= r.opts.MaxEventIDs {
+		delete(b.ids, b.EventIDs[0])
+		b.EventIDs = b.EventIDs[1:]
+	}
+	b.EventIDs = append(b.EventIDs, id)
+	b.ids[id] = struct{}{}
+}
+
+func (r *Registry) newBuild(ev *Event, ts time.Time) *Build {
+	b := &Build{ID: ev.BuildID, Pipeline: ev.Pipeline, Attributes: ev.Attributes, Host: ev.Attributes.Host, Started: ts, Updated: ts}
+	if b.Host == "" {
+		b.Host = r.opts.DefaultHostname
+	}
+	b.Phases = make([]Phase, len(ev.Phases))
+	for i, p := range ev.Phases {
+		ph := Phase{Name: p.Name, Steps: p.Steps, Weight: p.Weight, State: PhasePending}
+		if len(p.Milestones) > 0 {
+			ph.Milestones = slices.Clone(p.Milestones)
+			ph.Reached = make([]bool, len(p.Milestones))
+			ph.Steps = int64(len(p.Milestones))
+		}
+		b.Phases[i] = ph
+	}
+	return b
+}
+
+func samePlan(b *Build, ev *Event) bool {
+	if b.Pipeline != ev.Pipeline || len(b.Phases) != len(ev.Phases) {
+		return false
+	}
+	for i, p := range ev.Phases {
+		ph := b.Phases[i]
+		if ph.Name != p.Name || !slices.Equal(ph.Milestones, p.Milestones) || (len(p.Milestones) == 0 && ph.Steps != p.Steps) {
+			return false
+		}
+	}
+	return true
+}
+
+// apply changes b by one event, or says why the event is invalid in b's state.
+func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
+	if b.Done() {
+		return invalid("type", "build %s already finished", b.ID)
+	}
+	if ev.Type == TypeBuildFinished {
+		b.Finished, b.Result, b.Message = ts, ev.Result, ev.Message
+		for i := range b.Phases {
+			ph := &b.Phases[i]
+			if ph.State != PhaseRunning {
+				continue
+			}
+			// A phase still running when the build ends ends with it.
+			ph.End = ts
+			if ev.Result == "success" {
+				ph.State = PhaseCompleted
+			} else {
+				ph.State, ph.Message = PhaseFailed, "build finished with "+ev.Result
+			}
+			*spans = append(*spans, phaseSpan(b, ph))
+		}
+		*spans = append(*spans, SpanRecord{Build: b.Snapshot(), Start: b.Started, End: ts, Result: ev.Result, Message: ev.Message})
+		return nil
+	}
+	ph := b.phase(ev.Phase)
+	if ph == nil {
+		return invalid("phase", "build %s has no phase %s", b.ID, ev.Phase)
+	}
+	switch ev.Type {
+	case TypePhaseStarted:
+		if ph.State != PhasePending {
+			return invalid("phase", "phase %s is %s, not pending", ph.Name, ph.State)
+		}
+		ph.State, ph.Start = PhaseRunning, ts
+	case TypeStepCompleted:
+		if ph.State != PhaseRunning {
+			return invalid("phase", "phase %s is %s, not running", ph.Name, ph.State)
+		}
+		if ph.Milestones != nil {
+			return invalid("type", "phase %s has milestones: report them with milestone_reached", ph.Name)
+		}
+		if ph.Steps > 0 && ph.Completed+ev.Count > ph.Steps {
+			return invalid("count", "step beyond the plan: phase %s has %d of %d steps completed", ph.Name, ph.Completed, ph.Steps)
+		}
+		if ph.Completed+ev.Count > MaxSteps {
+			return invalid("count", "phase %s would exceed %d steps", ph.Name, MaxSteps)
+		}
+		start := ph.Start
+		if ph.LastStep.After(start) {
+			start = ph.LastStep
+		}
+		for k := int64(1); k <= ev.Count; k++ {
+			*spans = append(*spans, SpanRecord{Build: spanBuild(b), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed + k, Start: start, End: ts, Result: "success"})
+			start = ts
+		}
+		ph.Completed += ev.Count
+		ph.LastStep = ts
+	case TypeMilestoneReached:
+		if ph.State != PhaseRunning {
+			return invalid("phase", "phase %s is %s, not running", ph.Name, ph.State)
+		}
+		i := slices.Index(ph.Milestones, ev.Step)
+		if i < 0 {
+			return invalid("step", "phase %s has no milestone %q", ph.Name, ev.Step)
+		}
+		if ph.Reached[i] {
+			return invalid("step", "milestone %q of phase %s already reached", ev.Step, ph.Name)
+		}
+		start := ph.Start
+		if ph.LastStep.After(start) {
+			start = ph.LastStep
+		}
+		ph.Reached[i] = true
+		ph.Completed++
+		*spans = append(*spans, SpanRecord{Build: spanBuild(b), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed, Start: start, End: ts, Result: "success"})
+		ph.LastStep = ts
+	case TypePhaseCompleted:
+		if ph.State != PhaseRunning {
+			return invalid("phase", "phase %s is %s, not running", ph.Name, ph.State)
+		}
+		ph.State, ph.End = PhaseCompleted, ts
+		*spans = append(*spans, phaseSpan(b, ph))
+	case TypePhaseFailed:
+		if ph.State != PhaseRunning && ph.State != PhasePending {
+			return invalid("phase", "phase %s is %s, not pending or running", ph.Name, ph.State)
+		}
+		if ph.Start.IsZero() {
+			ph.Start = ts
+		}
+		ph.State, ph.End, ph.Message = PhaseFailed, ts, ev.Message
+		*spans = append(*spans, phaseSpan(b, ph))
+	case TypePhaseSkipped:
+		if ph.State != PhasePending {
+			return invalid("phase", "phase %s is %s, not pending", ph.Name, ph.State)
+		}
+		ph.State, ph.Start, ph.End = PhaseSkipped, ts, ts
+		*spans = append(*spans, phaseSpan(b, ph))
+	default:
+		return invalid("type", "unexpected event type")
+	}
+	return nil
+}
+
+// spanBuild is the part of a build a span needs: identity and resource attributes.
+func spanBuild(b *Build) Build {
+	return Build{ID: b.ID, Pipeline: b.Pipeline, Attributes: b.Attributes, Host: b.Host, Started: b.Started}
+}
+
+func phaseSpan(b *Build, ph *Phase) SpanRecord {
+	res := map[PhaseState]string{PhaseCompleted: "success", PhaseFailed: "failure", PhaseSkipped: "skip"}[ph.State]
+	return SpanRecord{Build: spanBuild(b), Phase: ph.Name, Start: ph.Start, End: ph.End, Result: res, Message: ph.Message}
+}
+
+// Get returns a copy of one build.
+func (r *Registry) Get(id string) (Build, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, ok := r.builds[id]
+	if !ok {
+		return Build{}, false
+	}
+	return b.Snapshot(), true
+}
+
+// Len is the number of tracked builds.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.builds)
+}
+
+// Change is a build that changed since the last TakeDirty; Removed builds have only an ID.
+type Change struct {
+	Build   Build
+	Removed bool
+	// Persist is the build as it is stored (with its event ids).
+	Persist *Build
+}
+
+// TakeDirty returns the builds changed or removed since the last call, sorted by id, and
+// forgets them.
+func (r *Registry) TakeDirty() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.takeLocked(r.dirty)
+}
+
+// All returns every tracked build, sorted by id, and clears the dirty set.
+func (r *Registry) All() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := make(map[string]bool, len(r.builds)+len(r.dirty))
+	for id, v := range r.dirty {
+		all[id] = v
+	}
+	for id := range r.builds {
+		all[id] = true
+	}
+	return r.takeLocked(all)
+}
+
+func (r *Registry) takeLocked(set map[string]bool) []Change {
+	out := make([]Change, 0, len(set))
+	for id := range set {
+		b, ok := r.builds[id]
+		if !ok {
+			out = append(out, Change{Build: Build{ID: id}, Removed: true})
+			continue
+		}
+		p := *b
+		p.Phases = slices.Clone(b.Phases)
+		p.EventIDs = slices.Clone(b.EventIDs)
+		p.ids = nil
+		out = append(out, Change{Build: b.Snapshot(), Persist: &p})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Build.ID < out[j].Build.ID })
+	clear(r.dirty)
+	return out
+}
+
+// TakeSpans returns the finished spans recorded since the last call.
+func (r *Registry) TakeSpans() []SpanRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.spans
+	r.spans = nil
+	return s
+}
+
+// Expire removes builds that finished more than FinishedTTL before now.
+func (r *Registry) Expire(now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for id, b := range r.builds {
+		if b.Done() && now.Sub(b.Finished) > r.opts.FinishedTTL {
+			delete(r.builds, id)
+			r.dirty[id] = false
+			n++
+		}
+	}
+	return n
+}
+
+// Restore puts builds loaded from storage back, as they were; it does not mark them dirty.
+func (r *Registry) Restore(builds []Build) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range builds {
+		b := builds[i]
+		if len(r.builds) >= r.opts.MaxBuilds {
+			return
+		}
+		b.ids = make(map[string]struct{}, len(b.EventIDs))
+		for _, e := range b.EventIDs {
+			b.ids[e] = struct{}{}
+		}
+		r.builds[b.ID] = &b
+	}
+}
