@@ -222,4 +222,3 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 	}
 	return td
 }
-

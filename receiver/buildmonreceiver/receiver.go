@@ -47,11 +47,11 @@ type buildmonReceiver struct {
 	startErr            error
 	server              *http.Server
 	host                component.Component // host metrics, nil when off
-	store               *registryStore       // nil without a storage extension
-	wake                chan struct{}        // a request changed the registry
-	done                chan struct{}        // closed by Shutdown to stop the loop
-	loopDone            chan struct{}        // closed when the loop has stopped
-	serveDone           chan struct{}        // closed when the HTTP server has stopped
+	store               *registryStore      // nil without a storage extension
+	wake                chan struct{}       // a request changed the registry
+	done                chan struct{}       // closed by Shutdown to stop the loop
+	loopDone            chan struct{}       // closed when the loop has stopped
+	serveDone           chan struct{}       // closed when the HTTP server has stopped
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmonReceiver, error) {

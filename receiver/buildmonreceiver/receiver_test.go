@@ -391,4 +391,3 @@ func TestRegistrySurvivesRestartWithStorage(t *testing.T) {
 	assert.Equal(t, int64(3), b.Phases[0].Completed)
 	assert.Equal(t, events.PhaseRunning, b.Phases[0].State)
 }
-
