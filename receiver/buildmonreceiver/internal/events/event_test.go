@@ -1,0 +1,152 @@
+package events
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeOne(t *testing.T) {
+	tests := []struct {
+		name, body string
+		field      string // expected error field; "-" for no error
+		msg        string
+	}{
+		{"step", `{"type":"step_completed","build_id":"b1","phase":"BUILD","count":2}`, "-", ""},
+		{"start with default plan", `{"type":"build_started","build_id":"b1","pipeline":"p"}`, "-", ""},
+		{"time", `{"type":"phase_started","build_id":"b1","phase":"BUILD","time":"2026-11-28T10:00:00.5Z"}`, "-", ""},
+		{"empty", ``, "", "empty body"},
+		{"array", `[1]`, "", "JSON object"},
+		{"null", `null`, "", "JSON object"},
+		{"truncated", `{"type":"step_completed"`, "", "truncated"},
+		{"trailing", `{"type":"phase_started","build_id":"b1","phase":"A"} {}`, "", "trailing"},
+		{"count string", `{"type":"step_completed","build_id":"b1","phase":"A","count":"1"}`, "count", "integer"},
+		{"count float", `{"type":"step_completed","build_id":"b1","phase":"A","count":1.5}`, "count", "integer"},
+		{"count huge", `{"type":"step_completed","build_id":"b1","phase":"A","count":1e309}`, "count", ""},
+		{"count zero", `{"type":"step_completed","build_id":"b1","phase":"A","count":0}`, "count", "between"},
+		{"count elsewhere", `{"type":"phase_started","build_id":"b1","phase":"A","count":1}`, "count", "only allowed"},
+		{"unknown field", `{"type":"phase_started","build_id":"b1","phase":"A","x":1}`, "x", "unknown field"},
+		{"no type", `{"build_id":"b1"}`, "type", "required"},
+		{"bad type", `{"type":"boom","build_id":"b1"}`, "type", "unknown event type"},
+		{"no build id", `{"type":"phase_started","phase":"A"}`, "build_id", "required"},
+		{"traversal", `{"type":"phase_started","build_id":"../etc","phase":"A"}`, "build_id", "must match"},
+		{"newline in id", `{"type":"phase_started","build_id":"a\nb","phase":"A"}`, "build_id", "must match"},
+		{"bad time", `{"type":"phase_started","build_id":"b1","phase":"A","time":"now"}`, "time", "RFC 3339"},
+		{"no phase", `{"type":"phase_started","build_id":"b1"}`, "phase", "required"},
+		{"bad phase name", `{"type":"phase_started","build_id":"b1","phase":"1A"}`, "phase", "must match"},
+		{"milestone without name", `{"type":"milestone_reached","build_id":"b1","phase":"A"}`, "step", "required"},
+		{"bad result", `{"type":"build_finished","build_id":"b1","result":"ok"}`, "result", "must be one of"},
+		{"no pipeline", `{"type":"build_started","build_id":"b1"}`, "pipeline", "required"},
+		{"duplicate phase", `{"type":"build_started","build_id":"b1","pipeline":"p","phases":[{"name":"A"},{"name":"A"}]}`, "phases[1].name", "twice"},
+		{"steps and milestones", `{"type":"build_started","build_id":"b1","pipeline":"p","phases":[{"name":"A","steps":2,"milestones":["x"]}]}`, "phases[0].steps", "not both"},
+		{"negative weight", `{"type":"build_started","build_id":"b1","pipeline":"p","phases":[{"name":"A","weight":-0.1}]}`, "phases[0].weight", "non-negative"},
+		{"control char in attribute", `{"type":"build_started","build_id":"b1","pipeline":"p","attributes":{"branch":"a\r\nb"}}`, "attributes.branch", "control"},
+		{"invalid utf-8", "{\"type\":\"build_started\",\"build_id\":\"b1\",\"pipeline\":\"\xff\"}", "", "UTF-8"},
+		{"deep nesting", strings.Repeat("[", 20000), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeOne([]byte(tt.body))
+			if tt.field == "-" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, StatusBadRequest, e.Status)
+			assert.Equal(t, tt.field, e.Field, err.Error())
+			assert.Contains(t, err.Error(), tt.msg)
+		})
+	}
+}
+
+func TestDecodeNDJSON(t *testing.T) {
+	evs, err := DecodeNDJSON([]byte("{\"type\":\"phase_started\",\"build_id\":\"b\",\"phase\":\"A\"}\n\n{\"type\":\"phase_completed\",\"build_id\":\"b\",\"phase\":\"A\"}"), nil)
+	require.NoError(t, err)
+	assert.Len(t, evs, 2)
+	_, err = DecodeNDJSON([]byte("{\"type\":\"phase_started\",\"build_id\":\"b\",\"phase\":\"A\"}\n{\"type\":1}\n"), nil)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, 1, e.Index)
+	_, err = DecodeNDJSON([]byte("\n\n"), nil)
+	require.Error(t, err)
+}
+
+func mustDecode(t *testing.T, lines ...string) []Event {
+	t.Helper()
+	evs, err := DecodeNDJSON([]byte(strings.Join(lines, "\n")), nil)
+	require.NoError(t, err)
+	return evs
+}
+
+func TestRegistryTransitions(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRegistry(Options{MaxBuilds: 10, MaxEventIDs: 2, FinishedTTL: time.Minute, DefaultHostname: "h"})
+	_, err := r.Apply(mustDecode(t,
+		`{"type":"build_started","build_id":"b","pipeline":"p","phases":[{"name":"A","steps":2},{"name":"B","milestones":["m1","m2"]},{"name":"C"}]}`,
+		`{"type":"phase_started","build_id":"b","phase":"A"}`,
+		`{"type":"step_completed","build_id":"b","phase":"A","count":2}`,
+		`{"type":"phase_completed","build_id":"b","phase":"A"}`,
+		`{"type":"phase_started","build_id":"b","phase":"B"}`,
+		`{"type":"milestone_reached","build_id":"b","phase":"B","step":"m2"}`,
+	), now)
+	require.NoError(t, err)
+	b, _ := r.Get("b")
+	assert.Equal(t, "h", b.Host)
+	assert.Equal(t, PhaseCompleted, b.Phases[0].State)
+	assert.Equal(t, []bool{false, true}, b.Phases[1].Reached)
+	assert.Equal(t, int64(2), b.Phases[1].Steps)
+
+	bad := []struct{ name, line, msg string }{
+		{"restart phase", `{"type":"phase_started","build_id":"b","phase":"A"}`, "not pending"},
+		{"milestone twice", `{"type":"milestone_reached","build_id":"b","phase":"B","step":"m2"}`, "already reached"},
+		{"step on milestone phase", `{"type":"step_completed","build_id":"b","phase":"B"}`, "milestone_reached"},
+		{"skip running", `{"type":"phase_skipped","build_id":"b","phase":"B"}`, "not pending"},
+		{"complete pending", `{"type":"phase_completed","build_id":"b","phase":"C"}`, "not running"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.Apply(mustDecode(t, tt.line), now)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.msg)
+			after, _ := r.Get("b")
+			assert.Equal(t, b, after)
+		})
+	}
+
+	// Finishing ends running phases with the build; nothing applies afterwards.
+	_, err = r.Apply(mustDecode(t, `{"type":"build_finished","build_id":"b","result":"cancellation"}`), now.Add(time.Second))
+	require.NoError(t, err)
+	b, _ = r.Get("b")
+	assert.Equal(t, PhaseFailed, b.Phases[1].State)
+	assert.Equal(t, PhasePending, b.Phases[2].State)
+	_, err = r.Apply(mustDecode(t, `{"type":"phase_started","build_id":"b","phase":"C"}`), now)
+	require.ErrorContains(t, err, "already finished")
+
+	spans := r.TakeSpans()
+	assert.Len(t, spans, 6) // 2 steps of A, phase A, milestone m2, phase B (ended with the build), the build
+	assert.Empty(t, r.TakeSpans())
+}
+
+func TestRegistryEventIDsAreBounded(t *testing.T) {
+	now := time.Now()
+	r := NewRegistry(Options{MaxBuilds: 10, MaxEventIDs: 2})
+	_, err := r.Apply(mustDecode(t, `{"type":"build_started","build_id":"b","pipeline":"p"}`, `{"type":"phase_started","build_id":"b","phase":"INIT"}`), now)
+	require.NoError(t, err)
+	for _, id := range []string{"1", "2", "3"} {
+		res, err := r.Apply(mustDecode(t, `{"id":"`+id+`","type":"step_completed","build_id":"b","phase":"INIT"}`), now)
+		require.NoError(t, err)
+		assert.Equal(t, 1, res.Accepted)
+	}
+	// "1" has been forgotten (only the last two ids are kept), "3" is remembered.
+	res, _ := r.Apply(mustDecode(t, `{"id":"3","type":"step_completed","build_id":"b","phase":"INIT"}`), now)
+	assert.Equal(t, 1, res.Duplicates)
+	res, _ = r.Apply(mustDecode(t, `{"id":"1","type":"step_completed","build_id":"b","phase":"INIT"}`), now)
+	assert.Equal(t, 1, res.Accepted)
+	b, _ := r.Get("b")
+	assert.Equal(t, int64(4), b.Phases[0].Completed)
+}
