@@ -104,26 +104,26 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 			}
 		}
 		e.mb.RecordBuildDurationDataPoint(ts, elapsed(b.Started, b.Finished, now))
-		e.mb.EmitForResource(bmetadata.WithResource(e.resource(b)), bmetadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(b.Started)))
+		e.mb.EmitForResource(bmetadata.WithResource(e.resource(b.Host, b.Pipeline, b.ID, b.Attributes)), bmetadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(b.Started)))
 	}
 	return e.mb.Emit()
 }
 
-func (e *emitter) resource(b *events.Build) pcommon.Resource {
+func (e *emitter) resource(host, pipeline, id string, attrs events.Attributes) pcommon.Resource {
 	rb := e.mb.NewResourceBuilder()
-	rb.SetHostName(b.Host)
-	rb.SetCicdPipelineName(b.Pipeline)
-	rb.SetCicdPipelineRunID(b.ID)
-	if v := b.Attributes.Worker; v != "" {
+	rb.SetHostName(host)
+	rb.SetCicdPipelineName(pipeline)
+	rb.SetCicdPipelineRunID(id)
+	if v := attrs.Worker; v != "" {
 		rb.SetCicdWorkerID(v)
 	}
-	if v := b.Attributes.Repository; v != "" {
+	if v := attrs.Repository; v != "" {
 		rb.SetVcsRepositoryURLFull(v)
 	}
-	if v := b.Attributes.Branch; v != "" {
+	if v := attrs.Branch; v != "" {
 		rb.SetVcsRefHeadName(v)
 	}
-	if v := b.Attributes.Revision; v != "" {
+	if v := attrs.Revision; v != "" {
 		rb.SetVcsRefHeadRevision(v)
 	}
 	return rb.Emit()
@@ -169,7 +169,7 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 		if !ok {
 			rs := td.ResourceSpans().AppendEmpty()
 			e.mu.Lock()
-			e.resource(&s.Build).MoveTo(rs.Resource())
+			e.resource(s.Build.Host, s.Build.Pipeline, s.Build.ID, s.Build.Attributes).MoveTo(rs.Resource())
 			e.mu.Unlock()
 			sc := rs.ScopeSpans().AppendEmpty()
 			sc.Scope().SetName(bmetadata.ScopeName)

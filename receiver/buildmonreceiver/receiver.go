@@ -123,6 +123,7 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 		r.set.Logger.Info("build registry restored", zap.Int("builds", len(builds)), zap.String("storage", r.cfg.Storage.String()))
 	}
 
+	r.registry.RecordSpans(r.traces != nil)
 	ln, err := r.cfg.Events.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("events.endpoint %s: %w", r.cfg.Events.NetAddr.Endpoint, err)

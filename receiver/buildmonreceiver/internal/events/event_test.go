@@ -86,6 +86,7 @@ func mustDecode(t *testing.T, lines ...string) []Event {
 func TestRegistryTransitions(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := NewRegistry(Options{MaxBuilds: 10, MaxEventIDs: 2, FinishedTTL: time.Minute, DefaultHostname: "h"})
+	r.RecordSpans(true)
 	_, err := r.Apply(mustDecode(t,
 		`{"type":"build_started","build_id":"b","pipeline":"p","phases":[{"name":"A","steps":2},{"name":"B","milestones":["m1","m2"]},{"name":"C"}]}`,
 		`{"type":"phase_started","build_id":"b","phase":"A"}`,

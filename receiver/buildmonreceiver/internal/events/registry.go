@@ -50,7 +50,24 @@ type Build struct {
 	// EventIDs are the ids of recent events, oldest first, for idempotent retries.
 	EventIDs []string `json:"event_ids,omitempty"`
 
-	ids map[string]struct{}
+	ids      map[string]struct{}
+	identity *Identity // shared by the build's spans
+}
+
+// Identity is what a span needs of its build: id and resource attributes.
+type Identity struct {
+	ID         string
+	Pipeline   string
+	Attributes Attributes
+	Host       string
+	Started    time.Time
+}
+
+func (b *Build) ident() *Identity {
+	if b.identity == nil {
+		b.identity = &Identity{ID: b.ID, Pipeline: b.Pipeline, Attributes: b.Attributes, Host: b.Host, Started: b.Started}
+	}
+	return b.identity
 }
 
 // Done reports whether the build finished.
@@ -88,7 +105,7 @@ func (b *Build) Snapshot() Build {
 
 // SpanRecord is a finished piece of a build's timeline: the build, a phase or a step.
 type SpanRecord struct {
-	Build      Build // snapshot (phases are not needed for spans and may be stale)
+	Build      *Identity
 	Phase      string
 	Step       string // step or milestone name; empty for phase and build spans
 	StepNumber int64  // 1-based number of a step span
@@ -113,6 +130,15 @@ type Registry struct {
 	builds map[string]*Build // by id
 	dirty  map[string]bool   // builds changed (true) or removed (false) since TakeDirty
 	spans  []SpanRecord      // finished spans not yet taken
+	// recordSpans is set when a traces consumer takes the spans.
+	recordSpans bool
+}
+
+// RecordSpans switches the recording of spans on (a traces consumer exists) or off.
+func (r *Registry) RecordSpans(on bool) {
+	r.mu.Lock()
+	r.recordSpans = on
+	r.mu.Unlock()
 }
 
 // NewRegistry returns an empty registry.
@@ -143,6 +169,10 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 	var created []string
 	var newIDs map[string][]string
 	var spans []SpanRecord
+	spansOut := &spans
+	if !r.recordSpans {
+		spansOut = nil
+	}
 	for i, ev := range evs {
 		b := work[ev.BuildID]
 		if b == nil {
@@ -181,7 +211,7 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 		case b == nil:
 			err = &Error{Status: StatusNotFound, Field: "build_id", Message: fmt.Sprintf("unknown build %s", ev.BuildID)}
 		default:
-			err = apply(b, &ev, ts, &spans)
+			err = apply(b, &ev, ts, spansOut)
 		}
 		if err != nil {
 			err.Index = i
@@ -214,7 +244,7 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 			r.dirty[id] = true
 		}
 	}
-	if room := maxPendingSpans - len(r.spans); room > 0 {
+	if room := maxPendingSpans - len(r.spans); room > 0 && len(spans) > 0 {
 		if len(spans) > room {
 			spans = spans[:room]
 		}
@@ -279,8 +309,14 @@ func samePlan(b *Build, ev *Event) bool {
 	return true
 }
 
-// apply changes b by one event, or says why the event is invalid in b's state.
+// apply changes b by one event, or says why the event is invalid in b's state. Finished spans
+// go to spans unless it is nil.
 func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
+	record := func(s SpanRecord) {
+		if spans != nil {
+			*spans = append(*spans, s)
+		}
+	}
 	if b.Done() {
 		return invalid("type", "build %s already finished", b.ID)
 	}
@@ -298,9 +334,9 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 			} else {
 				ph.State, ph.Message = PhaseFailed, "build finished with "+ev.Result
 			}
-			*spans = append(*spans, phaseSpan(b, ph))
+			record(phaseSpan(b, ph))
 		}
-		*spans = append(*spans, SpanRecord{Build: b.Snapshot(), Start: b.Started, End: ts, Result: ev.Result, Message: ev.Message})
+		record(SpanRecord{Build: b.ident(), Start: b.Started, End: ts, Result: ev.Result, Message: ev.Message})
 		return nil
 	}
 	ph := b.phase(ev.Phase)
@@ -330,8 +366,8 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		if ph.LastStep.After(start) {
 			start = ph.LastStep
 		}
-		for k := int64(1); k <= ev.Count; k++ {
-			*spans = append(*spans, SpanRecord{Build: spanBuild(b), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed + k, Start: start, End: ts, Result: "success"})
+		for k := int64(1); spans != nil && k <= ev.Count; k++ {
+			record(SpanRecord{Build: b.ident(), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed + k, Start: start, End: ts, Result: "success"})
 			start = ts
 		}
 		ph.Completed += ev.Count
@@ -353,14 +389,14 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		}
 		ph.Reached[i] = true
 		ph.Completed++
-		*spans = append(*spans, SpanRecord{Build: spanBuild(b), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed, Start: start, End: ts, Result: "success"})
+		record(SpanRecord{Build: b.ident(), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed, Start: start, End: ts, Result: "success"})
 		ph.LastStep = ts
 	case TypePhaseCompleted:
 		if ph.State != PhaseRunning {
 			return invalid("phase", "phase %s is %s, not running", ph.Name, ph.State)
 		}
 		ph.State, ph.End = PhaseCompleted, ts
-		*spans = append(*spans, phaseSpan(b, ph))
+		record(phaseSpan(b, ph))
 	case TypePhaseFailed:
 		if ph.State != PhaseRunning && ph.State != PhasePending {
 			return invalid("phase", "phase %s is %s, not pending or running", ph.Name, ph.State)
@@ -369,27 +405,22 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 			ph.Start = ts
 		}
 		ph.State, ph.End, ph.Message = PhaseFailed, ts, ev.Message
-		*spans = append(*spans, phaseSpan(b, ph))
+		record(phaseSpan(b, ph))
 	case TypePhaseSkipped:
 		if ph.State != PhasePending {
 			return invalid("phase", "phase %s is %s, not pending", ph.Name, ph.State)
 		}
 		ph.State, ph.Start, ph.End = PhaseSkipped, ts, ts
-		*spans = append(*spans, phaseSpan(b, ph))
+		record(phaseSpan(b, ph))
 	default:
 		return invalid("type", "unexpected event type")
 	}
 	return nil
 }
 
-// spanBuild is the part of a build a span needs: identity and resource attributes.
-func spanBuild(b *Build) Build {
-	return Build{ID: b.ID, Pipeline: b.Pipeline, Attributes: b.Attributes, Host: b.Host, Started: b.Started}
-}
-
 func phaseSpan(b *Build, ph *Phase) SpanRecord {
 	res := map[PhaseState]string{PhaseCompleted: "success", PhaseFailed: "failure", PhaseSkipped: "skip"}[ph.State]
-	return SpanRecord{Build: spanBuild(b), Phase: ph.Name, Start: ph.Start, End: ph.End, Result: res, Message: ph.Message}
+	return SpanRecord{Build: b.ident(), Phase: ph.Name, Start: ph.Start, End: ph.End, Result: res, Message: ph.Message}
 }
 
 // Get returns a copy of one build.

@@ -1,0 +1,117 @@
+package buildmonreceiver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
+)
+
+// benchReceiver starts the receiver for a benchmark: no rate limit, room for the builds.
+func benchReceiver(b *testing.B, builds int) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	endpoint := l.Addr().String()
+	l.Close()
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Events.NetAddr.Endpoint = endpoint
+	cfg.Events.MaxRequestBodySize = 64 << 20
+	cfg.Host.Enabled = false
+	cfg.RateLimit.EventsPerSecond = 0
+	cfg.MaxBuilds = builds + 1
+	cfg.MaxEventIDsPerBuild = 100
+	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+	url := "http://" + endpoint + "/v1/events"
+	var sb strings.Builder
+	for i := 0; i < builds; i++ {
+		fmt.Fprintf(&sb, `{"type":"build_started","build_id":"bench-%d","pipeline":"bench","phases":[{"name":"BUILD"}]}`+"\n", i)
+		fmt.Fprintf(&sb, `{"type":"phase_started","build_id":"bench-%d","phase":"BUILD"}`+"\n", i)
+	}
+	resp, err := http.Post(url, "application/x-ndjson", strings.NewReader(sb.String()))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		b.Fatalf("setup: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	return url
+}
+
+func keepAliveClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}, Timeout: 10 * time.Second}
+}
+
+func post(b *testing.B, c *http.Client, url, ct string, body []byte) {
+	resp, err := c.Post(url, ct, bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// BenchmarkSingleEventRequests: one step_completed per request over loopback with keep-alive.
+func BenchmarkSingleEventRequests(b *testing.B) {
+	const builds = 100
+	url := benchReceiver(b, builds)
+	c := keepAliveClient()
+	defer c.CloseIdleConnections()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Appendf(nil, `{"type":"step_completed","build_id":"bench-%d","phase":"BUILD"}`, i%builds)
+			post(b, c, url, "application/json", body)
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "requests/s")
+}
+
+// BenchmarkNDJSONBatch: batches of 1000 step_completed events over loopback with keep-alive.
+func BenchmarkNDJSONBatch(b *testing.B) {
+	const builds, batch = 100, 1000
+	url := benchReceiver(b, builds)
+	var body bytes.Buffer
+	for i := 0; i < batch; i++ {
+		fmt.Fprintf(&body, `{"type":"step_completed","build_id":"bench-%d","phase":"BUILD"}`+"\n", i%builds)
+	}
+	c := keepAliveClient()
+	defer c.CloseIdleConnections()
+	b.ReportAllocs()
+	b.SetBytes(int64(body.Len()))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			post(b, c, url, "application/x-ndjson", body.Bytes())
+		}
+	})
+	b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "events/s")
+}
