@@ -122,7 +122,7 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 	}
 	defer client.Close()
 	ids := loadgen.BuildIDs(fmt.Sprintf("stale-%d", time.Now().UnixNano()), s.StalenessBuilds)
-	if err := client.StartBuilds(ctx, ids, loadgen.BuildPlan{Pipeline: "bench-staleness", Steps: 100_000_000}, 1000); err != nil {
+	if err := client.StartBuilds(ctx, ids, loadgen.BuildPlan{Pipeline: "bench-staleness", Steps: 1_000_000}, 1000); err != nil {
 		return nil, err
 	}
 	var samples []string
