@@ -1,0 +1,268 @@
+package hostmetrics // import "github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostmetrics"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/common"
+	"github.com/shirou/gopsutil/v4/disk"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+
+	"github.com/buildmon/buildmon/internal/metadata"
+)
+
+// hostScraper reads one group of host metrics. Each group has its own controller, so each
+// scraper is used by one goroutine at a time and needs no lock.
+type hostScraper struct {
+	root     string // root_path, "" for /
+	hostname string
+	mb       *metadata.MetricsBuilder
+	now      func() time.Time
+	disks    matcher
+	ifaces   matcher
+	mounts   matcher
+	fsTypes  map[string]bool
+
+	buf     []byte
+	scratch [][]byte
+
+	// State between scrapes, for CPU utilisation and rates.
+	lastCPU   cpuTimes
+	haveCPU   bool
+	lastTime  time.Time
+	lastDisks map[string]ioCounter
+	lastNet   map[string]ioCounter
+	disksNow  []ioCounter
+	netNow    []ioCounter
+}
+
+func newHostScraper(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Settings) (*hostScraper, error) {
+	hostname := cfg.Hostname
+	if hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("host.hostname is not set and the host name is unknown: %w", err)
+		}
+		hostname = h
+	}
+	s := &hostScraper{
+		root: cfg.RootPath, hostname: hostname, mb: metadata.NewMetricsBuilder(mbc, set), now: time.Now,
+		disks:     compile(cfg.Disks.Include, cfg.Disks.Exclude),
+		ifaces:    compile(cfg.Interfaces.Include, cfg.Interfaces.Exclude),
+		mounts:    compile(cfg.Filesystems.IncludeMountpoints, cfg.Filesystems.ExcludeMountpoints),
+		fsTypes:   map[string]bool{},
+		buf:       make([]byte, 0, 16<<10),
+		scratch:   make([][]byte, 0, 32),
+		lastDisks: map[string]ioCounter{}, lastNet: map[string]ioCounter{},
+	}
+	for _, t := range cfg.Filesystems.ExcludeTypes {
+		s.fsTypes[t] = true
+	}
+	return s, nil
+}
+
+func (s *hostScraper) path(p string) string { return filepath.Join(s.root+"/", p) }
+
+func (s *hostScraper) emit() pmetric.Metrics {
+	rb := s.mb.NewResourceBuilder()
+	rb.SetHostName(s.hostname)
+	return s.mb.Emit(metadata.WithResource(rb.Emit()))
+}
+
+// scrapeSystem reads CPU and memory.
+func (s *hostScraper) scrapeSystem(context.Context) (pmetric.Metrics, error) {
+	now := s.now()
+	ts := pcommon.NewTimestampFromTime(now)
+	var errs []error
+	if b, err := readFile(s.path("proc/stat"), &s.buf); err != nil {
+		errs = append(errs, err)
+	} else if t, ok := parseStat(b, s.scratch); ok {
+		prev := s.lastCPU // zero on the first scrape: utilisation since boot
+		if s.haveCPU && t.total < prev.total {
+			prev = cpuTimes{}
+		}
+		if dt := t.total - prev.total; dt > 0 {
+			busy := float64(dt-(t.idle-prev.idle)) / float64(dt)
+			s.mb.RecordSystemCPUUtilizationDataPoint(ts, busy, metadata.AttributeCPUModeBusy)
+		}
+		s.lastCPU, s.haveCPU = t, true
+	}
+	if b, err := readFile(s.path("proc/meminfo"), &s.buf); err != nil {
+		errs = append(errs, err)
+	} else if m := parseMeminfo(b); m.total > 0 {
+		cached := m.cached + m.sreclaimable
+		used := int64(m.total) - int64(m.free) - int64(m.buffers) - int64(cached)
+		if used < 0 {
+			used = 0
+		}
+		for _, st := range []struct {
+			v    int64
+			attr metadata.AttributeSystemMemoryState
+		}{
+			{used, metadata.AttributeSystemMemoryStateUsed},
+			{int64(m.free), metadata.AttributeSystemMemoryStateFree},
+			{int64(cached), metadata.AttributeSystemMemoryStateCached},
+			{int64(m.buffers), metadata.AttributeSystemMemoryStateBuffered},
+		} {
+			s.mb.RecordSystemMemoryUsageDataPoint(ts, st.v, st.attr)
+			s.mb.RecordSystemMemoryUtilizationDataPoint(ts, float64(st.v)/float64(m.total), st.attr)
+		}
+	}
+	return s.emit(), errors.Join(errs...)
+}
+
+// scrapeResources reads filesystems, disks and network interfaces.
+func (s *hostScraper) scrapeResources(ctx context.Context) (pmetric.Metrics, error) {
+	now := s.now()
+	ts := pcommon.NewTimestampFromTime(now)
+	elapsed := now.Sub(s.lastTime).Seconds()
+	first := s.lastTime.IsZero()
+	var errs []error
+
+	if b, err := readFile(s.path("proc/diskstats"), &s.buf); err != nil {
+		errs = append(errs, err)
+	} else {
+		s.disksNow = parseDiskstats(b, s.scratch, s.disks.match, s.disksNow)
+		for _, d := range s.disksNow {
+			s.mb.RecordSystemDiskIoDataPoint(ts, int64(d.readBytes), d.name, metadata.AttributeDiskIoDirectionRead)
+			s.mb.RecordSystemDiskIoDataPoint(ts, int64(d.writeBytes), d.name, metadata.AttributeDiskIoDirectionWrite)
+			s.mb.RecordSystemDiskOperationsDataPoint(ts, int64(d.readOps), d.name, metadata.AttributeDiskIoDirectionRead)
+			s.mb.RecordSystemDiskOperationsDataPoint(ts, int64(d.writeOps), d.name, metadata.AttributeDiskIoDirectionWrite)
+			if prev, ok := s.lastDisks[d.name]; ok && !first && elapsed > 0 && d.readOps >= prev.readOps && d.writeOps >= prev.writeOps {
+				s.mb.RecordSystemDiskOperationsRateDataPoint(ts, float64(d.readOps-prev.readOps)/elapsed, d.name, metadata.AttributeDiskIoDirectionRead)
+				s.mb.RecordSystemDiskOperationsRateDataPoint(ts, float64(d.writeOps-prev.writeOps)/elapsed, d.name, metadata.AttributeDiskIoDirectionWrite)
+			}
+		}
+		remember(s.lastDisks, s.disksNow)
+	}
+	if b, err := readFile(s.path("proc/net/dev"), &s.buf); err != nil {
+		errs = append(errs, err)
+	} else {
+		s.netNow = parseNetDev(b, s.scratch, s.ifaces.match, s.netNow)
+		for _, n := range s.netNow {
+			s.mb.RecordSystemNetworkIoDataPoint(ts, int64(n.readBytes), n.name, metadata.AttributeNetworkIoDirectionReceive)
+			s.mb.RecordSystemNetworkIoDataPoint(ts, int64(n.writeBytes), n.name, metadata.AttributeNetworkIoDirectionTransmit)
+			if prev, ok := s.lastNet[n.name]; ok && !first && elapsed > 0 && n.readBytes >= prev.readBytes && n.writeBytes >= prev.writeBytes {
+				s.mb.RecordSystemNetworkIoRateDataPoint(ts, float64(n.readBytes-prev.readBytes)/elapsed, n.name, metadata.AttributeNetworkIoDirectionReceive)
+				s.mb.RecordSystemNetworkIoRateDataPoint(ts, float64(n.writeBytes-prev.writeBytes)/elapsed, n.name, metadata.AttributeNetworkIoDirectionTransmit)
+			}
+		}
+		remember(s.lastNet, s.netNow)
+	}
+	if err := s.scrapeFilesystems(ctx, ts); err != nil {
+		errs = append(errs, err)
+	}
+	s.lastTime = now
+	return s.emit(), errors.Join(errs...)
+}
+
+func remember(m map[string]ioCounter, now []ioCounter) {
+	clear(m)
+	for _, c := range now {
+		m[c.name] = c
+	}
+}
+
+// scrapeFilesystems reads mounted filesystems through gopsutil, which honours root_path via
+// the context's HOST_* environment.
+func (s *hostScraper) scrapeFilesystems(ctx context.Context, ts pcommon.Timestamp) error {
+	if s.root != "" {
+		ctx = context.WithValue(ctx, common.EnvKey, common.EnvMap{
+			common.HostProcEnvKey: s.path("proc"), common.HostSysEnvKey: s.path("sys"),
+			common.HostEtcEnvKey: s.path("etc"), common.HostDevEnvKey: s.path("dev"),
+			common.HostRunEnvKey: s.path("run"), common.HostVarEnvKey: s.path("var"),
+		})
+	}
+	parts, err := disk.PartitionsWithContext(ctx, false)
+	if err != nil && len(parts) == 0 {
+		return fmt.Errorf("listing filesystems: %w", err)
+	}
+	seen := make([]string, 0, len(parts))
+	var errs []error
+	for _, p := range parts {
+		if s.fsTypes[p.Fstype] || !s.mounts.match(p.Mountpoint) || slices.Contains(seen, p.Mountpoint) {
+			continue
+		}
+		seen = append(seen, p.Mountpoint)
+		u, err := disk.UsageWithContext(ctx, s.path(p.Mountpoint))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if u.Total == 0 {
+			continue
+		}
+		reserved := int64(u.Total) - int64(u.Used) - int64(u.Free)
+		if reserved < 0 {
+			reserved = 0
+		}
+		s.mb.RecordSystemFilesystemUsageDataPoint(ts, int64(u.Used), p.Device, p.Mountpoint, p.Fstype, metadata.AttributeSystemFilesystemStateUsed)
+		s.mb.RecordSystemFilesystemUsageDataPoint(ts, int64(u.Free), p.Device, p.Mountpoint, p.Fstype, metadata.AttributeSystemFilesystemStateFree)
+		s.mb.RecordSystemFilesystemUsageDataPoint(ts, reserved, p.Device, p.Mountpoint, p.Fstype, metadata.AttributeSystemFilesystemStateReserved)
+		s.mb.RecordSystemFilesystemUtilizationDataPoint(ts, float64(u.Used)/float64(u.Total), p.Device, p.Mountpoint, p.Fstype)
+	}
+	return errors.Join(errs...)
+}
+
+// hostReceiver runs the two controllers as one component.
+type hostReceiver struct{ controllers []component.Component }
+
+func (h *hostReceiver) Start(ctx context.Context, host component.Host) error {
+	for i, c := range h.controllers {
+		if err := c.Start(ctx, host); err != nil {
+			for _, started := range h.controllers[:i] {
+				_ = started.Shutdown(ctx)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *hostReceiver) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, c := range h.controllers {
+		errs = append(errs, c.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// NewReceiver returns a component that scrapes CPU and memory every system.collection_interval
+// and filesystems, disks and network every resources.collection_interval into next.
+func NewReceiver(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Settings, next consumer.Metrics) (component.Component, error) {
+	var controllers []component.Component
+	for _, g := range []struct {
+		name   string
+		ctl    *scraperhelper.ControllerConfig
+		scrape func(*hostScraper) scraper.ScrapeMetricsFunc
+	}{
+		{"system", &cfg.System, func(s *hostScraper) scraper.ScrapeMetricsFunc { return s.scrapeSystem }},
+		{"resources", &cfg.Resources, func(s *hostScraper) scraper.ScrapeMetricsFunc { return s.scrapeResources }},
+	} {
+		hs, err := newHostScraper(cfg, mbc, set)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := scraper.NewMetrics(g.scrape(hs))
+		if err != nil {
+			return nil, err
+		}
+		ctl, err := scraperhelper.NewMetricsController(g.ctl, set, next, scraperhelper.AddMetricsScraper(component.MustNewType(g.name), sc))
+		if err != nil {
+			return nil, err
+		}
+		controllers = append(controllers, ctl)
+	}
+	return &hostReceiver{controllers: controllers}, nil
+}
