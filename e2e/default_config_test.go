@@ -33,6 +33,64 @@ func TestDefaultConfig(t *testing.T) {
 			return err
 		})
 	}
+	t.Run("events move build progress on the Prometheus endpoint", func(t *testing.T) {
+		const events = "http://127.0.0.1:4320/v1/events"
+		progress := func() (float64, error) {
+			lines, err := scrapeMetric(prom, "build_progress_ratio", `cicd_pipeline_run_id="default-e2e"`)
+			if err != nil {
+				return 0, err
+			}
+			f := strings.Fields(lines[0])
+			return strconv.ParseFloat(f[len(f)-1], 64)
+		}
+		post := func(evs ...string) {
+			code, body, err := postEvents(events, evs...)
+			if err != nil || code != 202 {
+				t.Fatalf("post: %d %s %v", code, body, err)
+			}
+		}
+		post(`{"type":"build_started","build_id":"default-e2e","pipeline":"e2e","phases":[{"name":"BUILD","steps":4},{"name":"TEST","steps":1}]}`,
+			`{"type":"phase_started","build_id":"default-e2e","phase":"BUILD"}`)
+		post(`{"type":"step_completed","build_id":"default-e2e","phase":"BUILD","count":2}`)
+		var mid float64
+		eventually(t, 10*time.Second, func() error {
+			p, err := progress()
+			if err != nil {
+				return err
+			}
+			if p <= 0 || p >= 1 {
+				return fmt.Errorf("progress %v, want between 0 and 1", p)
+			}
+			mid = p
+			return nil
+		})
+		post(`{"type":"step_completed","build_id":"default-e2e","phase":"BUILD","count":2}`,
+			`{"type":"phase_completed","build_id":"default-e2e","phase":"BUILD"}`)
+		eventually(t, 10*time.Second, func() error {
+			p, err := progress()
+			if err != nil {
+				return err
+			}
+			if p <= mid {
+				return fmt.Errorf("progress %v did not move past %v", p, mid)
+			}
+			return nil
+		})
+		post(`{"type":"phase_started","build_id":"default-e2e","phase":"TEST"}`,
+			`{"type":"step_completed","build_id":"default-e2e","phase":"TEST"}`,
+			`{"type":"phase_completed","build_id":"default-e2e","phase":"TEST"}`,
+			`{"type":"build_finished","build_id":"default-e2e","result":"success"}`)
+		eventually(t, 10*time.Second, func() error {
+			p, err := progress()
+			if err != nil {
+				return err
+			}
+			if p != 1 {
+				return fmt.Errorf("progress %v after the build finished, want 1", p)
+			}
+			return nil
+		})
+	})
 	t.Run("binds only loopback", func(t *testing.T) {
 		addrs := listeningAddrs(t, c.cmd.Process.Pid)
 		if len(addrs) < 4 {
