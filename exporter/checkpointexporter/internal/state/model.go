@@ -1,0 +1,335 @@
+// Package state is the monitoring state of the checkpoint exporter (seed §5, §6): per build
+// its plan, phases, progress, ETA, alerts, pause flag and result, per host its latest resource
+// utilisation. It reduces observations (plain values with data point timestamps, translated
+// from pdata by the exporter) into that state, where the newer timestamp wins for every field
+// (the seed's StateSynchronizer), and serialises it for checkpoints.
+//
+// The package is plain Go: no collector types appear in its API.
+package state // import "github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+
+// Build states, results and alert scopes as they appear in the state and its views.
+const (
+	BuildRunning  = "running"
+	BuildFinished = "finished"
+
+	PhasePending   = "pending"
+	PhaseRunning   = "running"
+	PhaseCompleted = "completed"
+	PhaseFailed    = "failed"
+	PhaseSkipped   = "skipped"
+
+	AlertFiring  = "firing"
+	AlertPending = "pending"
+
+	ScopeBuild = "build"
+	ScopeHost  = "host"
+
+	IssueAlert   = "alert"
+	IssueFailure = "failure"
+)
+
+// Point is one observed value with its data point timestamp (Unix nanoseconds). OK is false
+// when the observation does not carry the field.
+type Point[T comparable] struct {
+	V  T
+	TS int64
+	OK bool
+}
+
+// At returns a Point with value v at ts.
+func At[T comparable](v T, ts int64) Point[T] { return Point[T]{V: v, TS: ts, OK: true} }
+
+// Stamped is a field of the state with the timestamp of the data point that set it. T is 0
+// while the field was never set.
+type Stamped[T comparable] struct {
+	V T     `json:"v"`
+	T int64 `json:"t,omitempty"`
+}
+
+// Set reports whether the field has a value.
+func (s Stamped[T]) Set() bool { return s.T != 0 }
+
+// apply takes p if it is at least as new as the field; it reports whether the field changed
+// (value or timestamp).
+func (s *Stamped[T]) apply(p Point[T]) bool {
+	if !p.OK || p.TS < s.T {
+		return false
+	}
+	if p.TS == s.T && p.V == s.V {
+		return false
+	}
+	s.V, s.T = p.V, p.TS
+	return true
+}
+
+// Resource describes where a build runs (its resource attributes).
+type Resource struct {
+	Pipeline   string `json:"pipeline,omitempty"`
+	Host       string `json:"host,omitempty"`
+	Worker     string `json:"worker,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	Branch     string `json:"branch,omitempty"`
+	Revision   string `json:"revision,omitempty"`
+}
+
+// Build is the state of one build.
+type Build struct {
+	ID string `json:"id"`
+	Resource
+
+	State    Stamped[string]  `json:"state"`
+	Result   Stamped[string]  `json:"result"`
+	Duration Stamped[float64] `json:"duration"`
+	Progress Stamped[float64] `json:"progress"`
+	ETA      Stamped[float64] `json:"eta"`
+	Paused   Stamped[bool]    `json:"paused"`
+
+	Phases []*Phase `json:"phases"`
+	// Alerts are the build-scoped alerts that are pending or firing, sorted by rule.
+	Alerts []*Alert `json:"alerts,omitempty"`
+	// Issues are the alerts (of the build and its host) that fired while the build ran, and
+	// failed phases.
+	Issues        []Issue `json:"issues,omitempty"`
+	IssuesDropped int     `json:"issues_dropped,omitempty"`
+	// Usage tallies the host's utilisation samples taken while the build ran.
+	Usage Tally `json:"usage"`
+
+	// FirstSeen and UpdatedAt are the oldest and newest data point timestamps applied.
+	FirstSeen int64 `json:"first_seen"`
+	UpdatedAt int64 `json:"updated_at"`
+	// ObservedAt is when (exporter clock) the build last changed; FinishedObservedAt when the
+	// exporter saw it finish. Retention counts from FinishedObservedAt, so that a build whose
+	// client clock is off is still kept for the configured age.
+	ObservedAt         int64 `json:"observed_at"`
+	FinishedObservedAt int64 `json:"finished_observed_at,omitempty"`
+
+	// ReportDir is the name of the build's folder under reports/, fixed when the first report
+	// is due (a keyed hash when encryption is on, so it cannot be recomputed after a key
+	// rotation).
+	ReportDir string     `json:"report_dir,omitempty"`
+	Report    ReportMark `json:"report"`
+
+	// encoded caches the build's JSON for checkpoints until it changes.
+	encoded []byte
+}
+
+// Phase is the state of one phase of a build, in plan order.
+type Phase struct {
+	Name           string           `json:"name"`
+	State          Stamped[string]  `json:"state"`
+	StepsTotal     Stamped[int64]   `json:"steps_total"`
+	StepsCompleted Stamped[int64]   `json:"steps_completed"`
+	Duration       Stamped[float64] `json:"duration"`
+	Weight         Stamped[float64] `json:"weight"`
+	Progress       Stamped[float64] `json:"progress"`
+	// StartedAt and EndedAt are the timestamps of the state changes to running and to an
+	// ended state.
+	StartedAt int64 `json:"started_at,omitempty"`
+	EndedAt   int64 `json:"ended_at,omitempty"`
+
+	Resources     PhaseResources `json:"resources"`
+	Usage         Tally          `json:"usage"`
+	Issues        []Issue        `json:"issues,omitempty"`
+	IssuesDropped int            `json:"issues_dropped,omitempty"`
+	Report        ReportMark     `json:"report"`
+}
+
+// PhaseResources are the processor's per-phase resource aggregates (opt-in metrics, emitted
+// when the phase ends).
+type PhaseResources struct {
+	CPUAvg       Stamped[float64] `json:"cpu_avg"`
+	CPUMax       Stamped[float64] `json:"cpu_max"`
+	MemoryMax    Stamped[int64]   `json:"memory_max"`
+	DiskRead     Stamped[int64]   `json:"disk_read"`
+	DiskWrite    Stamped[int64]   `json:"disk_write"`
+	NetTransmit  Stamped[int64]   `json:"net_transmit"`
+	NetReceive   Stamped[int64]   `json:"net_receive"`
+	DiskOpsRead  Stamped[int64]   `json:"disk_ops_read"`
+	DiskOpsWrite Stamped[int64]   `json:"disk_ops_write"`
+}
+
+// Any reports whether any aggregate was received.
+func (r *PhaseResources) Any() bool {
+	return r.CPUAvg.Set() || r.CPUMax.Set() || r.MemoryMax.Set() || r.DiskRead.Set() || r.DiskWrite.Set() ||
+		r.NetTransmit.Set() || r.NetReceive.Set() || r.DiskOpsRead.Set() || r.DiskOpsWrite.Set()
+}
+
+// Tally summarises host utilisation samples.
+type Tally struct {
+	Samples    int64   `json:"n,omitempty"`
+	CPUSum     float64 `json:"cpu_sum,omitempty"`
+	CPUMax     float64 `json:"cpu_max,omitempty"`
+	MemUtilMax float64 `json:"mem_util_max,omitempty"`
+	MemUsedMax int64   `json:"mem_used_max,omitempty"`
+}
+
+// CPUAvg returns the mean CPU utilisation of the samples.
+func (t Tally) CPUAvg() float64 {
+	if t.Samples == 0 {
+		return 0
+	}
+	return t.CPUSum / float64(t.Samples)
+}
+
+func (t *Tally) add(s sample) {
+	t.Samples++
+	t.CPUSum += s.cpu
+	t.CPUMax = max(t.CPUMax, s.cpu)
+	t.MemUtilMax = max(t.MemUtilMax, s.memUtil)
+	t.MemUsedMax = max(t.MemUsedMax, s.memUsed)
+}
+
+type sample struct {
+	cpu, memUtil float64
+	memUsed      int64
+}
+
+// ReportMark tracks a report: Version counts changes that make a new report due, Written is
+// the version last written to File.
+type ReportMark struct {
+	Version uint64 `json:"version,omitempty"`
+	Written uint64 `json:"written,omitempty"`
+	File    string `json:"file,omitempty"`
+	Bytes   int64  `json:"bytes,omitempty"`
+}
+
+// Due reports whether a report must be (re)written.
+func (m ReportMark) Due() bool { return m.Version > m.Written }
+
+// Alert is an alert that is pending or firing.
+type Alert struct {
+	Rule     string  `json:"rule"`
+	Level    string  `json:"level"`
+	State    string  `json:"state"`
+	Value    float64 `json:"value"`
+	HasValue bool    `json:"has_value,omitempty"`
+	// Since is the timestamp the alert was first seen active with; UpdatedAt the newest
+	// data point timestamp; SeenAt when (exporter clock) it was last refreshed.
+	Since     int64 `json:"since"`
+	UpdatedAt int64 `json:"updated_at"`
+	SeenAt    int64 `json:"seen_at"`
+}
+
+// Issue is something that went wrong during a phase or build: an alert that fired, or a
+// phase that failed.
+type Issue struct {
+	Kind      string  `json:"kind"`
+	Scope     string  `json:"scope,omitempty"`
+	Rule      string  `json:"rule,omitempty"`
+	Level     string  `json:"level,omitempty"`
+	Phase     string  `json:"phase,omitempty"`
+	MaxValue  float64 `json:"max_value,omitempty"`
+	FirstSeen int64   `json:"first_seen"`
+	LastSeen  int64   `json:"last_seen"`
+}
+
+// Host is the latest resource utilisation of one host.
+type Host struct {
+	Name         string           `json:"name"`
+	CPU          Stamped[float64] `json:"cpu"`
+	MemUtil      Stamped[float64] `json:"mem_util"`
+	MemUsed      Stamped[int64]   `json:"mem_used"`
+	MemTotal     Stamped[int64]   `json:"mem_total"`
+	FSUtil       Stamped[float64] `json:"fs_util"`
+	FSMount      string           `json:"fs_mount,omitempty"`
+	NetTransmit  Stamped[float64] `json:"net_transmit"`
+	NetReceive   Stamped[float64] `json:"net_receive"`
+	DiskOpsRead  Stamped[float64] `json:"disk_ops_read"`
+	DiskOpsWrite Stamped[float64] `json:"disk_ops_write"`
+	Alerts       []*Alert         `json:"alerts,omitempty"`
+	UpdatedAt    int64            `json:"updated_at"`
+	ObservedAt   int64            `json:"observed_at"`
+}
+
+// Observations: what one batch of metrics says, field by field, before it is reduced into
+// the state.
+
+// Batch is what one batch of metrics says about builds and hosts.
+type Batch struct {
+	Builds []BuildObservation
+	Hosts  []HostObservation
+}
+
+// BuildObservation is what one ResourceMetrics says about a build.
+type BuildObservation struct {
+	ID       string
+	Resource Resource
+	State    Point[string]
+	Result   Point[string]
+	Duration Point[float64]
+	Progress Point[float64]
+	ETA      Point[float64]
+	Paused   Point[bool]
+	Phases   []PhaseObservation
+	Alerts   []AlertObservation
+	// AlertsComplete says the observation lists every alert of the build (the processor
+	// appended its derived metrics), so alerts missing from it have cleared. AlertsAt is the
+	// timestamp of that snapshot.
+	AlertsComplete bool
+	AlertsAt       int64
+}
+
+// PhaseObservation is what one ResourceMetrics says about a phase.
+type PhaseObservation struct {
+	Name           string
+	State          Point[string]
+	StepsTotal     Point[int64]
+	StepsCompleted Point[int64]
+	Duration       Point[float64]
+	Weight         Point[float64]
+	Progress       Point[float64]
+	CPUAvg         Point[float64]
+	CPUMax         Point[float64]
+	MemoryMax      Point[int64]
+	DiskRead       Point[int64]
+	DiskWrite      Point[int64]
+	NetTransmit    Point[int64]
+	NetReceive     Point[int64]
+	DiskOpsRead    Point[int64]
+	DiskOpsWrite   Point[int64]
+}
+
+// HostObservation is what one ResourceMetrics says about a host.
+type HostObservation struct {
+	Name         string
+	CPU          Point[float64]
+	MemUtil      Point[float64]
+	MemUsed      Point[int64]
+	MemTotal     Point[int64]
+	FSUtil       Point[float64]
+	FSMount      string
+	NetTransmit  Point[float64]
+	NetReceive   Point[float64]
+	DiskOpsRead  Point[float64]
+	DiskOpsWrite Point[float64]
+	Alerts       []AlertObservation
+}
+
+// AlertObservation is one alert as the processor reports it: Active is false for a data point
+// of 0 (the alert cleared).
+type AlertObservation struct {
+	Rule     string
+	Level    string
+	State    string
+	Active   bool
+	Value    float64
+	HasValue bool
+	TS       int64
+}
+
+// AlertChange is a change of a firing alert that notifiers act on: it started firing (or
+// fired with a new level), or it stopped.
+type AlertChange struct {
+	Scope    string
+	BuildID  string
+	Pipeline string
+	Host     string
+	Rule     string
+	Level    string
+	Value    float64
+	// Since is when the alert became active; At when it changed (exporter clock for
+	// resolutions).
+	Since    int64
+	At       int64
+	Resolved bool
+}

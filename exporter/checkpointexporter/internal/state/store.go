@@ -1,0 +1,1013 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/clock"
+)
+
+// FormatVersion is the version of the checkpoint payload written by Snapshot.
+const FormatVersion = 1
+
+// Bounds on what one build or phase remembers of issues.
+const (
+	maxBuildIssues = 64
+	maxPhaseIssues = 32
+)
+
+// Limits bound the state.
+type Limits struct {
+	// MaxBuilds bounds the builds (and hosts) held; past it the oldest finished build, else
+	// the least recently updated one, is evicted.
+	MaxBuilds int
+	// FinishedRetention is how long a finished build is kept after it finished.
+	FinishedRetention time.Duration
+	// MaxReportsBytes bounds the bytes of report files; past it the oldest finished builds
+	// are removed with their reports. 0 means no bound.
+	MaxReportsBytes int64
+	// AlertStaleAfter is how long a host alert (or an alert of a finished build) stays
+	// active without being reported again.
+	AlertStaleAfter time.Duration
+}
+
+// Namer names report files: the folder of a build and the file of each report in it.
+type Namer interface {
+	BuildDir(id string) string
+	BuildFile() string
+	PhaseFile(phase string) string
+}
+
+// ApplyResult is what Apply did that the exporter acts on.
+type ApplyResult struct {
+	// Changes are the firing alerts that started, changed level or stopped.
+	Changes []AlertChange
+	// Urgent is set when a phase or build ended: a checkpoint and reports are due now.
+	Urgent bool
+	// Evicted counts builds removed to stay within MaxBuilds.
+	Evicted int
+}
+
+// Removed is a build that Expire removed.
+type Removed struct {
+	ID        string
+	ReportDir string
+	// Evicted is set when the build went before its retention age (max_reports_bytes).
+	Evicted bool
+}
+
+// ExpireResult is what Expire did.
+type ExpireResult struct {
+	Changes []AlertChange
+	Removed []Removed
+}
+
+// ReportJob is a report that is due: a copy of its build (and the phase's name for a phase
+// report), and where to write it.
+type ReportJob struct {
+	BuildID string
+	// Phase is empty for the build report.
+	Phase   string
+	Dir     string
+	File    string
+	Version uint64
+	Build   *Build
+}
+
+type tombstone struct {
+	UpdatedAt int64 `json:"updated_at"`
+	RemovedAt int64 `json:"removed_at"`
+}
+
+// Store is the monitoring state. It is safe for concurrent use: mu guards every field below it.
+type Store struct {
+	clock  clock.Clock
+	limits Limits
+	namer  Namer
+
+	mu     sync.Mutex
+	builds map[string]*Build
+	hosts  map[string]*Host
+	// tombstones remember removed builds so that late data does not bring them back.
+	tombstones map[string]tombstone
+	// running indexes the builds that are not finished by host name.
+	running map[string]map[string]*Build
+	// due holds the ids of builds with a report due.
+	due map[string]struct{}
+	// version counts changes; written is the version of the last checkpoint written.
+	version, written uint64
+	reportBytes      int64
+}
+
+// New returns an empty Store.
+func New(c clock.Clock, limits Limits, namer Namer) *Store {
+	return &Store{
+		clock:      c,
+		limits:     limits,
+		namer:      namer,
+		builds:     map[string]*Build{},
+		hosts:      map[string]*Host{},
+		tombstones: map[string]tombstone{},
+		running:    map[string]map[string]*Build{},
+		due:        map[string]struct{}{},
+	}
+}
+
+// Len returns the number of builds held.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.builds)
+}
+
+// Dirty reports whether the state changed since the last checkpoint written.
+func (s *Store) Dirty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version != s.written
+}
+
+// Apply reduces a batch of observations into the state.
+func (s *Store) Apply(batch Batch) ApplyResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now().UnixNano()
+	var res ApplyResult
+	for i := range batch.Builds {
+		s.applyBuild(&batch.Builds[i], now, &res)
+	}
+	for i := range batch.Hosts {
+		s.applyHost(&batch.Hosts[i], now, &res)
+	}
+	return res
+}
+
+func (o *BuildObservation) newest() int64 {
+	ts := max(o.State.TS, o.Result.TS, o.Duration.TS, o.Progress.TS, o.ETA.TS, o.Paused.TS, o.AlertsAt)
+	for i := range o.Phases {
+		p := &o.Phases[i]
+		ts = max(ts, p.State.TS, p.StepsTotal.TS, p.StepsCompleted.TS, p.Duration.TS, p.Weight.TS, p.Progress.TS,
+			p.CPUAvg.TS, p.CPUMax.TS, p.MemoryMax.TS, p.DiskRead.TS, p.DiskWrite.TS, p.NetTransmit.TS,
+			p.NetReceive.TS, p.DiskOpsRead.TS, p.DiskOpsWrite.TS)
+	}
+	for _, a := range o.Alerts {
+		ts = max(ts, a.TS)
+	}
+	return ts
+}
+
+func (b *Build) finished() bool { return b.State.V == BuildFinished }
+
+// phase returns the build's phase with that name, adding it at the end of the plan.
+func (b *Build) phase(name string) *Phase {
+	for _, p := range b.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	p := &Phase{Name: name}
+	b.Phases = append(b.Phases, p)
+	return p
+}
+
+// change tracks what applying an observation changed: anything (the checkpoint is due) and
+// values (a report of an ended phase or a finished build is due again).
+type change struct{ any, value bool }
+
+func (c *change) note(p Point[float64], f *Stamped[float64]) { c.track(f.V != p.V, f.apply(p)) }
+
+func (c *change) track(valueDiffers, applied bool) {
+	if applied {
+		c.any = true
+		c.value = c.value || valueDiffers
+	}
+}
+
+func noteInt(c *change, f *Stamped[int64], p Point[int64]) { c.track(f.V != p.V, f.apply(p)) }
+
+func noteStr(c *change, f *Stamped[string], p Point[string]) { c.track(f.V != p.V, f.apply(p)) }
+
+func noteBool(c *change, f *Stamped[bool], p Point[bool]) { c.track(f.V != p.V, f.apply(p)) }
+
+func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
+	if o.ID == "" {
+		return
+	}
+	newest := o.newest()
+	if t, ok := s.tombstones[o.ID]; ok {
+		if newest <= t.UpdatedAt {
+			return
+		}
+		delete(s.tombstones, o.ID)
+	}
+	b := s.builds[o.ID]
+	var c change
+	if b == nil {
+		res.Evicted += s.makeRoomForBuild(now, res)
+		b = &Build{ID: o.ID}
+		s.builds[o.ID] = b
+		c.any, c.value = true, true
+	}
+	oldHost, wasRunning := b.Host, !b.finished()
+	c.track(true, mergeResource(&b.Resource, o.Resource))
+
+	wasFinished := b.finished()
+	noteStr(&c, &b.State, o.State)
+	justFinished := !wasFinished && b.finished()
+	switch {
+	case justFinished:
+		b.FinishedObservedAt = now
+		res.Urgent = true
+	case !b.finished():
+		b.FinishedObservedAt = 0
+	}
+	noteStr(&c, &b.Result, o.Result)
+	c.note(o.Duration, &b.Duration)
+	c.note(o.Progress, &b.Progress)
+	c.note(o.ETA, &b.ETA)
+	noteBool(&c, &b.Paused, o.Paused)
+
+	for i := range o.Phases {
+		po := &o.Phases[i]
+		if po.Name == "" {
+			continue
+		}
+		pc := s.applyPhase(b, b.phase(po.Name), po, res)
+		c.any = c.any || pc.any
+		c.value = c.value || pc.value
+	}
+
+	tmpl := AlertChange{Scope: ScopeBuild, BuildID: b.ID, Pipeline: b.Pipeline, Host: b.Host}
+	if s.applyAlerts(&b.Alerts, o.Alerts, o.AlertsComplete, o.AlertsAt, now, tmpl, res) {
+		c.any = true
+	}
+	if c.any {
+		s.recordBuildIssues(b)
+	}
+
+	if c.any {
+		b.UpdatedAt = max(b.UpdatedAt, newest)
+		if b.FirstSeen == 0 || (newest != 0 && newest < b.FirstSeen) {
+			b.FirstSeen = newest
+		}
+		b.ObservedAt = now
+		s.markChanged(b)
+	}
+	if b.finished() && (justFinished || c.value) {
+		b.Report.Version++
+		s.due[b.ID] = struct{}{}
+	}
+	s.reindex(b, oldHost, wasRunning)
+}
+
+func mergeResource(dst *Resource, src Resource) bool {
+	changed := false
+	set := func(d *string, v string) {
+		if v != "" && *d != v {
+			*d, changed = v, true
+		}
+	}
+	set(&dst.Pipeline, src.Pipeline)
+	set(&dst.Host, src.Host)
+	set(&dst.Worker, src.Worker)
+	set(&dst.Repository, src.Repository)
+	set(&dst.Branch, src.Branch)
+	set(&dst.Revision, src.Revision)
+	return changed
+}
+
+func phaseEnded(state string) bool {
+	return state == PhaseCompleted || state == PhaseFailed || state == PhaseSkipped
+}
+
+func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyResult) change {
+	var c change
+	prev := p.State.V
+	noteStr(&c, &p.State, o.State)
+	endedNow := false
+	if p.State.V != prev {
+		switch {
+		case p.State.V == PhaseRunning:
+			p.StartedAt, p.EndedAt = p.State.T, 0
+		case phaseEnded(p.State.V):
+			p.EndedAt = p.State.T
+			endedNow = true
+			res.Urgent = true
+			if p.State.V == PhaseFailed {
+				addIssue(&p.Issues, &p.IssuesDropped, maxPhaseIssues, Issue{Kind: IssueFailure, Phase: p.Name, FirstSeen: p.State.T, LastSeen: p.State.T})
+				addIssue(&b.Issues, &b.IssuesDropped, maxBuildIssues, Issue{Kind: IssueFailure, Phase: p.Name, FirstSeen: p.State.T, LastSeen: p.State.T})
+			}
+		case p.State.V == PhasePending:
+			p.StartedAt, p.EndedAt = 0, 0
+		}
+	}
+	noteInt(&c, &p.StepsTotal, o.StepsTotal)
+	noteInt(&c, &p.StepsCompleted, o.StepsCompleted)
+	c.note(o.Duration, &p.Duration)
+	c.note(o.Weight, &p.Weight)
+	c.note(o.Progress, &p.Progress)
+	r := &p.Resources
+	c.note(o.CPUAvg, &r.CPUAvg)
+	c.note(o.CPUMax, &r.CPUMax)
+	noteInt(&c, &r.MemoryMax, o.MemoryMax)
+	noteInt(&c, &r.DiskRead, o.DiskRead)
+	noteInt(&c, &r.DiskWrite, o.DiskWrite)
+	noteInt(&c, &r.NetTransmit, o.NetTransmit)
+	noteInt(&c, &r.NetReceive, o.NetReceive)
+	noteInt(&c, &r.DiskOpsRead, o.DiskOpsRead)
+	noteInt(&c, &r.DiskOpsWrite, o.DiskOpsWrite)
+	if phaseEnded(p.State.V) && (endedNow || c.value) {
+		p.Report.Version++
+		s.due[b.ID] = struct{}{}
+	}
+	return c
+}
+
+// applyAlerts reduces alert observations into list; it reports whether list changed.
+func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete bool, snapshotTS, now int64, tmpl AlertChange, res *ApplyResult) bool {
+	changed := false
+	for _, o := range obs {
+		if o.Rule == "" {
+			continue
+		}
+		i := slices.IndexFunc(*list, func(a *Alert) bool { return a.Rule == o.Rule })
+		if !o.Active {
+			if i >= 0 && o.TS >= (*list)[i].UpdatedAt {
+				a := (*list)[i]
+				*list = slices.Delete(*list, i, i+1)
+				if a.State == AlertFiring {
+					res.Changes = append(res.Changes, resolved(tmpl, a, now))
+				}
+				changed = true
+			}
+			continue
+		}
+		if i < 0 {
+			a := &Alert{Rule: o.Rule, Level: o.Level, State: o.State, Value: o.Value, HasValue: o.HasValue, Since: o.TS, UpdatedAt: o.TS, SeenAt: now}
+			*list = append(*list, a)
+			slices.SortFunc(*list, func(x, y *Alert) int { return strings.Compare(x.Rule, y.Rule) })
+			if a.State == AlertFiring {
+				res.Changes = append(res.Changes, fired(tmpl, a))
+			}
+			changed = true
+			continue
+		}
+		a := (*list)[i]
+		if o.TS < a.UpdatedAt {
+			continue
+		}
+		a.SeenAt = now
+		if o.TS == a.UpdatedAt && o.Level == a.Level && o.State == a.State && (!o.HasValue || o.Value == a.Value) {
+			continue
+		}
+		old := *a
+		a.Level, a.State, a.UpdatedAt = o.Level, o.State, o.TS
+		if o.HasValue {
+			a.Value, a.HasValue = o.Value, true
+		}
+		switch {
+		case a.State == AlertFiring && old.State != AlertFiring:
+			res.Changes = append(res.Changes, fired(tmpl, a))
+		case a.State == AlertFiring && old.Level != a.Level:
+			res.Changes = append(res.Changes, resolved(tmpl, &old, now), fired(tmpl, a))
+		case a.State != AlertFiring && old.State == AlertFiring:
+			res.Changes = append(res.Changes, resolved(tmpl, &old, now))
+		}
+		changed = true
+	}
+	if complete {
+		kept := (*list)[:0]
+		for _, a := range *list {
+			seen := slices.ContainsFunc(obs, func(o AlertObservation) bool { return o.Rule == a.Rule })
+			if seen || a.UpdatedAt > snapshotTS {
+				kept = append(kept, a)
+				continue
+			}
+			if a.State == AlertFiring {
+				res.Changes = append(res.Changes, resolved(tmpl, a, now))
+			}
+			changed = true
+		}
+		clear((*list)[len(kept):])
+		*list = kept
+	}
+	return changed
+}
+
+func fired(tmpl AlertChange, a *Alert) AlertChange {
+	c := tmpl
+	c.Rule, c.Level, c.Value, c.Since, c.At = a.Rule, a.Level, a.Value, a.Since, a.UpdatedAt
+	return c
+}
+
+func resolved(tmpl AlertChange, a *Alert, now int64) AlertChange {
+	c := fired(tmpl, a)
+	c.At, c.Resolved = now, true
+	return c
+}
+
+// recordBuildIssues notes the build's firing alerts and its host's as issues of the build
+// and of its running phases.
+func (s *Store) recordBuildIssues(b *Build) {
+	if b.finished() {
+		return
+	}
+	for _, a := range b.Alerts {
+		s.recordIssue(b, ScopeBuild, a)
+	}
+	if h := s.hosts[b.Host]; h != nil && b.Host != "" {
+		for _, a := range h.Alerts {
+			s.recordIssue(b, ScopeHost, a)
+		}
+	}
+}
+
+func (s *Store) recordIssue(b *Build, scope string, a *Alert) {
+	if a.State != AlertFiring {
+		return
+	}
+	is := Issue{Kind: IssueAlert, Scope: scope, Rule: a.Rule, Level: a.Level, MaxValue: a.Value, FirstSeen: a.UpdatedAt, LastSeen: a.UpdatedAt}
+	addIssue(&b.Issues, &b.IssuesDropped, maxBuildIssues, is)
+	for _, p := range b.Phases {
+		if p.State.V == PhaseRunning {
+			ip := is
+			ip.Phase = p.Name
+			addIssue(&p.Issues, &p.IssuesDropped, maxPhaseIssues, ip)
+		}
+	}
+}
+
+// addIssue merges is into issues (same kind, scope, rule, level and phase) or appends it.
+func addIssue(issues *[]Issue, dropped *int, limit int, is Issue) {
+	for i := range *issues {
+		e := &(*issues)[i]
+		if e.Kind == is.Kind && e.Scope == is.Scope && e.Rule == is.Rule && e.Level == is.Level && e.Phase == is.Phase {
+			e.MaxValue = max(e.MaxValue, is.MaxValue)
+			if is.FirstSeen != 0 && (e.FirstSeen == 0 || is.FirstSeen < e.FirstSeen) {
+				e.FirstSeen = is.FirstSeen
+			}
+			e.LastSeen = max(e.LastSeen, is.LastSeen)
+			return
+		}
+	}
+	if len(*issues) >= limit {
+		*dropped++
+		return
+	}
+	*issues = append(*issues, is)
+}
+
+func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
+	if o.Name == "" {
+		return
+	}
+	h := s.hosts[o.Name]
+	created := false
+	if h == nil {
+		s.makeRoomForHost()
+		h = &Host{Name: o.Name}
+		s.hosts[o.Name] = h
+		created = true
+	}
+	var c change
+	cpuBefore := h.CPU.T
+	c.note(o.CPU, &h.CPU)
+	c.note(o.MemUtil, &h.MemUtil)
+	noteInt(&c, &h.MemUsed, o.MemUsed)
+	noteInt(&c, &h.MemTotal, o.MemTotal)
+	if o.FSUtil.OK && o.FSUtil.TS >= h.FSUtil.T {
+		h.FSMount = o.FSMount
+	}
+	c.note(o.FSUtil, &h.FSUtil)
+	c.note(o.NetTransmit, &h.NetTransmit)
+	c.note(o.NetReceive, &h.NetReceive)
+	c.note(o.DiskOpsRead, &h.DiskOpsRead)
+	c.note(o.DiskOpsWrite, &h.DiskOpsWrite)
+	tmpl := AlertChange{Scope: ScopeHost, Host: h.Name}
+	alertsChanged := s.applyAlerts(&h.Alerts, o.Alerts, false, 0, now, tmpl, res)
+	for _, a := range o.Alerts {
+		if hs := h.alert(a.Rule); hs != nil && a.TS >= hs.UpdatedAt {
+			hs.SeenAt = now
+		}
+	}
+	if !(c.any || alertsChanged || created) {
+		return
+	}
+	ts := max(o.CPU.TS, o.MemUtil.TS, o.MemUsed.TS, o.MemTotal.TS, o.FSUtil.TS, o.NetTransmit.TS, o.NetReceive.TS, o.DiskOpsRead.TS, o.DiskOpsWrite.TS)
+	for _, a := range o.Alerts {
+		ts = max(ts, a.TS)
+	}
+	h.UpdatedAt = max(h.UpdatedAt, ts)
+	h.ObservedAt = now
+	s.version++
+
+	newSample := h.CPU.T != cpuBefore
+	for _, b := range s.running[h.Name] {
+		if newSample {
+			smp := sample{cpu: h.CPU.V, memUtil: h.MemUtil.V, memUsed: h.MemUsed.V}
+			b.Usage.add(smp)
+			for _, p := range b.Phases {
+				if p.State.V == PhaseRunning {
+					p.Usage.add(smp)
+				}
+			}
+		}
+		for _, a := range h.Alerts {
+			s.recordIssue(b, ScopeHost, a)
+		}
+		s.markChanged(b)
+	}
+}
+
+func (h *Host) alert(rule string) *Alert {
+	for _, a := range h.Alerts {
+		if a.Rule == rule {
+			return a
+		}
+	}
+	return nil
+}
+
+// markChanged invalidates the build's cached encoding and makes a checkpoint due.
+func (s *Store) markChanged(b *Build) {
+	b.encoded = nil
+	s.version++
+}
+
+// reindex keeps the running index in step with the build's host and state.
+func (s *Store) reindex(b *Build, oldHost string, wasRunning bool) {
+	isRunning := !b.finished()
+	if oldHost == b.Host && wasRunning == isRunning {
+		return
+	}
+	if wasRunning {
+		s.unindex(b.ID, oldHost)
+	}
+	if isRunning {
+		m := s.running[b.Host]
+		if m == nil {
+			m = map[string]*Build{}
+			s.running[b.Host] = m
+		}
+		m[b.ID] = b
+	}
+}
+
+func (s *Store) unindex(id, host string) {
+	if m := s.running[host]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(s.running, host)
+		}
+	}
+}
+
+// makeRoomForBuild evicts builds until one more fits within MaxBuilds: the oldest finished
+// build first, else the least recently changed running build.
+func (s *Store) makeRoomForBuild(now int64, res *ApplyResult) int {
+	if s.limits.MaxBuilds <= 0 {
+		return 0
+	}
+	evicted := 0
+	for len(s.builds) >= s.limits.MaxBuilds {
+		var victim *Build
+		for _, b := range s.builds {
+			if victim == nil || evictBefore(b, victim) {
+				victim = b
+			}
+		}
+		s.remove(victim, now, res.addChanges)
+		evicted++
+	}
+	return evicted
+}
+
+func (r *ApplyResult) addChanges(c ...AlertChange) { r.Changes = append(r.Changes, c...) }
+
+// evictBefore orders eviction candidates: finished before running, then oldest first.
+func evictBefore(a, b *Build) bool {
+	if a.finished() != b.finished() {
+		return a.finished()
+	}
+	if a.finished() {
+		return a.FinishedObservedAt < b.FinishedObservedAt
+	}
+	return a.ObservedAt < b.ObservedAt
+}
+
+func (s *Store) makeRoomForHost() {
+	if s.limits.MaxBuilds <= 0 {
+		return
+	}
+	for len(s.hosts) >= s.limits.MaxBuilds {
+		var victim *Host
+		for _, h := range s.hosts {
+			if len(s.running[h.Name]) == 0 && (victim == nil || h.ObservedAt < victim.ObservedAt) {
+				victim = h
+			}
+		}
+		if victim == nil {
+			return
+		}
+		delete(s.hosts, victim.Name)
+		s.version++
+	}
+}
+
+// remove drops a build, leaving a tombstone; resolutions of its firing alerts go to emit.
+func (s *Store) remove(b *Build, now int64, emit func(...AlertChange)) {
+	tmpl := AlertChange{Scope: ScopeBuild, BuildID: b.ID, Pipeline: b.Pipeline, Host: b.Host}
+	for _, a := range b.Alerts {
+		if a.State == AlertFiring {
+			emit(resolved(tmpl, a, now))
+		}
+	}
+	delete(s.builds, b.ID)
+	delete(s.due, b.ID)
+	if !b.finished() {
+		s.unindex(b.ID, b.Host)
+	}
+	s.reportBytes -= b.reportBytes()
+	s.tombstones[b.ID] = tombstone{UpdatedAt: b.UpdatedAt, RemovedAt: now}
+	if s.limits.MaxBuilds > 0 && len(s.tombstones) > s.limits.MaxBuilds {
+		oldest, oldestAt := "", int64(0)
+		for id, t := range s.tombstones {
+			if oldest == "" || t.RemovedAt < oldestAt {
+				oldest, oldestAt = id, t.RemovedAt
+			}
+		}
+		delete(s.tombstones, oldest)
+	}
+	s.version++
+}
+
+func (b *Build) reportBytes() int64 {
+	n := b.Report.Bytes
+	for _, p := range b.Phases {
+		n += p.Report.Bytes
+	}
+	return n
+}
+
+// Expire resolves stale alerts and applies retention: it removes finished builds older than
+// FinishedRetention, old tombstones and idle hosts, and the oldest finished builds while the
+// reports exceed MaxReportsBytes.
+func (s *Store) Expire() ExpireResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now().UnixNano()
+	var res ExpireResult
+	emit := func(c ...AlertChange) { res.Changes = append(res.Changes, c...) }
+
+	if stale := s.limits.AlertStaleAfter; stale > 0 {
+		cutoff := now - int64(stale)
+		for _, h := range s.hosts {
+			if expireAlerts(&h.Alerts, cutoff, now, AlertChange{Scope: ScopeHost, Host: h.Name}, emit) {
+				s.version++
+			}
+		}
+		for _, b := range s.builds {
+			if b.finished() && expireAlerts(&b.Alerts, cutoff, now, AlertChange{Scope: ScopeBuild, BuildID: b.ID, Pipeline: b.Pipeline, Host: b.Host}, emit) {
+				s.markChanged(b)
+			}
+		}
+	}
+
+	if keep := s.limits.FinishedRetention; keep > 0 {
+		cutoff := now - int64(keep)
+		for _, b := range s.builds {
+			if b.finished() && b.FinishedObservedAt != 0 && b.FinishedObservedAt < cutoff {
+				res.Removed = append(res.Removed, Removed{ID: b.ID, ReportDir: b.ReportDir})
+				s.remove(b, now, emit)
+			}
+		}
+		for id, t := range s.tombstones {
+			if t.RemovedAt < cutoff {
+				delete(s.tombstones, id)
+				s.version++
+			}
+		}
+		for name, h := range s.hosts {
+			if h.ObservedAt < cutoff && len(s.running[name]) == 0 {
+				delete(s.hosts, name)
+				s.version++
+			}
+		}
+	}
+
+	if limit := s.limits.MaxReportsBytes; limit > 0 {
+		for s.reportBytes > limit {
+			var victim *Build
+			for _, b := range s.builds {
+				if b.finished() && b.reportBytes() > 0 && (victim == nil || b.FinishedObservedAt < victim.FinishedObservedAt) {
+					victim = b
+				}
+			}
+			if victim == nil {
+				break
+			}
+			res.Removed = append(res.Removed, Removed{ID: victim.ID, ReportDir: victim.ReportDir, Evicted: true})
+			s.remove(victim, now, emit)
+		}
+	}
+	return res
+}
+
+func expireAlerts(list *[]*Alert, cutoff, now int64, tmpl AlertChange, emit func(...AlertChange)) bool {
+	kept := (*list)[:0]
+	for _, a := range *list {
+		if a.SeenAt >= cutoff {
+			kept = append(kept, a)
+			continue
+		}
+		if a.State == AlertFiring {
+			emit(resolved(tmpl, a, now))
+		}
+	}
+	changed := len(kept) != len(*list)
+	clear((*list)[len(kept):])
+	*list = kept
+	return changed
+}
+
+// FiringAlerts returns every firing alert as a change that started it, so that notifiers
+// know them after a restore.
+func (s *Store) FiringAlerts() []AlertChange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []AlertChange
+	for _, b := range s.builds {
+		for _, a := range b.Alerts {
+			if a.State == AlertFiring {
+				out = append(out, fired(AlertChange{Scope: ScopeBuild, BuildID: b.ID, Pipeline: b.Pipeline, Host: b.Host}, a))
+			}
+		}
+	}
+	for _, h := range s.hosts {
+		for _, a := range h.Alerts {
+			if a.State == AlertFiring {
+				out = append(out, fired(AlertChange{Scope: ScopeHost, Host: h.Name}, a))
+			}
+		}
+	}
+	return out
+}
+
+// DueReports returns the reports that must be written, each with a copy of its build.
+func (s *Store) DueReports() []ReportJob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var jobs []ReportJob
+	for id := range s.due {
+		b := s.builds[id]
+		if b == nil {
+			delete(s.due, id)
+			continue
+		}
+		if b.ReportDir == "" {
+			b.ReportDir = s.namer.BuildDir(b.ID)
+			s.markChanged(b)
+		}
+		var cp *Build
+		for _, p := range b.Phases {
+			if !p.Report.Due() {
+				continue
+			}
+			if p.Report.File == "" {
+				p.Report.File = s.namer.PhaseFile(p.Name)
+				s.markChanged(b)
+			}
+			if cp == nil {
+				cp = b.clone()
+			}
+			jobs = append(jobs, ReportJob{BuildID: b.ID, Phase: p.Name, Dir: b.ReportDir, File: p.Report.File, Version: p.Report.Version, Build: cp})
+		}
+		if b.Report.Due() {
+			if b.Report.File == "" {
+				b.Report.File = s.namer.BuildFile()
+				s.markChanged(b)
+			}
+			if cp == nil {
+				cp = b.clone()
+			}
+			jobs = append(jobs, ReportJob{BuildID: b.ID, Dir: b.ReportDir, File: b.Report.File, Version: b.Report.Version, Build: cp})
+		}
+	}
+	slices.SortFunc(jobs, func(a, b ReportJob) int {
+		if c := strings.Compare(a.BuildID, b.BuildID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Phase, b.Phase)
+	})
+	return jobs
+}
+
+// ReportWritten records that a job's report was written with n bytes.
+func (s *Store) ReportWritten(job ReportJob, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.builds[job.BuildID]
+	if b == nil {
+		return
+	}
+	mark := &b.Report
+	if job.Phase != "" {
+		mark = nil
+		for _, p := range b.Phases {
+			if p.Name == job.Phase {
+				mark = &p.Report
+			}
+		}
+		if mark == nil {
+			return
+		}
+	}
+	mark.Written = max(mark.Written, job.Version)
+	s.reportBytes += n - mark.Bytes
+	mark.Bytes = n
+	s.markChanged(b)
+	if !b.reportsDue() {
+		delete(s.due, b.ID)
+	}
+}
+
+func (b *Build) reportsDue() bool {
+	if b.Report.Due() {
+		return true
+	}
+	for _, p := range b.Phases {
+		if p.Report.Due() {
+			return true
+		}
+	}
+	return false
+}
+
+// ReportLocation returns the folder and file of a written report of a build (phase "" for
+// the build report); ok is false when the build is unknown, due is set when the report is
+// due but not yet written.
+func (s *Store) ReportLocation(id, phase string) (dir, file string, written, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.builds[id]
+	if b == nil {
+		return "", "", false, false
+	}
+	mark := &b.Report
+	if phase != "" {
+		mark = nil
+		for _, p := range b.Phases {
+			if p.Name == phase {
+				mark = &p.Report
+			}
+		}
+		if mark == nil {
+			return "", "", false, false
+		}
+	}
+	return b.ReportDir, mark.File, mark.Written > 0 && mark.File != "", true
+}
+
+// BuildCopy returns a deep copy of a build.
+func (s *Store) BuildCopy(id string) (*Build, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.builds[id]
+	if b == nil {
+		return nil, false
+	}
+	return b.clone(), true
+}
+
+func (b *Build) clone() *Build {
+	c := *b
+	c.encoded = nil
+	c.Phases = make([]*Phase, len(b.Phases))
+	for i, p := range b.Phases {
+		pc := *p
+		pc.Issues = slices.Clone(p.Issues)
+		c.Phases[i] = &pc
+	}
+	c.Alerts = make([]*Alert, len(b.Alerts))
+	for i, a := range b.Alerts {
+		ac := *a
+		c.Alerts[i] = &ac
+	}
+	c.Issues = slices.Clone(b.Issues)
+	return &c
+}
+
+// snapshot is the checkpoint payload: JSON, see README.md.
+type snapshot struct {
+	Format     int                  `json:"format"`
+	WrittenAt  int64                `json:"written_at"`
+	Builds     []*Build             `json:"builds"`
+	Hosts      []*Host              `json:"hosts"`
+	Tombstones map[string]tombstone `json:"tombstones,omitempty"`
+}
+
+// Snapshot returns the state as a checkpoint payload (JSON) and the version it reflects, to
+// pass to MarkWritten once the checkpoint is durable. Builds that did not change since the
+// previous snapshot reuse their cached encoding.
+func (s *Store) Snapshot() ([]byte, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var buf bytes.Buffer
+	buf.Grow(256 * (len(s.builds) + 1))
+	buf.WriteString(`{"format":`)
+	buf.WriteString(strconv.Itoa(FormatVersion))
+	buf.WriteString(`,"written_at":`)
+	buf.WriteString(strconv.FormatInt(s.clock.Now().UnixNano(), 10))
+	buf.WriteString(`,"builds":[`)
+	first := true
+	for _, b := range s.builds {
+		if b.encoded == nil {
+			enc, err := json.Marshal(b)
+			if err != nil {
+				return nil, 0, fmt.Errorf("encoding build %q: %w", b.ID, err)
+			}
+			b.encoded = enc
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		buf.Write(b.encoded)
+	}
+	buf.WriteString(`],"hosts":`)
+	hosts := make([]*Host, 0, len(s.hosts))
+	for _, h := range s.hosts {
+		hosts = append(hosts, h)
+	}
+	enc, err := json.Marshal(hosts)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encoding hosts: %w", err)
+	}
+	buf.Write(enc)
+	buf.WriteString(`,"tombstones":`)
+	if enc, err = json.Marshal(s.tombstones); err != nil {
+		return nil, 0, fmt.Errorf("encoding tombstones: %w", err)
+	}
+	buf.Write(enc)
+	buf.WriteByte('}')
+	return buf.Bytes(), s.version, nil
+}
+
+// MarkWritten records that the checkpoint of a Snapshot at version is durable.
+func (s *Store) MarkWritten(version uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if version > s.written {
+		s.written = version
+	}
+}
+
+// Load replaces the state with a checkpoint payload.
+func (s *Store) Load(payload []byte) error {
+	var snap snapshot
+	if err := json.Unmarshal(payload, &snap); err != nil {
+		return fmt.Errorf("decoding checkpoint payload: %w", err)
+	}
+	if snap.Format != FormatVersion {
+		return fmt.Errorf("checkpoint payload format %d, this version reads %d", snap.Format, FormatVersion)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.builds = make(map[string]*Build, len(snap.Builds))
+	s.hosts = make(map[string]*Host, len(snap.Hosts))
+	s.running = map[string]map[string]*Build{}
+	s.due = map[string]struct{}{}
+	s.tombstones = snap.Tombstones
+	if s.tombstones == nil {
+		s.tombstones = map[string]tombstone{}
+	}
+	s.reportBytes = 0
+	for _, b := range snap.Builds {
+		if b == nil || b.ID == "" {
+			continue
+		}
+		b.Phases = slices.DeleteFunc(b.Phases, func(p *Phase) bool { return p == nil })
+		b.Alerts = slices.DeleteFunc(b.Alerts, func(a *Alert) bool { return a == nil })
+		s.builds[b.ID] = b
+		s.reindex(b, "", false)
+		if b.reportsDue() {
+			s.due[b.ID] = struct{}{}
+		}
+		s.reportBytes += b.reportBytes()
+	}
+	for _, h := range snap.Hosts {
+		if h == nil || h.Name == "" {
+			continue
+		}
+		h.Alerts = slices.DeleteFunc(h.Alerts, func(a *Alert) bool { return a == nil })
+		s.hosts[h.Name] = h
+	}
+	s.version, s.written = 0, 0
+	return nil
+}

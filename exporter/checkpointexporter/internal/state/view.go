@@ -1,0 +1,422 @@
+package state
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The views below are the JSON documents of the status API (README.md documents them).
+
+// BuildStatus is the real-time status of one build (seed §5.1 "Real-time Status").
+type BuildStatus struct {
+	ID         string `json:"id"`
+	Pipeline   string `json:"pipeline"`
+	Host       string `json:"host"`
+	Worker     string `json:"worker,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	Branch     string `json:"branch,omitempty"`
+	Revision   string `json:"revision,omitempty"`
+	// State is running or finished; Result is empty until the build finished.
+	State  string `json:"state"`
+	Result string `json:"result"`
+	// Phase is the current phase: the running one, else the last phase that ended.
+	Phase           string  `json:"phase"`
+	Progress        float64 `json:"progress"`
+	ProgressPercent float64 `json:"progress_percent"`
+	// ETASeconds is null while unknown, 0 once finished.
+	ETASeconds *float64 `json:"eta_seconds"`
+	Paused     bool     `json:"paused"`
+	// Alerts are the pending and firing alerts of the build and of its host.
+	Alerts []AlertStatus `json:"alerts"`
+	// ActiveOperations are the phases running now.
+	ActiveOperations []string      `json:"active_operations"`
+	Phases           []PhaseStatus `json:"phases"`
+	DurationSeconds  float64       `json:"duration_seconds"`
+	StartedAt        string        `json:"started_at,omitempty"`
+	FinishedAt       string        `json:"finished_at,omitempty"`
+	// HostResources is the latest utilisation of the build's host (null if unknown).
+	HostResources *HostResources `json:"host_resources"`
+	Reports       ReportLinks    `json:"reports"`
+	UpdatedAt     string         `json:"updated_at"`
+}
+
+// PhaseStatus is one phase of a build in its status.
+type PhaseStatus struct {
+	Name            string   `json:"name"`
+	State           string   `json:"state"`
+	StepsTotal      int64    `json:"steps_total"`
+	StepsCompleted  int64    `json:"steps_completed"`
+	Progress        float64  `json:"progress"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	Weight          *float64 `json:"weight,omitempty"`
+	StartedAt       string   `json:"started_at,omitempty"`
+	EndedAt         string   `json:"ended_at,omitempty"`
+}
+
+// AlertStatus is an alert in a status document.
+type AlertStatus struct {
+	Rule  string  `json:"rule"`
+	Level string  `json:"level"`
+	State string  `json:"state"`
+	Value float64 `json:"value"`
+	// Scope is build for alerts of the build itself, host for alerts of its host.
+	Scope string `json:"scope"`
+	Since string `json:"since,omitempty"`
+}
+
+// HostResources is the latest resource utilisation of a host; fields are null while unknown.
+type HostResources struct {
+	CPUUtilization         *float64 `json:"cpu_utilization"`
+	MemoryUtilization      *float64 `json:"memory_utilization"`
+	MemoryUsedBytes        *int64   `json:"memory_used_bytes"`
+	MemoryTotalBytes       *int64   `json:"memory_total_bytes"`
+	FilesystemUtilization  *float64 `json:"filesystem_utilization"`
+	FilesystemMountpoint   string   `json:"filesystem_mountpoint,omitempty"`
+	NetworkTransmitBytesPS *float64 `json:"network_transmit_bytes_per_second"`
+	NetworkReceiveBytesPS  *float64 `json:"network_receive_bytes_per_second"`
+	DiskReadOpsPS          *float64 `json:"disk_read_operations_per_second"`
+	DiskWriteOpsPS         *float64 `json:"disk_write_operations_per_second"`
+	UpdatedAt              string   `json:"updated_at,omitempty"`
+}
+
+// ReportLinks are the status API paths of a build's reports that are available.
+type ReportLinks struct {
+	Build  string            `json:"build,omitempty"`
+	Phases map[string]string `json:"phases,omitempty"`
+}
+
+// BuildSummary is one build in the build list.
+type BuildSummary struct {
+	ID        string  `json:"id"`
+	Pipeline  string  `json:"pipeline"`
+	Host      string  `json:"host"`
+	State     string  `json:"state"`
+	Result    string  `json:"result"`
+	Phase     string  `json:"phase"`
+	Progress  float64 `json:"progress"`
+	Paused    bool    `json:"paused"`
+	UpdatedAt string  `json:"updated_at"`
+}
+
+// HostStatus is one host in the status API.
+type HostStatus struct {
+	Name      string        `json:"name"`
+	Resources HostResources `json:"resources"`
+	Alerts    []AlertStatus `json:"alerts"`
+	// Builds are the ids of the builds running on the host.
+	Builds    []string `json:"builds"`
+	UpdatedAt string   `json:"updated_at"`
+}
+
+// BuildFilter selects builds for the list; empty fields match everything.
+type BuildFilter struct {
+	State, Host, Pipeline string
+}
+
+// FormatTime formats a Unix-nanosecond timestamp as RFC 3339 in UTC; "" for 0.
+func FormatTime(ts int64) string {
+	if ts == 0 {
+		return ""
+	}
+	return time.Unix(0, ts).UTC().Format(time.RFC3339Nano)
+}
+
+// BuildStatus returns the status of a build.
+func (s *Store) BuildStatus(id string) (BuildStatus, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.builds[id]
+	if b == nil {
+		return BuildStatus{}, false
+	}
+	return s.buildStatus(b), true
+}
+
+func (s *Store) buildStatus(b *Build) BuildStatus {
+	st := BuildStatus{
+		ID: b.ID, Pipeline: b.Pipeline, Host: b.Host, Worker: b.Worker, Repository: b.Repository,
+		Branch: b.Branch, Revision: b.Revision,
+		State:            buildState(b),
+		Result:           b.Result.V,
+		Phase:            CurrentPhase(b),
+		Progress:         OverallProgress(b),
+		Paused:           b.Paused.V,
+		Alerts:           []AlertStatus{},
+		ActiveOperations: []string{},
+		Phases:           make([]PhaseStatus, 0, len(b.Phases)),
+		DurationSeconds:  b.Duration.V,
+		StartedAt:        FormatTime(BuildStartedAt(b)),
+		UpdatedAt:        FormatTime(b.UpdatedAt),
+	}
+	if !b.finished() {
+		st.Result = ""
+	} else {
+		st.FinishedAt = FormatTime(b.State.T)
+	}
+	st.ProgressPercent = math.Round(st.Progress*1000) / 10
+	switch {
+	case b.finished():
+		zero := 0.0
+		st.ETASeconds = &zero
+	case b.ETA.Set():
+		eta := b.ETA.V
+		st.ETASeconds = &eta
+	}
+	for _, a := range b.Alerts {
+		st.Alerts = append(st.Alerts, alertStatus(a, ScopeBuild))
+	}
+	h := s.hosts[b.Host]
+	if h != nil && b.Host != "" {
+		for _, a := range h.Alerts {
+			st.Alerts = append(st.Alerts, alertStatus(a, ScopeHost))
+		}
+		r := hostResources(h)
+		st.HostResources = &r
+	}
+	for _, p := range b.Phases {
+		st.Phases = append(st.Phases, phaseStatus(p))
+		if p.State.V == PhaseRunning {
+			st.ActiveOperations = append(st.ActiveOperations, p.Name)
+		}
+		if p.Report.Written > 0 {
+			if st.Reports.Phases == nil {
+				st.Reports.Phases = map[string]string{}
+			}
+			st.Reports.Phases[p.Name] = "/v1/builds/" + b.ID + "/phases/" + p.Name + "/report"
+		}
+	}
+	if b.Report.Written > 0 {
+		st.Reports.Build = "/v1/builds/" + b.ID + "/report"
+	}
+	return st
+}
+
+func buildState(b *Build) string {
+	if b.State.V == "" {
+		return BuildRunning
+	}
+	return b.State.V
+}
+
+func phaseStatus(p *Phase) PhaseStatus {
+	ps := PhaseStatus{
+		Name: p.Name, State: PhaseState(p), StepsTotal: p.StepsTotal.V, StepsCompleted: p.StepsCompleted.V,
+		Progress: PhaseProgress(p), DurationSeconds: p.Duration.V,
+		StartedAt: FormatTime(PhaseStartedAt(p)), EndedAt: FormatTime(p.EndedAt),
+	}
+	if p.Weight.Set() {
+		w := p.Weight.V
+		ps.Weight = &w
+	}
+	return ps
+}
+
+func alertStatus(a *Alert, scope string) AlertStatus {
+	return AlertStatus{Rule: a.Rule, Level: a.Level, State: a.State, Value: a.Value, Scope: scope, Since: FormatTime(a.Since)}
+}
+
+func hostResources(h *Host) HostResources {
+	f := func(s Stamped[float64]) *float64 {
+		if !s.Set() {
+			return nil
+		}
+		v := s.V
+		return &v
+	}
+	i := func(s Stamped[int64]) *int64 {
+		if !s.Set() {
+			return nil
+		}
+		v := s.V
+		return &v
+	}
+	r := HostResources{
+		CPUUtilization: f(h.CPU), MemoryUtilization: f(h.MemUtil), MemoryUsedBytes: i(h.MemUsed),
+		MemoryTotalBytes: i(h.MemTotal), FilesystemUtilization: f(h.FSUtil),
+		NetworkTransmitBytesPS: f(h.NetTransmit), NetworkReceiveBytesPS: f(h.NetReceive),
+		DiskReadOpsPS: f(h.DiskOpsRead), DiskWriteOpsPS: f(h.DiskOpsWrite),
+		UpdatedAt: FormatTime(h.UpdatedAt),
+	}
+	if h.FSUtil.Set() {
+		r.FilesystemMountpoint = h.FSMount
+	}
+	return r
+}
+
+// Builds lists the builds that match f, sorted by id.
+func (s *Store) Builds(f BuildFilter) []BuildSummary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]BuildSummary, 0, len(s.builds))
+	for _, b := range s.builds {
+		state := buildState(b)
+		if (f.State != "" && f.State != state) || (f.Host != "" && f.Host != b.Host) || (f.Pipeline != "" && f.Pipeline != b.Pipeline) {
+			continue
+		}
+		sum := BuildSummary{
+			ID: b.ID, Pipeline: b.Pipeline, Host: b.Host, State: state, Phase: CurrentPhase(b),
+			Progress: OverallProgress(b), Paused: b.Paused.V, UpdatedAt: FormatTime(b.UpdatedAt),
+		}
+		if b.finished() {
+			sum.Result = b.Result.V
+		}
+		out = append(out, sum)
+	}
+	slices.SortFunc(out, func(a, b BuildSummary) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Hosts lists the hosts, sorted by name.
+func (s *Store) Hosts() []HostStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]HostStatus, 0, len(s.hosts))
+	for _, h := range s.hosts {
+		out = append(out, s.hostStatus(h))
+	}
+	slices.SortFunc(out, func(a, b HostStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Host returns the status of one host.
+func (s *Store) Host(name string) (HostStatus, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.hosts[name]
+	if h == nil {
+		return HostStatus{}, false
+	}
+	return s.hostStatus(h), true
+}
+
+func (s *Store) hostStatus(h *Host) HostStatus {
+	hs := HostStatus{Name: h.Name, Resources: hostResources(h), Alerts: []AlertStatus{}, Builds: []string{}, UpdatedAt: FormatTime(h.UpdatedAt)}
+	for _, a := range h.Alerts {
+		hs.Alerts = append(hs.Alerts, alertStatus(a, ScopeHost))
+	}
+	for id := range s.running[h.Name] {
+		hs.Builds = append(hs.Builds, id)
+	}
+	slices.Sort(hs.Builds)
+	return hs
+}
+
+// PhaseState returns a phase's state, pending if none was reported.
+func PhaseState(p *Phase) string {
+	if p.State.V == "" {
+		return PhasePending
+	}
+	return p.State.V
+}
+
+// PhaseStartedAt returns when the phase started; for a phase only seen ended, its end minus
+// its duration.
+func PhaseStartedAt(p *Phase) int64 {
+	if p.StartedAt != 0 {
+		return p.StartedAt
+	}
+	if p.EndedAt != 0 && p.Duration.Set() && p.State.V != PhaseSkipped {
+		return p.EndedAt - int64(p.Duration.V*float64(time.Second))
+	}
+	return 0
+}
+
+// BuildStartedAt returns when the build started: the first phase start, else its first data.
+func BuildStartedAt(b *Build) int64 {
+	var start int64
+	for _, p := range b.Phases {
+		if t := PhaseStartedAt(p); t != 0 && (start == 0 || t < start) {
+			start = t
+		}
+	}
+	if start == 0 {
+		return b.FirstSeen
+	}
+	return start
+}
+
+// CurrentPhase returns the running phase (the first in plan order), else the last phase in
+// plan order that ended, else "".
+func CurrentPhase(b *Build) string {
+	last := ""
+	for _, p := range b.Phases {
+		switch {
+		case p.State.V == PhaseRunning:
+			return p.Name
+		case phaseEnded(p.State.V):
+			last = p.Name
+		}
+	}
+	return last
+}
+
+// PhaseProgress returns the processor's progress of the phase; without it (no buildprogress
+// processor in the pipeline) the share of steps completed, 1 once completed or skipped.
+func PhaseProgress(p *Phase) float64 {
+	if p.Progress.Set() {
+		return p.Progress.V
+	}
+	switch p.State.V {
+	case PhaseCompleted, PhaseSkipped:
+		return 1
+	case PhaseRunning, PhaseFailed:
+		if p.StepsTotal.V <= 0 || p.StepsCompleted.V <= 0 {
+			return 0
+		}
+		return min(1, float64(p.StepsCompleted.V)/float64(p.StepsTotal.V))
+	default:
+		return 0
+	}
+}
+
+// defaultWeights are the seed's phase weights (§3.2), for the fallback below.
+var defaultWeights = map[string]float64{"INIT": 0.05, "SETUP": 0.15, "BUILD": 0.40, "TEST": 0.30, "CLEANUP": 0.10}
+
+// OverallProgress returns the processor's overall progress of the build; without it the
+// weighted mean of the phases' progress (plan weights, else the seed's default weights, a
+// phase with neither weighing the mean of the others).
+func OverallProgress(b *Build) float64 {
+	if b.Progress.Set() {
+		return b.Progress.V
+	}
+	if len(b.Phases) == 0 {
+		return 0
+	}
+	weights := make([]float64, len(b.Phases))
+	var sum float64
+	known := 0
+	for i, p := range b.Phases {
+		w, ok := p.Weight.V, p.Weight.Set()
+		if !ok {
+			w, ok = defaultWeights[strings.ToUpper(p.Name)]
+		}
+		if ok {
+			weights[i] = w
+			sum += w
+			known++
+		} else {
+			weights[i] = -1
+		}
+	}
+	mean := 1.0
+	if known > 0 {
+		mean = sum / float64(known)
+	}
+	sum = 0
+	for i := range weights {
+		if weights[i] < 0 {
+			weights[i] = mean
+		}
+		sum += weights[i]
+	}
+	if sum <= 0 {
+		return 0
+	}
+	var total float64
+	for i, p := range b.Phases {
+		total += weights[i] / sum * PhaseProgress(p)
+	}
+	return min(1, total)
+}

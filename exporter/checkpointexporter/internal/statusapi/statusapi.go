@@ -1,0 +1,219 @@
+// Package statusapi is the read-only HTTP status API of the checkpoint exporter:
+//
+//	GET /v1/builds                               builds (filters: state, host, pipeline)
+//	GET /v1/builds/{id}                          real-time status of a build
+//	GET /v1/builds/{id}/report                   build report (once the build finished)
+//	GET /v1/builds/{id}/phases/{phase}/report    phase report (once the phase ended)
+//	GET /v1/hosts                                hosts with their latest utilisation
+//	GET /v1/hosts/{name}                         one host
+//
+// Every other method gets 405, every other path 404, with a JSON error body. The package
+// also has the middleware that writes every request to the audit log.
+package statusapi // import "github.com/buildmon/buildmon/exporter/checkpointexporter/internal/statusapi"
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/audit"
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/clock"
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+)
+
+// Errors a Source returns for reports.
+var (
+	// ErrNotFound: no such build or phase.
+	ErrNotFound = errors.New("not found")
+	// ErrNotReady: the build or phase has not ended, so there is no report yet.
+	ErrNotReady = errors.New("no report yet")
+)
+
+// Source is what the API serves.
+type Source interface {
+	Builds(f state.BuildFilter) []state.BuildSummary
+	BuildStatus(id string) (state.BuildStatus, bool)
+	// Report returns the JSON of a build's report (phase "") or of a phase report.
+	Report(id, phase string) ([]byte, error)
+	Hosts() []state.HostStatus
+	Host(name string) (state.HostStatus, bool)
+}
+
+// BuildList is the body of GET /v1/builds.
+type BuildList struct {
+	Builds []state.BuildSummary `json:"builds"`
+	Count  int                  `json:"count"`
+}
+
+// HostList is the body of GET /v1/hosts.
+type HostList struct {
+	Hosts []state.HostStatus `json:"hosts"`
+	Count int                `json:"count"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// NewHandler returns the API's handler.
+func NewHandler(src Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/builds", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f := state.BuildFilter{State: q.Get("state"), Host: q.Get("host"), Pipeline: q.Get("pipeline")}
+		builds := src.Builds(f)
+		writeJSON(w, http.StatusOK, BuildList{Builds: builds, Count: len(builds)})
+	})
+	mux.HandleFunc("/v1/builds/{id}", func(w http.ResponseWriter, r *http.Request) {
+		st, ok := src.BuildStatus(r.PathValue("id"))
+		if !ok {
+			writeError(w, http.StatusNotFound, "unknown build "+quote(r.PathValue("id")))
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
+	report := func(w http.ResponseWriter, id, phase string) {
+		b, err := src.Report(id, phase)
+		switch {
+		case err == nil:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(b)
+		case errors.Is(err, ErrNotFound):
+			writeError(w, http.StatusNotFound, err.Error())
+		case errors.Is(err, ErrNotReady):
+			writeError(w, http.StatusNotFound, err.Error())
+		default:
+			writeError(w, http.StatusInternalServerError, err.Error())
+		}
+	}
+	mux.HandleFunc("/v1/builds/{id}/report", func(w http.ResponseWriter, r *http.Request) {
+		report(w, r.PathValue("id"), "")
+	})
+	mux.HandleFunc("/v1/builds/{id}/phases/{phase}/report", func(w http.ResponseWriter, r *http.Request) {
+		report(w, r.PathValue("id"), r.PathValue("phase"))
+	})
+	mux.HandleFunc("/v1/hosts", func(w http.ResponseWriter, _ *http.Request) {
+		hosts := src.Hosts()
+		writeJSON(w, http.StatusOK, HostList{Hosts: hosts, Count: len(hosts)})
+	})
+	mux.HandleFunc("/v1/hosts/{name}", func(w http.ResponseWriter, r *http.Request) {
+		h, ok := src.Host(r.PathValue("name"))
+		if !ok {
+			writeError(w, http.StatusNotFound, "unknown host "+quote(r.PathValue("name")))
+			return
+		}
+		writeJSON(w, http.StatusOK, h)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint "+quote(r.URL.Path))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "the status API is read-only: method "+r.Method+" not allowed")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	b, _ := json.Marshal(Error{Error: msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// requestInfo carries what the inner middleware learns (the subject) to the outer one.
+type requestInfo struct {
+	subject string
+}
+
+type infoKey struct{}
+
+// Audit returns the outer middleware: it records every request, also those that the
+// authentication in between rejects, with record. Put it outside the authentication and
+// Subject inside it.
+func Audit(next http.Handler, c clock.Clock, record func(audit.Record)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := c.Now()
+		info := &requestInfo{}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		subject := info.subject
+		if subject == "" {
+			subject = "anonymous"
+			if sw.status == http.StatusUnauthorized {
+				subject = "unauthenticated"
+			}
+		}
+		record(audit.Record{
+			Time:       start.UTC().Format(time.RFC3339Nano),
+			Kind:       audit.KindStatusRequest,
+			Subject:    subject,
+			Remote:     r.RemoteAddr,
+			Method:     r.Method,
+			Path:       r.URL.Path,
+			Status:     sw.status,
+			DurationMS: float64(c.Now().Sub(start).Microseconds()) / 1000,
+		})
+	})
+}
+
+// Subject returns the inner middleware: it asks subject for the authenticated subject of the
+// request and hands it to Audit.
+func Subject(next http.Handler, subject func(r *http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+			info.subject = subject(r)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
