@@ -145,7 +145,9 @@ func (e *checkpointExporter) start(ctx context.Context, host component.Host) (er
 		{&e.cfg.Alertmanager, func(c *http.Client) notify.Sender {
 			return &notify.AlertmanagerSender{Client: c, BaseURL: e.cfg.Alertmanager.Endpoint}
 		}},
-		{&e.cfg.Webhook, func(c *http.Client) notify.Sender { return &notify.WebhookSender{Client: c, URL: e.cfg.Webhook.Endpoint} }},
+		{&e.cfg.Webhook, func(c *http.Client) notify.Sender {
+			return &notify.WebhookSender{Client: c, URL: e.cfg.Webhook.Endpoint}
+		}},
 	} {
 		if !n.cfg.enabled() {
 			continue
@@ -348,7 +350,9 @@ func (e *checkpointExporter) flush() (err error) {
 }
 
 // Builds, BuildStatus, Hosts and Host implement statusapi.Source (Report is in files.go).
-func (e *checkpointExporter) Builds(f state.BuildFilter) []state.BuildSummary { return e.store.Builds(f) }
+func (e *checkpointExporter) Builds(f state.BuildFilter) []state.BuildSummary {
+	return e.store.Builds(f)
+}
 
 func (e *checkpointExporter) BuildStatus(id string) (state.BuildStatus, bool) {
 	return e.store.BuildStatus(id)

@@ -265,7 +265,7 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 			assert.Equal(t, 1, failures, "one error log per streak")
 			assert.Equal(t, int64(3), status(t, h, "b1").Phases[1].StepsCompleted, "fresh state is served")
 			metadatatest.AssertEqualExporterCheckpointCheckpointsFailed(t, h.tel,
-				[]metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
+				[]metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 
 			h.fs.setFault(nil)
 			require.NoError(t, h.tick().err)

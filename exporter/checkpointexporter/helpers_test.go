@@ -316,7 +316,14 @@ func (h *harness) tick() flushed {
 
 func (h *harness) advance(d time.Duration) flushed {
 	h.t.Helper()
-	if !h.clock.BlockUntil(1) {
+	// The writer's ticker and each notifier's resend ticker.
+	waiters := 1
+	for _, n := range []*NotifierConfig{&h.cfg.Alertmanager, &h.cfg.Webhook} {
+		if n.enabled() && n.ResendInterval > 0 {
+			waiters++
+		}
+	}
+	if !h.clock.BlockUntil(waiters) {
 		h.t.Fatal("the writer never waited on the clock")
 	}
 	h.clock.Advance(d)

@@ -111,7 +111,9 @@ func putSum(env []byte) {
 }
 
 // IsEnvelope reports whether data starts like an envelope.
-func IsEnvelope(data []byte) bool { return len(data) >= len(magic) && bytes.Equal(data[:len(magic)], magic[:]) }
+func IsEnvelope(data []byte) bool {
+	return len(data) >= len(magic) && bytes.Equal(data[:len(magic)], magic[:])
+}
 
 // Decode checks an envelope and returns its kind and payload. Errors wrap ErrCorrupt for
 // damaged files, and encryption.ErrUnknownKey or ErrNoKey when the right key is missing.

@@ -208,6 +208,9 @@ type Alert struct {
 	Since     int64 `json:"since"`
 	UpdatedAt int64 `json:"updated_at"`
 	SeenAt    int64 `json:"seen_at"`
+	// LevelSince is when the alert got its current level (notifications identify an alert by
+	// rule and level).
+	LevelSince int64 `json:"level_since,omitempty"`
 }
 
 // Issue is something that went wrong during a phase or build: an alert that fired, or a
@@ -327,8 +330,8 @@ type AlertChange struct {
 	Rule     string
 	Level    string
 	Value    float64
-	// Since is when the alert became active; At when it changed (exporter clock for
-	// resolutions).
+	// Since is when the alert became active at this level; At when it changed (exporter
+	// clock for resolutions).
 	Since    int64
 	At       int64
 	Resolved bool

@@ -349,7 +349,7 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 			continue
 		}
 		if i < 0 {
-			a := &Alert{Rule: o.Rule, Level: o.Level, State: o.State, Value: o.Value, HasValue: o.HasValue, Since: o.TS, UpdatedAt: o.TS, SeenAt: now}
+			a := &Alert{Rule: o.Rule, Level: o.Level, State: o.State, Value: o.Value, HasValue: o.HasValue, Since: o.TS, LevelSince: o.TS, UpdatedAt: o.TS, SeenAt: now}
 			*list = append(*list, a)
 			slices.SortFunc(*list, func(x, y *Alert) int { return strings.Compare(x.Rule, y.Rule) })
 			if a.State == AlertFiring {
@@ -367,6 +367,9 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 			continue
 		}
 		old := *a
+		if o.Level != a.Level {
+			a.LevelSince = o.TS
+		}
 		a.Level, a.State, a.UpdatedAt = o.Level, o.State, o.TS
 		if o.HasValue {
 			a.Value, a.HasValue = o.Value, true
@@ -402,7 +405,10 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 
 func fired(tmpl AlertChange, a *Alert) AlertChange {
 	c := tmpl
-	c.Rule, c.Level, c.Value, c.Since, c.At = a.Rule, a.Level, a.Value, a.Since, a.UpdatedAt
+	c.Rule, c.Level, c.Value, c.Since, c.At = a.Rule, a.Level, a.Value, a.LevelSince, a.UpdatedAt
+	if c.Since == 0 {
+		c.Since = a.Since
+	}
 	return c
 }
 
