@@ -271,7 +271,8 @@ func stripVolatile(body string) string {
 	if json.Unmarshal([]byte(body), &m) != nil {
 		return body
 	}
-	for _, k := range []string{"eta_seconds", "host_resources", "resources", "updated_at", "duration_seconds", "elapsed_seconds", "alerts"} {
+	// reports: report files are written asynchronously after a phase ends.
+	for _, k := range []string{"eta_seconds", "host_resources", "resources", "updated_at", "duration_seconds", "elapsed_seconds", "alerts", "reports"} {
 		delete(m, k)
 	}
 	if phases, ok := m["phases"].([]any); ok {
