@@ -39,9 +39,9 @@ type Phase struct {
 }
 
 // Resources is what the host spent while a phase (or build) ran. The processor's per-phase
-// aggregates are used where present (source "processor"); otherwise the exporter's own
-// samples of the host's utilisation while the phase ran (source "samples"). Fields are null
-// when nothing is known.
+// aggregates are used where present; the rest comes from the exporter's own samples of the
+// host's utilisation while the phase ran. Source says which contributed: "processor",
+// "samples", "processor+samples" or "none". Fields are null when nothing is known.
 type Resources struct {
 	Source               string   `json:"source"`
 	Samples              int64    `json:"samples"`
@@ -163,9 +163,6 @@ func resources(r state.PhaseResources, t state.Tally) Resources {
 		out.DiskReadOperations, out.DiskWriteOperations = stampedI(r.DiskOpsRead), stampedI(r.DiskOpsWrite)
 	}
 	if t.Samples > 0 {
-		if out.Source == "none" {
-			out.Source = "samples"
-		}
 		if out.CPUUtilizationAvg == nil {
 			out.CPUUtilizationAvg = ptr(round(t.CPUAvg()))
 		}
@@ -176,6 +173,11 @@ func resources(r state.PhaseResources, t state.Tally) Resources {
 			out.MemoryUsageMaxBytes = ptr(t.MemUsedMax)
 		}
 		out.MemoryUtilizationMax = ptr(t.MemUtilMax)
+		if out.Source == "none" {
+			out.Source = "samples"
+		} else {
+			out.Source = "processor+samples"
+		}
 	}
 	return out
 }

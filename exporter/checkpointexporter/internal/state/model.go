@@ -89,8 +89,11 @@ type Build struct {
 	Alerts []*Alert `json:"alerts,omitempty"`
 	// Issues are the alerts (of the build and its host) that fired while the build ran, and
 	// failed phases.
-	Issues        []Issue `json:"issues,omitempty"`
-	IssuesDropped int     `json:"issues_dropped,omitempty"`
+	Issues []Issue `json:"issues,omitempty"`
+	// IssuesDropped counts the distinct issues that did not fit; DroppedIssueKeys remembers
+	// (a bounded number of) them so that each counts once.
+	IssuesDropped    int      `json:"issues_dropped,omitempty"`
+	DroppedIssueKeys []string `json:"dropped_issue_keys,omitempty"`
 	// Usage tallies the host's utilisation samples taken while the build ran.
 	Usage Tally `json:"usage"`
 
@@ -127,11 +130,12 @@ type Phase struct {
 	StartedAt int64 `json:"started_at,omitempty"`
 	EndedAt   int64 `json:"ended_at,omitempty"`
 
-	Resources     PhaseResources `json:"resources"`
-	Usage         Tally          `json:"usage"`
-	Issues        []Issue        `json:"issues,omitempty"`
-	IssuesDropped int            `json:"issues_dropped,omitempty"`
-	Report        ReportMark     `json:"report"`
+	Resources        PhaseResources `json:"resources"`
+	Usage            Tally          `json:"usage"`
+	Issues           []Issue        `json:"issues,omitempty"`
+	IssuesDropped    int            `json:"issues_dropped,omitempty"`
+	DroppedIssueKeys []string       `json:"dropped_issue_keys,omitempty"`
+	Report           ReportMark     `json:"report"`
 }
 
 // PhaseResources are the processor's per-phase resource aggregates (opt-in metrics, emitted

@@ -180,7 +180,13 @@ func (b *Build) phase(name string) *Phase {
 // values (a report of an ended phase or a finished build is due again).
 type change struct{ any, value bool }
 
-func (c *change) note(p Point[float64], f *Stamped[float64]) { c.track(f.V != p.V, f.apply(p)) }
+// noteField applies p to f and tracks the change. The comparison happens before apply in
+// its own statement: Go leaves the order of an operand read and a call in one expression
+// unspecified.
+func noteField[T comparable](c *change, f *Stamped[T], p Point[T]) {
+	differs := f.V != p.V
+	c.track(differs, f.apply(p))
+}
 
 func (c *change) track(valueDiffers, applied bool) {
 	if applied {
@@ -188,12 +194,6 @@ func (c *change) track(valueDiffers, applied bool) {
 		c.value = c.value || valueDiffers
 	}
 }
-
-func noteInt(c *change, f *Stamped[int64], p Point[int64]) { c.track(f.V != p.V, f.apply(p)) }
-
-func noteStr(c *change, f *Stamped[string], p Point[string]) { c.track(f.V != p.V, f.apply(p)) }
-
-func noteBool(c *change, f *Stamped[bool], p Point[bool]) { c.track(f.V != p.V, f.apply(p)) }
 
 func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	if o.ID == "" {
@@ -218,7 +218,7 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	c.track(true, mergeResource(&b.Resource, o.Resource))
 
 	wasFinished := b.finished()
-	noteStr(&c, &b.State, o.State)
+	noteField(&c, &b.State, o.State)
 	justFinished := !wasFinished && b.finished()
 	switch {
 	case justFinished:
@@ -227,11 +227,11 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	case !b.finished():
 		b.FinishedObservedAt = 0
 	}
-	noteStr(&c, &b.Result, o.Result)
-	c.note(o.Duration, &b.Duration)
-	c.note(o.Progress, &b.Progress)
-	c.note(o.ETA, &b.ETA)
-	noteBool(&c, &b.Paused, o.Paused)
+	noteField(&c, &b.Result, o.Result)
+	noteField(&c, &b.Duration, o.Duration)
+	noteField(&c, &b.Progress, o.Progress)
+	noteField(&c, &b.ETA, o.ETA)
+	noteField(&c, &b.Paused, o.Paused)
 
 	for i := range o.Phases {
 		po := &o.Phases[i]
@@ -289,7 +289,7 @@ func phaseEnded(state string) bool {
 func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyResult) change {
 	var c change
 	prev := p.State.V
-	noteStr(&c, &p.State, o.State)
+	noteField(&c, &p.State, o.State)
 	endedNow := false
 	if p.State.V != prev {
 		switch {
@@ -300,28 +300,29 @@ func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyRe
 			endedNow = true
 			res.Urgent = true
 			if p.State.V == PhaseFailed {
-				addIssue(&p.Issues, &p.IssuesDropped, maxPhaseIssues, Issue{Kind: IssueFailure, Phase: p.Name, FirstSeen: p.State.T, LastSeen: p.State.T})
-				addIssue(&b.Issues, &b.IssuesDropped, maxBuildIssues, Issue{Kind: IssueFailure, Phase: p.Name, FirstSeen: p.State.T, LastSeen: p.State.T})
+				failure := Issue{Kind: IssueFailure, Phase: p.Name, FirstSeen: p.State.T, LastSeen: p.State.T}
+				p.issueLog().add(failure)
+				b.issueLog().add(failure)
 			}
 		case p.State.V == PhasePending:
 			p.StartedAt, p.EndedAt = 0, 0
 		}
 	}
-	noteInt(&c, &p.StepsTotal, o.StepsTotal)
-	noteInt(&c, &p.StepsCompleted, o.StepsCompleted)
-	c.note(o.Duration, &p.Duration)
-	c.note(o.Weight, &p.Weight)
-	c.note(o.Progress, &p.Progress)
+	noteField(&c, &p.StepsTotal, o.StepsTotal)
+	noteField(&c, &p.StepsCompleted, o.StepsCompleted)
+	noteField(&c, &p.Duration, o.Duration)
+	noteField(&c, &p.Weight, o.Weight)
+	noteField(&c, &p.Progress, o.Progress)
 	r := &p.Resources
-	c.note(o.CPUAvg, &r.CPUAvg)
-	c.note(o.CPUMax, &r.CPUMax)
-	noteInt(&c, &r.MemoryMax, o.MemoryMax)
-	noteInt(&c, &r.DiskRead, o.DiskRead)
-	noteInt(&c, &r.DiskWrite, o.DiskWrite)
-	noteInt(&c, &r.NetTransmit, o.NetTransmit)
-	noteInt(&c, &r.NetReceive, o.NetReceive)
-	noteInt(&c, &r.DiskOpsRead, o.DiskOpsRead)
-	noteInt(&c, &r.DiskOpsWrite, o.DiskOpsWrite)
+	noteField(&c, &r.CPUAvg, o.CPUAvg)
+	noteField(&c, &r.CPUMax, o.CPUMax)
+	noteField(&c, &r.MemoryMax, o.MemoryMax)
+	noteField(&c, &r.DiskRead, o.DiskRead)
+	noteField(&c, &r.DiskWrite, o.DiskWrite)
+	noteField(&c, &r.NetTransmit, o.NetTransmit)
+	noteField(&c, &r.NetReceive, o.NetReceive)
+	noteField(&c, &r.DiskOpsRead, o.DiskOpsRead)
+	noteField(&c, &r.DiskOpsWrite, o.DiskOpsWrite)
 	if phaseEnded(p.State.V) && (endedNow || c.value) {
 		p.Report.Version++
 		s.due[b.ID] = struct{}{}
@@ -439,20 +440,44 @@ func (s *Store) recordIssue(b *Build, scope string, a *Alert) {
 		return
 	}
 	is := Issue{Kind: IssueAlert, Scope: scope, Rule: a.Rule, Level: a.Level, MaxValue: a.Value, FirstSeen: a.UpdatedAt, LastSeen: a.UpdatedAt}
-	addIssue(&b.Issues, &b.IssuesDropped, maxBuildIssues, is)
+	b.issueLog().add(is)
 	for _, p := range b.Phases {
 		if p.State.V == PhaseRunning {
 			ip := is
 			ip.Phase = p.Name
-			addIssue(&p.Issues, &p.IssuesDropped, maxPhaseIssues, ip)
+			p.issueLog().add(ip)
 		}
 	}
 }
 
-// addIssue merges is into issues (same kind, scope, rule, level and phase) or appends it.
-func addIssue(issues *[]Issue, dropped *int, limit int, is Issue) {
-	for i := range *issues {
-		e := &(*issues)[i]
+// maxDroppedKeys bounds the keys remembered of issues dropped for want of room.
+const maxDroppedKeys = 256
+
+// issueLog is a bounded list of issues and what did not fit.
+type issueLog struct {
+	issues  *[]Issue
+	dropped *int
+	keys    *[]string
+	limit   int
+}
+
+func (b *Build) issueLog() issueLog {
+	return issueLog{&b.Issues, &b.IssuesDropped, &b.DroppedIssueKeys, maxBuildIssues}
+}
+
+func (p *Phase) issueLog() issueLog {
+	return issueLog{&p.Issues, &p.IssuesDropped, &p.DroppedIssueKeys, maxPhaseIssues}
+}
+
+func (is Issue) key() string {
+	return strings.Join([]string{is.Kind, is.Scope, is.Rule, is.Level, is.Phase}, "\x00")
+}
+
+// add merges is into the log (same kind, scope, rule, level and phase) or appends it; past
+// the limit it counts each distinct issue dropped once.
+func (l issueLog) add(is Issue) {
+	for i := range *l.issues {
+		e := &(*l.issues)[i]
 		if e.Kind == is.Kind && e.Scope == is.Scope && e.Rule == is.Rule && e.Level == is.Level && e.Phase == is.Phase {
 			e.MaxValue = max(e.MaxValue, is.MaxValue)
 			if is.FirstSeen != 0 && (e.FirstSeen == 0 || is.FirstSeen < e.FirstSeen) {
@@ -462,11 +487,18 @@ func addIssue(issues *[]Issue, dropped *int, limit int, is Issue) {
 			return
 		}
 	}
-	if len(*issues) >= limit {
-		*dropped++
+	if len(*l.issues) < l.limit {
+		*l.issues = append(*l.issues, is)
 		return
 	}
-	*issues = append(*issues, is)
+	k := is.key()
+	if slices.Contains(*l.keys, k) {
+		return
+	}
+	if len(*l.keys) < maxDroppedKeys {
+		*l.keys = append(*l.keys, k)
+	}
+	*l.dropped++
 }
 
 func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
@@ -483,18 +515,18 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 	}
 	var c change
 	cpuBefore := h.CPU.T
-	c.note(o.CPU, &h.CPU)
-	c.note(o.MemUtil, &h.MemUtil)
-	noteInt(&c, &h.MemUsed, o.MemUsed)
-	noteInt(&c, &h.MemTotal, o.MemTotal)
+	noteField(&c, &h.CPU, o.CPU)
+	noteField(&c, &h.MemUtil, o.MemUtil)
+	noteField(&c, &h.MemUsed, o.MemUsed)
+	noteField(&c, &h.MemTotal, o.MemTotal)
 	if o.FSUtil.OK && o.FSUtil.TS >= h.FSUtil.T {
 		h.FSMount = o.FSMount
 	}
-	c.note(o.FSUtil, &h.FSUtil)
-	c.note(o.NetTransmit, &h.NetTransmit)
-	c.note(o.NetReceive, &h.NetReceive)
-	c.note(o.DiskOpsRead, &h.DiskOpsRead)
-	c.note(o.DiskOpsWrite, &h.DiskOpsWrite)
+	noteField(&c, &h.FSUtil, o.FSUtil)
+	noteField(&c, &h.NetTransmit, o.NetTransmit)
+	noteField(&c, &h.NetReceive, o.NetReceive)
+	noteField(&c, &h.DiskOpsRead, o.DiskOpsRead)
+	noteField(&c, &h.DiskOpsWrite, o.DiskOpsWrite)
 	tmpl := AlertChange{Scope: ScopeHost, Host: h.Name}
 	alertsChanged := s.applyAlerts(&h.Alerts, o.Alerts, false, 0, now, tmpl, res)
 	for _, a := range o.Alerts {
@@ -898,6 +930,7 @@ func (b *Build) clone() *Build {
 	for i, p := range b.Phases {
 		pc := *p
 		pc.Issues = slices.Clone(p.Issues)
+		pc.DroppedIssueKeys = slices.Clone(p.DroppedIssueKeys)
 		c.Phases[i] = &pc
 	}
 	c.Alerts = make([]*Alert, len(b.Alerts))
@@ -906,6 +939,7 @@ func (b *Build) clone() *Build {
 		c.Alerts[i] = &ac
 	}
 	c.Issues = slices.Clone(b.Issues)
+	c.DroppedIssueKeys = slices.Clone(b.DroppedIssueKeys)
 	return &c
 }
 
