@@ -22,7 +22,8 @@ type Pause struct {
 	Reason string
 }
 
-// PollFunc reads the pause state of the build. It should return within its own timeout.
+// PollFunc reads the pause state of the build. It should return within its own timeout, and
+// it tells the user about its failures itself: Run only acts on them.
 type PollFunc func(ctx context.Context) (Pause, error)
 
 // Options configure Run.

@@ -222,7 +222,6 @@ func TestStatusFailureContinuesAPausedGroup(t *testing.T) {
 	sw.set(true, fmt.Errorf("status API unreachable"))
 	eventually(t, "the continue message", func() bool { return strings.Contains(log.String(), "the build status cannot be read") })
 	assert.True(t, growing(counter), "a status API outage must not hold the build")
-	assert.Equal(t, 1, strings.Count(log.String(), "cannot read the build status"), "the outage is reported once:\n%s", log)
 
 	sigs <- syscall.SIGTERM
 	wait(t, done)

@@ -88,15 +88,10 @@ type supervisor struct {
 	stoppedAt   time.Time // when it was stopped
 	ignorePause bool      // MaxPause ran out: pauses are ignored for the rest of the phase
 	terminating bool      // a termination signal was forwarded: never stop again
-	warnedPoll  bool      // the status API failure was reported
 }
 
 func (s *supervisor) apply(r pollResult) {
 	if r.err != nil {
-		if !s.warnedPoll {
-			s.warnedPoll = true
-			s.opts.logf("cannot read the build status (%v); the command keeps running", r.err)
-		}
 		if s.stopped {
 			s.continueGroup()
 			s.opts.logf("continuing process group %d: the build status cannot be read, and monitoring being down never holds a build", s.pgid)

@@ -1,0 +1,463 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestStartPostsBuildStarted(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL,
+		"GITHUB_RUN_ID=777", "GITHUB_RUN_ATTEMPT=1", "GITHUB_REPOSITORY=octo/app", "GITHUB_WORKFLOW=CI",
+		"GITHUB_SERVER_URL=https://github.com", "GITHUB_REF_NAME=main", "GITHUB_SHA=abc123", "RUNNER_NAME=runner-1",
+		"BUILDMON_TOKEN=tok")
+	code, stdout, stderr := runCLI(env, "start", "--phases", "INIT:3,SETUP,BUILD:10,TEST:unit|e2e,CLEANUP", "--weight", "BUILD=0.5", "--weight", "TEST=0.3")
+	require.Equal(t, 0, code, stderr)
+	assert.Empty(t, stderr)
+	assert.Equal(t, "github-777-1\n", stdout)
+
+	evs := f.received()
+	require.Len(t, evs, 1)
+	ev := evs[0]
+	assert.Len(t, ev.ID, 32)
+	half, tenth := 0.5, 0.3
+	ev.ID = ""
+	assert.Equal(t, collector.Event{
+		Type: "build_started", BuildID: "github-777-1", Time: "2025-06-01T10:00:00Z", Pipeline: "octo/app/CI",
+		Attributes: &collector.Attributes{Repository: "https://github.com/octo/app", Branch: "main", Revision: "abc123", Worker: "runner-1", Host: "build-host-1"},
+		Phases: []collector.PhasePlan{
+			{Name: "INIT", Steps: 3}, {Name: "SETUP"}, {Name: "BUILD", Steps: 10, Weight: &half},
+			{Name: "TEST", Milestones: []string{"unit", "e2e"}, Weight: &tenth}, {Name: "CLEANUP"},
+		},
+	}, ev)
+}
+
+func TestStartDefaults(t *testing.T) {
+	f := newFakeCollector(t)
+	// No CI, no build id: one is made up and printed, the pipeline is the directory's name,
+	// and without --phases the plan is left to the collector's default.
+	code, stdout, stderr := runCLI(baseEnv(f.URL, f.URL), "start")
+	require.Equal(t, 0, code, stderr)
+	id := strings.TrimSpace(stdout)
+	assert.Regexp(t, `^local-build-host-1-20250601T100000-[0-9a-f]{6}$`, id)
+	assert.Contains(t, stderr, "export BUILDMON_BUILD_ID="+id)
+	evs := f.received()
+	require.Len(t, evs, 1)
+	assert.Equal(t, id, evs[0].BuildID)
+	assert.Equal(t, "my-project", evs[0].Pipeline)
+	assert.NotContains(t, f.raw[0], "phases")
+
+	// --weight without --phases fills in the five default phases; --build-id and --pipeline win.
+	code, stdout, stderr = runCLI(baseEnv(f.URL, f.URL, "CI_PIPELINE_ID=5", "CI_PROJECT_PATH=g/app"),
+		"--build-id", "given-1", "start", "--pipeline", "mine", "--weight", "BUILD=0.9")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "given-1\n", stdout)
+	ev := f.received()[1]
+	assert.Equal(t, "mine", ev.Pipeline)
+	require.Len(t, ev.Phases, 5)
+	assert.Nil(t, ev.Phases[0].Weight)
+	require.NotNil(t, ev.Phases[2].Weight)
+	assert.InDelta(t, 0.9, *ev.Phases[2].Weight, 0)
+}
+
+func TestStartUsageErrors(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1")
+	for _, args := range [][]string{
+		{"start", "--phases", "BUILD,BUILD"},
+		{"start", "--phases", "BUILD", "--weight", "TEST=1"},
+		{"start", "--weight", "BUILD"},
+		{"start", "extra"},
+		{"start", "--no-such-flag"},
+		{"start", "--timeout", "0s"},
+		{"start", "--events-url", "127.0.0.1:4320"},
+		{"nonsense"},
+		{},
+	} {
+		code, _, stderr := runCLI(env, args...)
+		assert.Equal(t, exitUsage, code, "%q: %s", args, stderr)
+		assert.NotEmpty(t, stderr)
+	}
+	assert.Empty(t, f.received(), "nothing is sent after a usage error")
+}
+
+func TestPhasePassesExitCodeThrough(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1")
+	code, stdout, stderr := runCLI(env, "phase", "BUILD", "--", "sh", "-c", "echo building; exit 3")
+	assert.Equal(t, 3, code, stderr)
+	assert.Equal(t, "building\n", stdout)
+	evs := f.received()
+	require.Len(t, evs, 2, stderr)
+	assert.Equal(t, []string{"phase_started", "phase_failed"}, []string{evs[0].Type, evs[1].Type})
+	assert.Equal(t, "BUILD", evs[0].Phase)
+	assert.Equal(t, "b-1", evs[1].BuildID)
+	assert.Equal(t, "exit code 3", evs[1].Message)
+	assert.NotEqual(t, evs[0].ID, evs[1].ID)
+
+	code, _, stderr = runCLI(env, "phase", "TEST", "--", "true")
+	assert.Equal(t, 0, code, stderr)
+	assert.Equal(t, []string{"phase_started", "phase_failed", "phase_started", "phase_completed"}, f.types())
+}
+
+func TestPhaseArguments(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1")
+	// Without "--" the command starts at the first non-flag argument after PHASE, and its own
+	// flags stay its own.
+	code, stdout, stderr := runCLI(env, "phase", "BUILD", "--timeout", "1s", "sh", "-c", "echo $0 -x", "arg0")
+	assert.Equal(t, 0, code, stderr)
+	assert.Equal(t, "arg0 -x\n", stdout)
+	// Flags may also come before the phase.
+	code, _, stderr = runCLI(env, "phase", "--strict", "BUILD", "--", "sh", "-c", "exit 4")
+	assert.Equal(t, 4, code, stderr)
+
+	// A command that cannot be started fails the phase as a shell would.
+	code, _, stderr = runCLI(env, "phase", "BUILD", "--", filepath.Join(t.TempDir(), "missing"))
+	assert.Equal(t, 127, code)
+	assert.Contains(t, stderr, "buildmon: cannot run")
+	evs := f.received()
+	last := evs[len(evs)-1]
+	assert.Equal(t, "phase_failed", last.Type)
+	assert.True(t, strings.HasPrefix(last.Message, "exit code 127 (cannot run"), last.Message)
+
+	n := len(f.received())
+	// A mistake in buildmon's own flags still runs the command after "--".
+	code, stdout, stderr = runCLI(env, "phase", "BUILD", "--bogus", "--", "sh", "-c", "echo ran; exit 6")
+	assert.Equal(t, 6, code)
+	assert.Equal(t, "ran\n", stdout)
+	assert.Contains(t, stderr, "running the command without monitoring")
+	assert.Len(t, f.received(), n, "nothing is reported for an unmonitored run")
+
+	for _, args := range [][]string{{"phase"}, {"phase", "BUILD"}, {"phase", "BUILD", "--"}, {"phase", "BUILD", "x", "--", "true"}} {
+		code, _, stderr := runCLI(env, args...)
+		assert.Equal(t, exitUsage, code, "%q: %s", args, stderr)
+	}
+}
+
+func TestNestedCommandsUseThePhaseEnvironment(t *testing.T) {
+	f := newFakeCollector(t)
+	self, mode := selfCLI(t)
+	env := baseEnv(f.URL, f.URL, mode)
+	// The build id comes from a flag only; the nested commands find it, the URLs and the phase
+	// in the environment buildmon gives the wrapped command.
+	script := `"$0" step --count 2 && "$0" milestone unit && "$0" step BUILD --name compile`
+	code, _, stderr := runCLI(env, "--build-id", "b-9", "phase", "TEST", "--", "sh", "-c", script, self)
+	require.Equal(t, 0, code, stderr)
+	evs := f.received()
+	require.Len(t, evs, 5, stderr)
+	assert.Equal(t, []string{"phase_started", "step_completed", "milestone_reached", "step_completed", "phase_completed"}, f.types())
+	for _, ev := range evs {
+		assert.Equal(t, "b-9", ev.BuildID)
+	}
+	assert.Equal(t, collector.Event{Type: "step_completed", BuildID: "b-9", Phase: "TEST", Count: 2}, strip(evs[1]))
+	assert.Equal(t, collector.Event{Type: "milestone_reached", BuildID: "b-9", Phase: "TEST", Step: "unit"}, strip(evs[2]))
+	assert.Equal(t, collector.Event{Type: "step_completed", BuildID: "b-9", Phase: "BUILD", Step: "compile", Count: 1}, strip(evs[3]))
+}
+
+// strip drops the fields a nested process fills in from its own clock and randomness.
+func strip(ev collector.Event) collector.Event {
+	ev.ID, ev.Time = "", ""
+	return ev
+}
+
+func TestReportingCommands(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "CI_PIPELINE_ID=31", "CI_PROJECT_PATH=g/app")
+	for _, args := range [][]string{
+		{"step", "BUILD"},
+		{"step", "BUILD", "--name", "link", "--count", "3"},
+		{"milestone", "TEST", "e2e"},
+		{"skip", "CLEANUP"},
+		{"finish"},
+		{"finish", "--result", "canceled", "--message", "superseded"},
+		{"finish", "--result", "FAILED"},
+	} {
+		code, stdout, stderr := runCLI(env, args...)
+		assert.Equal(t, 0, code, "%q: %s", args, stderr)
+		assert.Empty(t, stdout+stderr, "%q", args)
+	}
+	var got []collector.Event
+	for _, ev := range f.received() {
+		assert.Len(t, ev.ID, 32)
+		assert.Equal(t, "2025-06-01T10:00:00Z", ev.Time)
+		got = append(got, strip(ev))
+	}
+	id := "gitlab-31"
+	assert.Equal(t, []collector.Event{
+		{Type: "step_completed", BuildID: id, Phase: "BUILD", Count: 1},
+		{Type: "step_completed", BuildID: id, Phase: "BUILD", Step: "link", Count: 3},
+		{Type: "milestone_reached", BuildID: id, Phase: "TEST", Step: "e2e"},
+		{Type: "phase_skipped", BuildID: id, Phase: "CLEANUP"},
+		{Type: "build_finished", BuildID: id, Result: "success"},
+		{Type: "build_finished", BuildID: id, Result: "cancellation", Message: "superseded"},
+		{Type: "build_finished", BuildID: id, Result: "failure"},
+	}, got)
+
+	for _, args := range [][]string{
+		{"step"}, // no phase and not inside `buildmon phase`
+		{"step", "BUILD", "--count", "0"},
+		{"step", "A", "B"},
+		{"milestone"},
+		{"skip"},
+		{"finish", "--result", "maybe"},
+	} {
+		code, _, stderr := runCLI(env, args...)
+		assert.Equal(t, exitUsage, code, "%q: %s", args, stderr)
+	}
+}
+
+func TestNoBuildID(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "GITHUB_RUN_ID=", "CI_PIPELINE_ID=")
+	code, _, stderr := runCLI(env, "step", "BUILD")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "buildmon: no build id")
+	code, _, _ = runCLI(env, "--strict", "step", "BUILD")
+	assert.Equal(t, exitCollector, code)
+	code, stdout, stderr := runCLI(env, "phase", "BUILD", "--", "sh", "-c", "echo ran; exit 2")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "ran\n", stdout)
+	assert.Equal(t, 1, strings.Count(stderr, "no build id"), stderr)
+	assert.Empty(t, f.received())
+}
+
+func TestUnreachableCollector(t *testing.T) {
+	url := closedURL(t)
+	env := baseEnv(url, url, "BUILDMON_BUILD_ID=b-1", "BUILDMON_TIMEOUT=500ms")
+	counterFile := filepath.Join(t.TempDir(), "ran")
+	code, stdout, stderr := runCLI(env, "phase", "BUILD", "--", "sh", "-c", `echo ran > "$0"; sleep 0.2; echo out; exit 7`, counterFile)
+	assert.Equal(t, 7, code, "the exit code is the command's")
+	assert.Equal(t, "out\n", stdout)
+	assert.FileExists(t, counterFile, "the command ran")
+	assert.Equal(t, 1, strings.Count(stderr, "buildmon:"), "one warning, no more:\n%s", stderr)
+	assert.Contains(t, stderr, "buildmon: collector unreachable at "+url+"; continuing without monitoring")
+
+	for _, args := range [][]string{{"start"}, {"step", "BUILD"}, {"milestone", "TEST", "unit"}, {"skip", "TEST"}, {"finish"}} {
+		code, _, stderr := runCLI(env, args...)
+		assert.Equal(t, 0, code, "%q", args)
+		assert.Equal(t, 1, strings.Count(stderr, "collector unreachable at"), "%q: %s", args, stderr)
+		code, _, _ = runCLI(env, append([]string{"--strict"}, args...)...)
+		assert.Equal(t, exitCollector, code, "--strict %q", args)
+	}
+	code, _, stderr = runCLI(env, "start")
+	assert.Equal(t, 0, code)
+	code, stdout, _ = runCLI(env, "start")
+	assert.Equal(t, "b-1\n", stdout, "start prints the build id even when the collector is down")
+
+	code, _, stderr = runCLI(env, "status")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "buildmon: status API unreachable at "+url)
+}
+
+func TestRejectedEvents(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1")
+	f.setReject("build_started", 400, `{"error":"steps must not be negative","field":"phases[0].steps"}`)
+	code, stdout, stderr := runCLI(env, "start")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "b-1\n", stdout)
+	assert.Equal(t, `buildmon: collector rejected build_started for build b-1: 400 Bad Request: {"error":"steps must not be negative","field":"phases[0].steps"}`+"\n", stderr)
+	code, _, _ = runCLI(env, "--strict", "start")
+	assert.Equal(t, exitCollector, code)
+
+	// After phase_started is refused, the end of the phase is not sent to be refused again.
+	f.setReject("phase_started", 404, `{"error":"unknown build \"b-1\""}`)
+	code, _, stderr = runCLI(env, "phase", "BUILD", "--", "true")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, 1, strings.Count(stderr, "buildmon:"), stderr)
+	assert.Contains(t, stderr, `404 Not Found: {"error":"unknown build \"b-1\""}`)
+	assert.Empty(t, f.received())
+
+	f.setReject("step_completed", 401, `{"error":"unauthorized"}`)
+	code, _, stderr = runCLI(env, "step", "BUILD")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "check --token / BUILDMON_TOKEN")
+}
+
+func TestEnvironmentMistakesAreIgnored(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b/1 x", "BUILDMON_TIMEOUT=soon", "BUILDMON_STRICT=perhaps")
+	code, _, stderr := runCLI(env, "step", "BUILD")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, `ignoring BUILDMON_TIMEOUT="soon"`)
+	assert.Contains(t, stderr, `ignoring BUILDMON_STRICT="perhaps"`)
+	assert.Contains(t, stderr, `using "b-1-x"`)
+	require.Len(t, f.received(), 1)
+	assert.Equal(t, "b-1-x", f.received()[0].BuildID)
+}
+
+func TestPauseStopsAndContinuesTheCommand(t *testing.T) {
+	f := newFakeCollector(t)
+	self, mode := selfCLI(t)
+	counterFile := filepath.Join(t.TempDir(), "counter")
+	cli := newCLI(baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-p", mode))
+	f.setStatus("b-p", statusJSON("b-p", false, ""))
+
+	done := make(chan int, 1)
+	go func() { done <- cli.run("phase", "BUILD", "--", self, "__counter", counterFile) }()
+	sigs := <-cli.sigs
+	eventually(t, "the command to run", func() bool { return lineCount(counterFile) > 0 })
+	require.True(t, grows(counterFile))
+
+	f.setStatus("b-p", statusJSON("b-p", true, `{"rule":"cpu_saturated","level":"CRITICAL","state":"firing","value":99}`))
+	eventually(t, "the pause message", func() bool { return strings.Contains(cli.stderr.String(), "stopping process group") })
+	assert.Regexp(t, `buildmon: build paused by CRITICAL alert cpu_saturated \(99\); stopping process group \d+`, cli.stderr.String())
+	assert.True(t, stalls(counterFile), "the command keeps running while the build is paused")
+
+	f.setStatus("b-p", statusJSON("b-p", false, ""))
+	eventually(t, "the resume message", func() bool { return strings.Contains(cli.stderr.String(), "pause cleared after") })
+	assert.True(t, grows(counterFile), "the command was not continued")
+
+	// The status API going away while paused continues the command too.
+	f.setStatus("b-p", statusJSON("b-p", true, ""))
+	eventually(t, "the second pause", func() bool { return strings.Count(cli.stderr.String(), "stopping process group") == 2 })
+	assert.Contains(t, cli.stderr.String(), "build paused by the collector;")
+	f.Close()
+	eventually(t, "the outage message", func() bool { return strings.Contains(cli.stderr.String(), "the build status cannot be read") })
+	assert.True(t, grows(counterFile), "a status API outage must not hold the build")
+	assert.Equal(t, 1, strings.Count(cli.stderr.String(), "cannot read the build status at"), cli.stderr.String())
+
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-done:
+		assert.Equal(t, 128+int(syscall.SIGTERM), code)
+	case <-time.After(20 * time.Second):
+		t.Fatal("buildmon phase did not end after SIGTERM")
+	}
+}
+
+// TestSignalToPausedBuildmon runs buildmon as its own process: a SIGTERM to it while the
+// build is paused continues the stopped command so that it can terminate, and buildmon exits
+// with the command's status.
+func TestSignalToPausedBuildmon(t *testing.T) {
+	f := newFakeCollector(t)
+	self, mode := selfCLI(t)
+	counterFile := filepath.Join(t.TempDir(), "counter")
+	f.setStatus("b-s", statusJSON("b-s", true, `{"rule":"disk_full","level":"CRITICAL","state":"firing","value":99.5}`))
+
+	cmd := exec.Command(self, "phase", "BUILD", "--", "sh", "-c", `"$0" __counter "$1"`, self, counterFile)
+	cmd.Env = baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-s", mode)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+
+	eventually(t, "the pause message", func() bool { return strings.Contains(stderr.String(), "stopping process group") })
+	m := regexp.MustCompile(`stopping process group (\d+)`).FindStringSubmatch(stderr.String())
+	require.Len(t, m, 2)
+	pgid, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	assert.True(t, stalls(counterFile))
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-waited:
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		_ = cmd.Process.Kill()
+		t.Fatalf("buildmon did not exit after SIGTERM:\n%s", stderr.String())
+	}
+	assert.Equal(t, 128+int(syscall.SIGTERM), cmd.ProcessState.ExitCode(), stderr.String())
+	assert.Contains(t, stderr.String(), "continuing process group "+m[1]+" so that it can handle terminated")
+	// The whole group, the counting grandchild included, is gone.
+	eventually(t, "the process group to be gone", func() bool { return syscall.Kill(-pgid, 0) == syscall.ESRCH })
+	assert.Equal(t, []string{"phase_started", "phase_failed"}, f.types())
+	assert.Equal(t, "exit code 143", f.received()[1].Message)
+}
+
+func TestStatusCommand(t *testing.T) {
+	f := newFakeCollector(t)
+	f.setStatus("b-1", `{"id":"b-1","pipeline":"octo/app/CI","host":"build-host-1","state":"running","phase":"BUILD",
+		"progress":0.63,"eta_seconds":95,"paused":true,
+		"alerts":[{"rule":"cpu_saturated","level":"CRITICAL","state":"firing","value":98.6}],
+		"phases":[{"name":"SETUP","state":"completed","steps_total":2,"steps_completed":2,"progress":1,"duration_seconds":12},
+		          {"name":"BUILD","state":"running","steps_total":10,"steps_completed":5,"progress":0.5,"duration_seconds":61}],
+		"updated_at":"2025-06-01T09:59:58Z"}`)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1")
+	code, stdout, stderr := runCLI(env, "status")
+	require.Equal(t, 0, code, stderr)
+	golden := filepath.Join("testdata", "status.golden")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(stdout), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), stdout)
+
+	code, stdout, _ = runCLI(env, "status", "--json")
+	require.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(stdout, `{"id":"b-1","pipeline":"octo/app/CI"`), stdout)
+	assert.Equal(t, 1, strings.Count(stdout, "\n"))
+
+	code, _, stderr = runCLI(env, "status", "other")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "build other is not known to the status API")
+	code, _, _ = runCLI(env, "--strict", "status", "other")
+	assert.Equal(t, exitCollector, code)
+}
+
+func TestStatusWatchEndsWhenTheBuildFinishes(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-w")
+	cli := newCLI(env)
+	done := make(chan int, 1)
+	go func() { done <- cli.run("status", "--watch") }()
+	sigs := <-cli.sigs
+	eventually(t, "the not-known message", func() bool { return strings.Contains(cli.stderr.String(), "not known") })
+	f.setStatus("b-w", statusJSON("b-w", false, ""))
+	eventually(t, "a frame", func() bool { return strings.Contains(cli.stdout.String(), "state running") })
+	f.setStatus("b-w", `{"id":"b-w","state":"finished","result":"success","progress":1}`)
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code)
+	case <-time.After(20 * time.Second):
+		sigs <- os.Interrupt
+		t.Fatal("status --watch did not end with the build")
+	}
+	assert.Contains(t, cli.stdout.String(), "state finished (success)")
+	assert.Equal(t, 1, strings.Count(cli.stderr.String(), "not known"), "a repeated failure is reported once")
+	assert.NotContains(t, cli.stdout.String(), clearScreen, "no terminal control codes into a pipe")
+
+	// An interrupt ends watching a build that does not finish.
+	cli = newCLI(env)
+	f.setStatus("b-w", statusJSON("b-w", false, ""))
+	go func() { done <- cli.run("status", "--watch") }()
+	sigs = <-cli.sigs
+	eventually(t, "a frame", func() bool { return strings.Contains(cli.stdout.String(), "state running") })
+	sigs <- os.Interrupt
+	assert.Equal(t, 0, <-done)
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	code, stdout, _ := runCLI(nil, "help")
+	assert.Equal(t, 0, code)
+	for _, c := range commands {
+		assert.Contains(t, stdout, "  "+c.name+" ")
+	}
+	code, stdout, _ = runCLI(nil, "help", "step")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "usage: buildmon step [PHASE]")
+	assert.Contains(t, stdout, "-count int")
+	code, stdout, _ = runCLI(nil, "version")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "buildmon dev\n", stdout)
+	code, _, _ = runCLI(nil, "step", "-h")
+	assert.Equal(t, 0, code)
+}
