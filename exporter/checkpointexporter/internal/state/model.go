@@ -77,12 +77,12 @@ type Build struct {
 	ID string `json:"id"`
 	Resource
 
-	State    Stamped[string]  `json:"state"`
-	Result   Stamped[string]  `json:"result"`
-	Duration Stamped[float64] `json:"duration"`
-	Progress Stamped[float64] `json:"progress"`
-	ETA      Stamped[float64] `json:"eta"`
-	Paused   Stamped[bool]    `json:"paused"`
+	State    Stamped[string]  `json:"state,omitzero"`
+	Result   Stamped[string]  `json:"result,omitzero"`
+	Duration Stamped[float64] `json:"duration,omitzero"`
+	Progress Stamped[float64] `json:"progress,omitzero"`
+	ETA      Stamped[float64] `json:"eta,omitzero"`
+	Paused   Stamped[bool]    `json:"paused,omitzero"`
 
 	Phases []*Phase `json:"phases"`
 	// Alerts are the build-scoped alerts that are pending or firing, sorted by rule.
@@ -95,7 +95,7 @@ type Build struct {
 	IssuesDropped    int      `json:"issues_dropped,omitempty"`
 	DroppedIssueKeys []string `json:"dropped_issue_keys,omitempty"`
 	// Usage tallies the host's utilisation samples taken while the build ran.
-	Usage Tally `json:"usage"`
+	Usage Tally `json:"usage,omitzero"`
 
 	// FirstSeen and UpdatedAt are the oldest and newest data point timestamps applied.
 	FirstSeen int64 `json:"first_seen"`
@@ -110,46 +110,48 @@ type Build struct {
 	// is due (a keyed hash when encryption is on, so it cannot be recomputed after a key
 	// rotation).
 	ReportDir string     `json:"report_dir,omitempty"`
-	Report    ReportMark `json:"report"`
+	Report    ReportMark `json:"report,omitzero"`
 
-	// encoded caches the build's JSON for checkpoints until it changes.
+	// encoded caches the build's JSON for checkpoints until it changes; rev counts changes,
+	// so that an encoding made outside the lock is kept only if the build did not change.
 	encoded []byte
+	rev     uint64
 }
 
 // Phase is the state of one phase of a build, in plan order.
 type Phase struct {
 	Name           string           `json:"name"`
-	State          Stamped[string]  `json:"state"`
-	StepsTotal     Stamped[int64]   `json:"steps_total"`
-	StepsCompleted Stamped[int64]   `json:"steps_completed"`
-	Duration       Stamped[float64] `json:"duration"`
-	Weight         Stamped[float64] `json:"weight"`
-	Progress       Stamped[float64] `json:"progress"`
+	State          Stamped[string]  `json:"state,omitzero"`
+	StepsTotal     Stamped[int64]   `json:"steps_total,omitzero"`
+	StepsCompleted Stamped[int64]   `json:"steps_completed,omitzero"`
+	Duration       Stamped[float64] `json:"duration,omitzero"`
+	Weight         Stamped[float64] `json:"weight,omitzero"`
+	Progress       Stamped[float64] `json:"progress,omitzero"`
 	// StartedAt and EndedAt are the timestamps of the state changes to running and to an
 	// ended state.
 	StartedAt int64 `json:"started_at,omitempty"`
 	EndedAt   int64 `json:"ended_at,omitempty"`
 
-	Resources        PhaseResources `json:"resources"`
-	Usage            Tally          `json:"usage"`
+	Resources        PhaseResources `json:"resources,omitzero"`
+	Usage            Tally          `json:"usage,omitzero"`
 	Issues           []Issue        `json:"issues,omitempty"`
 	IssuesDropped    int            `json:"issues_dropped,omitempty"`
 	DroppedIssueKeys []string       `json:"dropped_issue_keys,omitempty"`
-	Report           ReportMark     `json:"report"`
+	Report           ReportMark     `json:"report,omitzero"`
 }
 
 // PhaseResources are the processor's per-phase resource aggregates (opt-in metrics, emitted
 // when the phase ends).
 type PhaseResources struct {
-	CPUAvg       Stamped[float64] `json:"cpu_avg"`
-	CPUMax       Stamped[float64] `json:"cpu_max"`
-	MemoryMax    Stamped[int64]   `json:"memory_max"`
-	DiskRead     Stamped[int64]   `json:"disk_read"`
-	DiskWrite    Stamped[int64]   `json:"disk_write"`
-	NetTransmit  Stamped[int64]   `json:"net_transmit"`
-	NetReceive   Stamped[int64]   `json:"net_receive"`
-	DiskOpsRead  Stamped[int64]   `json:"disk_ops_read"`
-	DiskOpsWrite Stamped[int64]   `json:"disk_ops_write"`
+	CPUAvg       Stamped[float64] `json:"cpu_avg,omitzero"`
+	CPUMax       Stamped[float64] `json:"cpu_max,omitzero"`
+	MemoryMax    Stamped[int64]   `json:"memory_max,omitzero"`
+	DiskRead     Stamped[int64]   `json:"disk_read,omitzero"`
+	DiskWrite    Stamped[int64]   `json:"disk_write,omitzero"`
+	NetTransmit  Stamped[int64]   `json:"net_transmit,omitzero"`
+	NetReceive   Stamped[int64]   `json:"net_receive,omitzero"`
+	DiskOpsRead  Stamped[int64]   `json:"disk_ops_read,omitzero"`
+	DiskOpsWrite Stamped[int64]   `json:"disk_ops_write,omitzero"`
 }
 
 // Any reports whether any aggregate was received.
@@ -233,16 +235,16 @@ type Issue struct {
 // Host is the latest resource utilisation of one host.
 type Host struct {
 	Name         string           `json:"name"`
-	CPU          Stamped[float64] `json:"cpu"`
-	MemUtil      Stamped[float64] `json:"mem_util"`
-	MemUsed      Stamped[int64]   `json:"mem_used"`
-	MemTotal     Stamped[int64]   `json:"mem_total"`
-	FSUtil       Stamped[float64] `json:"fs_util"`
+	CPU          Stamped[float64] `json:"cpu,omitzero"`
+	MemUtil      Stamped[float64] `json:"mem_util,omitzero"`
+	MemUsed      Stamped[int64]   `json:"mem_used,omitzero"`
+	MemTotal     Stamped[int64]   `json:"mem_total,omitzero"`
+	FSUtil       Stamped[float64] `json:"fs_util,omitzero"`
 	FSMount      string           `json:"fs_mount,omitempty"`
-	NetTransmit  Stamped[float64] `json:"net_transmit"`
-	NetReceive   Stamped[float64] `json:"net_receive"`
-	DiskOpsRead  Stamped[float64] `json:"disk_ops_read"`
-	DiskOpsWrite Stamped[float64] `json:"disk_ops_write"`
+	NetTransmit  Stamped[float64] `json:"net_transmit,omitzero"`
+	NetReceive   Stamped[float64] `json:"net_receive,omitzero"`
+	DiskOpsRead  Stamped[float64] `json:"disk_ops_read,omitzero"`
+	DiskOpsWrite Stamped[float64] `json:"disk_ops_write,omitzero"`
 	Alerts       []*Alert         `json:"alerts,omitempty"`
 	UpdatedAt    int64            `json:"updated_at"`
 	ObservedAt   int64            `json:"observed_at"`

@@ -575,6 +575,7 @@ func (h *Host) alert(rule string) *Alert {
 // markChanged invalidates the build's cached encoding and makes a checkpoint due.
 func (s *Store) markChanged(b *Build) {
 	b.encoded = nil
+	b.rev++
 	s.version++
 }
 
@@ -954,49 +955,80 @@ type snapshot struct {
 
 // Snapshot returns the state as a checkpoint payload (JSON) and the version it reflects, to
 // pass to MarkWritten once the checkpoint is durable. Builds that did not change since the
-// previous snapshot reuse their cached encoding.
+// previous snapshot reuse their cached encoding; changed builds are copied under the lock
+// and encoded outside it, so that the consume path waits only for the copies.
 func (s *Store) Snapshot() ([]byte, uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var buf bytes.Buffer
-	buf.Grow(256 * (len(s.builds) + 1))
-	buf.WriteString(`{"format":`)
-	buf.WriteString(strconv.Itoa(FormatVersion))
-	buf.WriteString(`,"written_at":`)
-	buf.WriteString(strconv.FormatInt(s.clock.Now().UnixNano(), 10))
-	buf.WriteString(`,"builds":[`)
-	first := true
-	for _, b := range s.builds {
-		if b.encoded == nil {
-			enc, err := json.Marshal(b)
-			if err != nil {
-				return nil, 0, fmt.Errorf("encoding build %q: %w", b.ID, err)
-			}
-			b.encoded = enc
-		}
-		if !first {
-			buf.WriteByte(',')
-		}
-		first = false
-		buf.Write(b.encoded)
+	type pending struct {
+		copy *Build
+		rev  uint64
+		enc  []byte
 	}
-	buf.WriteString(`],"hosts":`)
+	s.mu.Lock()
+	version := s.version
+	parts := make([][]byte, 0, len(s.builds))
+	var todo []pending
+	for _, b := range s.builds {
+		if b.encoded != nil {
+			parts = append(parts, b.encoded)
+			continue
+		}
+		todo = append(todo, pending{copy: b.clone(), rev: b.rev})
+	}
 	hosts := make([]*Host, 0, len(s.hosts))
 	for _, h := range s.hosts {
 		hosts = append(hosts, h)
 	}
-	enc, err := json.Marshal(hosts)
+	hostsJSON, err := json.Marshal(hosts)
+	if err == nil {
+		var tombs []byte
+		tombs, err = json.Marshal(s.tombstones)
+		hostsJSON = append(append(hostsJSON, `,"tombstones":`...), tombs...)
+	}
+	writtenAt := s.clock.Now().UnixNano()
+	s.mu.Unlock()
 	if err != nil {
 		return nil, 0, fmt.Errorf("encoding hosts: %w", err)
 	}
-	buf.Write(enc)
-	buf.WriteString(`,"tombstones":`)
-	if enc, err = json.Marshal(s.tombstones); err != nil {
-		return nil, 0, fmt.Errorf("encoding tombstones: %w", err)
+
+	for i := range todo {
+		enc, err := json.Marshal(todo[i].copy)
+		if err != nil {
+			return nil, 0, fmt.Errorf("encoding build %q: %w", todo[i].copy.ID, err)
+		}
+		todo[i].enc = enc
+		parts = append(parts, enc)
 	}
-	buf.Write(enc)
+
+	// Keep the encodings of builds that did not change meanwhile.
+	s.mu.Lock()
+	for _, t := range todo {
+		if b := s.builds[t.copy.ID]; b != nil && b.rev == t.rev {
+			b.encoded = t.enc
+		}
+	}
+	s.mu.Unlock()
+
+	size := 64 + len(hostsJSON)
+	for _, p := range parts {
+		size += len(p) + 1
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	buf.WriteString(`{"format":`)
+	buf.WriteString(strconv.Itoa(FormatVersion))
+	buf.WriteString(`,"written_at":`)
+	buf.WriteString(strconv.FormatInt(writtenAt, 10))
+	buf.WriteString(`,"builds":[`)
+	for i, p := range parts {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(p)
+	}
+	buf.WriteString(`],"hosts":`)
+	buf.Write(hostsJSON)
 	buf.WriteByte('}')
-	return buf.Bytes(), s.version, nil
+	return buf.Bytes(), version, nil
 }
 
 // MarkWritten records that the checkpoint of a Snapshot at version is durable.
