@@ -269,7 +269,8 @@ func TestDiskFullAndReadOnly(t *testing.T) {
 
 			h.fs.setFault(nil)
 			require.NoError(t, h.tick().err)
-			assert.True(t, h.logged("info", "checkpoint writes recovered"))
+			// The writer logs after the flush returns.
+			assert.Eventually(t, func() bool { return h.logged("info", "checkpoint writes recovered") }, 10*time.Second, time.Millisecond)
 			h.stop()
 
 			h2 := newHarness(t, testConfig(h.cfg.Directory), nil).mustStart()

@@ -543,7 +543,11 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 	}
 	h.UpdatedAt = max(h.UpdatedAt, ts)
 	h.ObservedAt = now
-	s.version++
+	// Utilisation is refreshed within seconds after a restart: it rides along with the next
+	// checkpoint but does not make one due, so an idle host causes no writes. Alerts do.
+	if alertsChanged || created {
+		s.version++
+	}
 
 	newSample := h.CPU.T != cpuBefore
 	for _, b := range s.running[h.Name] {
@@ -559,7 +563,7 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 		for _, a := range h.Alerts {
 			s.recordIssue(b, ScopeHost, a)
 		}
-		s.markChanged(b)
+		s.touch(b)
 	}
 }
 
@@ -574,9 +578,15 @@ func (h *Host) alert(rule string) *Alert {
 
 // markChanged invalidates the build's cached encoding and makes a checkpoint due.
 func (s *Store) markChanged(b *Build) {
+	s.touch(b)
+	s.version++
+}
+
+// touch invalidates the build's cached encoding without making a checkpoint due: the change
+// goes into the next checkpoint written for another reason.
+func (s *Store) touch(b *Build) {
 	b.encoded = nil
 	b.rev++
-	s.version++
 }
 
 // reindex keeps the running index in step with the build's host and state.

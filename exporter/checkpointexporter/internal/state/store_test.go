@@ -318,3 +318,28 @@ func TestIssuesAreBounded(t *testing.T) {
 	assert.Len(t, b.Issues, maxBuildIssues)
 	assert.Equal(t, 10, b.IssuesDropped)
 }
+
+func TestHostUtilisationAloneMakesNoCheckpointDue(t *testing.T) {
+	s, _ := newStore(Limits{})
+	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Resource: Resource{Host: "h"}, Phases: []PhaseObservation{phaseObs("BUILD", PhaseRunning, 0, 3, 0)}}},
+		Hosts: []HostObservation{{Name: "h", CPU: At(0.1, ts(1))}}})
+	_, v, err := s.Snapshot()
+	require.NoError(t, err)
+	s.MarkWritten(v)
+	s.Apply(Batch{Hosts: []HostObservation{{Name: "h", CPU: At(0.7, ts(2))}}})
+	assert.False(t, s.Dirty(), "a new utilisation sample is no reason to write")
+	// It still goes into the next checkpoint.
+	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Phases: []PhaseObservation{{Name: "BUILD", StepsCompleted: At(int64(1), ts(3))}}}}})
+	require.True(t, s.Dirty())
+	data, _, err := s.Snapshot()
+	require.NoError(t, err)
+	s2, _ := newStore(Limits{})
+	require.NoError(t, s2.Load(data))
+	hs, _ := s2.Host("h")
+	assert.Equal(t, 0.7, *hs.Resources.CPUUtilization)
+	b, _ := s2.BuildCopy("b")
+	assert.Equal(t, int64(2), b.Usage.Samples, "the samples while BUILD ran are in the checkpoint")
+	// Host alerts do make a checkpoint due.
+	s2.Apply(Batch{Hosts: []HostObservation{{Name: "h", Alerts: []AlertObservation{alertObs("cpu", "ERROR", AlertFiring, true, 4)}}}})
+	assert.True(t, s2.Dirty())
+}
