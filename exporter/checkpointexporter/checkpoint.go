@@ -231,17 +231,18 @@ func (e *checkpointExporter) shutdown(ctx context.Context) error {
 		<-e.serverDone
 		e.server = nil
 	}
-	for _, d := range e.notifiers {
-		d.Stop()
-	}
-	e.notifiers = nil
 	if e.writer != nil {
-		// Stop runs the final checkpoint; its failure is already logged by the writer.
+		// Stop runs the final checkpoint (its failure is already logged by the writer); the
+		// notifiers stop after it, as its retention pass may resolve alerts.
 		if err := e.writer.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("writing the final checkpoint: %w", err))
 		}
 		e.writer = nil
 	}
+	for _, d := range e.notifiers {
+		d.Stop()
+	}
+	e.notifiers = nil
 	if e.audit != nil {
 		_ = e.audit.Close()
 	}

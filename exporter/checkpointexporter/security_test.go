@@ -209,3 +209,18 @@ func TestKeyRotationKeepsOldCheckpointsReadable(t *testing.T) {
 	}
 	assert.Equal(t, keyID(t, newKey), headerKeyID(t, filepath.Join(dir, newest)))
 }
+
+func TestPlainCheckpointIsReadWhenEncryptionIsSwitchedOn(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, testConfig(dir), nil).mustStart()
+	h.consume(running("migrated", 2).metrics())
+	h.stop()
+
+	cfg := testConfig(dir)
+	cfg.Encryption.KeyFile = writeKey(t, t.TempDir(), "k")
+	h2 := newHarness(t, cfg, nil).mustStart()
+	assert.Equal(t, int64(2), status(t, h2, "migrated").Phases[1].StepsCompleted)
+	h2.consume(running("migrated", 3).metrics())
+	h2.tick()
+	assert.Equal(t, keyID(t, cfg.Encryption.KeyFile), headerKeyID(t, filepath.Join(dir, checkpoint.FileName(2))))
+}

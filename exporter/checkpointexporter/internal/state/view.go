@@ -81,7 +81,8 @@ type HostResources struct {
 	UpdatedAt              string   `json:"updated_at,omitempty"`
 }
 
-// ReportLinks are the status API paths of a build's reports that are available.
+// ReportLinks are the status API paths of a build's reports: of every phase that ended and,
+// once it finished, of the build.
 type ReportLinks struct {
 	Build  string            `json:"build,omitempty"`
 	Phases map[string]string `json:"phases,omitempty"`
@@ -180,14 +181,14 @@ func (s *Store) buildStatus(b *Build) BuildStatus {
 		if p.State.V == PhaseRunning {
 			st.ActiveOperations = append(st.ActiveOperations, p.Name)
 		}
-		if p.Report.Written > 0 {
+		if phaseEnded(p.State.V) {
 			if st.Reports.Phases == nil {
 				st.Reports.Phases = map[string]string{}
 			}
 			st.Reports.Phases[p.Name] = "/v1/builds/" + b.ID + "/phases/" + p.Name + "/report"
 		}
 	}
-	if b.Report.Written > 0 {
+	if b.finished() {
 		st.Reports.Build = "/v1/builds/" + b.ID + "/report"
 	}
 	return st
