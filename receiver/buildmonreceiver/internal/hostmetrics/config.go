@@ -40,11 +40,14 @@ type FilesystemsConfig struct {
 	ExcludeTypes       []string `mapstructure:"exclude_types"`
 }
 
-// pseudoFilesystems hold no build data; their usage would only add series.
+// pseudoFilesystems hold no build data; their usage would only add series. tmpfs and ramfs
+// are excluded too: a host mounts many of them (/run, /dev/shm, cgroup roots) and their size
+// is memory, already in system.memory.*. overlay is kept: inside a container the root
+// filesystem, where a build writes, is an overlay mount.
 var pseudoFilesystems = []string{
 	"autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
-	"fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "procfs", "pstore", "rpc_pipefs", "securityfs",
-	"selinuxfs", "squashfs", "sysfs", "tracefs", "overlay", "tmpfs", "ramfs", "nfsd",
+	"fusectl", "hugetlbfs", "mqueue", "nfsd", "nsfs", "proc", "procfs", "pstore", "ramfs", "rpc_pipefs",
+	"securityfs", "selinuxfs", "squashfs", "sysfs", "tmpfs", "tracefs",
 }
 
 // NewDefaultConfig returns the defaults: CPU and memory every second, the rest every 5 s.

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/buildmon/buildmon/internal/metadata"
@@ -29,10 +30,12 @@ type hostScraper struct {
 	hostname string
 	mb       *metadata.MetricsBuilder
 	now      func() time.Time
-	disks    matcher
-	ifaces   matcher
-	mounts   matcher
-	fsTypes  map[string]bool
+	// usage is disk.UsageWithContext; tests replace it to make filesystem sizes deterministic.
+	usage   func(ctx context.Context, path string) (*disk.UsageStat, error)
+	disks   matcher
+	ifaces  matcher
+	mounts  matcher
+	fsTypes map[string]bool
 
 	buf     []byte
 	scratch [][]byte
@@ -58,6 +61,7 @@ func newHostScraper(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver
 	}
 	s := &hostScraper{
 		root: cfg.RootPath, hostname: hostname, mb: metadata.NewMetricsBuilder(mbc, set), now: time.Now,
+		usage:     disk.UsageWithContext,
 		disks:     compile(cfg.Disks.Include, cfg.Disks.Exclude),
 		ifaces:    compile(cfg.Interfaces.Include, cfg.Interfaces.Exclude),
 		mounts:    compile(cfg.Filesystems.IncludeMountpoints, cfg.Filesystems.ExcludeMountpoints),
@@ -119,7 +123,7 @@ func (s *hostScraper) scrapeSystem(context.Context) (pmetric.Metrics, error) {
 			s.mb.RecordSystemMemoryUtilizationDataPoint(ts, float64(st.v)/float64(m.total), st.attr)
 		}
 	}
-	return s.emit(), errors.Join(errs...)
+	return s.emit(), partial(errs)
 }
 
 // scrapeResources reads filesystems, disks and network interfaces.
@@ -164,7 +168,16 @@ func (s *hostScraper) scrapeResources(ctx context.Context) (pmetric.Metrics, err
 		errs = append(errs, err)
 	}
 	s.lastTime = now
-	return s.emit(), errors.Join(errs...)
+	return s.emit(), partial(errs)
+}
+
+// partial reports failed reads as a partial scrape error: what was read is still sent, since
+// scraperhelper drops a batch returned with any other error.
+func partial(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return scrapererror.NewPartialScrapeError(errors.Join(errs...), len(errs))
 }
 
 func remember(m map[string]ioCounter, now []ioCounter) {
@@ -195,9 +208,9 @@ func (s *hostScraper) scrapeFilesystems(ctx context.Context, ts pcommon.Timestam
 			continue
 		}
 		seen = append(seen, p.Mountpoint)
-		u, err := disk.UsageWithContext(ctx, s.path(p.Mountpoint))
+		u, err := s.usage(ctx, s.path(p.Mountpoint))
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("filesystem %s: %w", p.Mountpoint, err))
 			continue
 		}
 		if u.Total == 0 {
