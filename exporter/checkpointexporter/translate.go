@@ -92,9 +92,13 @@ func newerS(dst *state.Point[string], v string, t int64) {
 	}
 }
 
-// alertSet collects the alert data points of one resource.
+// alertSet collects the alert data points of one resource. When an alert changes level or
+// state the processor reports the old level and state once with 0 next to the new ones
+// with 1: a 1 wins over any 0 of the same rule, whatever their order.
 type alertSet struct {
 	list []state.AlertObservation
+	// on holds the rules with an active point of 1.
+	on map[string]bool
 }
 
 func (s *alertSet) get(rule string) *state.AlertObservation {
@@ -118,19 +122,33 @@ func (s *alertSet) add(m pmetric.Metric, now int64) {
 		}
 		t := ts(dp, now)
 		a := s.get(rule)
-		if level := str(dp.Attributes(), schema.AttrAlertLevel); level != "" {
-			a.Level = level
-		}
+		a.TS = max(a.TS, t)
+		level := str(dp.Attributes(), schema.AttrAlertLevel)
 		switch m.Name() {
 		case schema.MetricAlertActive:
+			if v == 0 && s.on[rule] {
+				continue // the old level or state of an alert that is active with another
+			}
+			if v != 0 {
+				if s.on == nil {
+					s.on = map[string]bool{}
+				}
+				s.on[rule] = true
+			}
 			a.Active = v != 0
-			a.TS = max(a.TS, t)
+			if level != "" {
+				a.Level = level
+			}
 			if st := str(dp.Attributes(), schema.AttrAlertState); st != "" {
 				a.State = st
 			}
 		case schema.MetricAlertValue:
-			a.Value, a.HasValue = v, true
-			a.TS = max(a.TS, t)
+			if a.Level == "" || level == "" || level == a.Level || !s.on[rule] {
+				a.Value, a.HasValue = v, true
+				if a.Level == "" {
+					a.Level = level
+				}
+			}
 		}
 	}
 }
