@@ -1,6 +1,7 @@
 package hostmetrics // import "github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostmetrics"
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v4/common"
+	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
+	"github.com/shirou/gopsutil/v4/mem"
+	"github.com/shirou/gopsutil/v4/net"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -37,17 +41,23 @@ type hostScraper struct {
 	mounts  matcher
 	fsTypes map[string]bool
 
-	buf     []byte
-	scratch [][]byte
-
 	// State between scrapes, for CPU utilisation and rates.
 	lastCPU   cpuTimes
-	haveCPU   bool
 	lastTime  time.Time
 	lastDisks map[string]ioCounter
 	lastNet   map[string]ioCounter
 	disksNow  []ioCounter
 	netNow    []ioCounter
+}
+
+// cpuTimes are the aggregate CPU seconds of all logical CPUs.
+type cpuTimes struct{ total, idle float64 }
+
+// ioCounter is a device's or interface's cumulative counters.
+type ioCounter struct {
+	name                  string
+	readBytes, writeBytes uint64 // disks: bytes; interfaces: received/transmitted bytes
+	readOps, writeOps     uint64 // disks only
 }
 
 func newHostScraper(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Settings) (*hostScraper, error) {
@@ -66,8 +76,6 @@ func newHostScraper(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver
 		ifaces:    compile(cfg.Interfaces.Include, cfg.Interfaces.Exclude),
 		mounts:    compile(cfg.Filesystems.IncludeMountpoints, cfg.Filesystems.ExcludeMountpoints),
 		fsTypes:   map[string]bool{},
-		buf:       make([]byte, 0, 16<<10),
-		scratch:   make([][]byte, 0, 32),
 		lastDisks: map[string]ioCounter{}, lastNet: map[string]ioCounter{},
 	}
 	for _, t := range cfg.Filesystems.ExcludeTypes {
@@ -78,6 +86,18 @@ func newHostScraper(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver
 
 func (s *hostScraper) path(p string) string { return filepath.Join(s.root+"/", p) }
 
+// hostContext points gopsutil at root_path's proc, sys, etc, dev, run and var.
+func (s *hostScraper) hostContext(ctx context.Context) context.Context {
+	if s.root == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, common.EnvKey, common.EnvMap{
+		common.HostProcEnvKey: s.path("proc"), common.HostSysEnvKey: s.path("sys"),
+		common.HostEtcEnvKey: s.path("etc"), common.HostDevEnvKey: s.path("dev"),
+		common.HostRunEnvKey: s.path("run"), common.HostVarEnvKey: s.path("var"),
+	})
+}
+
 func (s *hostScraper) emit() pmetric.Metrics {
 	rb := s.mb.NewResourceBuilder()
 	rb.SetHostName(s.hostname)
@@ -85,42 +105,46 @@ func (s *hostScraper) emit() pmetric.Metrics {
 }
 
 // scrapeSystem reads CPU and memory.
-func (s *hostScraper) scrapeSystem(context.Context) (pmetric.Metrics, error) {
-	now := s.now()
-	ts := pcommon.NewTimestampFromTime(now)
+func (s *hostScraper) scrapeSystem(ctx context.Context) (pmetric.Metrics, error) {
+	ctx = s.hostContext(ctx)
+	ts := pcommon.NewTimestampFromTime(s.now())
 	var errs []error
-	if b, err := readFile(s.path("proc/stat"), &s.buf); err != nil {
-		errs = append(errs, err)
-	} else if t, ok := parseStat(b, s.scratch); ok {
+	// gopsutil reports a missing or unreadable /proc/stat as no CPUs, not as an error.
+	if times, err := cpu.TimesWithContext(ctx, false); err != nil || len(times) == 0 {
+		errs = append(errs, fmt.Errorf("reading CPU times: %w", cmp.Or(err, errors.New("no data"))))
+	} else {
+		c := times[0]
+		// Guest time is already counted in user and nice.
+		t := cpuTimes{
+			total: c.User + c.Nice + c.System + c.Idle + c.Iowait + c.Irq + c.Softirq + c.Steal,
+			idle:  c.Idle + c.Iowait,
+		}
 		prev := s.lastCPU // zero on the first scrape: utilisation since boot
-		if s.haveCPU && t.total < prev.total {
-			prev = cpuTimes{}
+		if t.total < prev.total || t.idle < prev.idle {
+			prev = cpuTimes{} // counters went back (a new root, a restored VM): measure since boot
 		}
 		if dt := t.total - prev.total; dt > 0 {
-			busy := float64(dt-(t.idle-prev.idle)) / float64(dt)
-			s.mb.RecordSystemCPUUtilizationDataPoint(ts, busy, metadata.AttributeCPUModeBusy)
+			busy := (dt - (t.idle - prev.idle)) / dt
+			s.mb.RecordSystemCPUUtilizationDataPoint(ts, min(max(busy, 0), 1), metadata.AttributeCPUModeBusy)
 		}
-		s.lastCPU, s.haveCPU = t, true
+		s.lastCPU = t
 	}
-	if b, err := readFile(s.path("proc/meminfo"), &s.buf); err != nil {
-		errs = append(errs, err)
-	} else if m := parseMeminfo(b); m.total > 0 {
-		cached := m.cached + m.sreclaimable
-		used := int64(m.total) - int64(m.free) - int64(m.buffers) - int64(cached)
-		if used < 0 {
-			used = 0
-		}
+	if vm, err := mem.VirtualMemoryWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("reading memory: %w", err))
+	} else if vm.Total > 0 {
+		// As hostmetrics does on Linux; gopsutil's Cached already includes SReclaimable.
+		used := int64(vm.Total) - int64(vm.Free) - int64(vm.Buffers) - int64(vm.Cached)
 		for _, st := range []struct {
 			v    int64
 			attr metadata.AttributeSystemMemoryState
 		}{
-			{used, metadata.AttributeSystemMemoryStateUsed},
-			{int64(m.free), metadata.AttributeSystemMemoryStateFree},
-			{int64(cached), metadata.AttributeSystemMemoryStateCached},
-			{int64(m.buffers), metadata.AttributeSystemMemoryStateBuffered},
+			{max(used, 0), metadata.AttributeSystemMemoryStateUsed},
+			{int64(vm.Free), metadata.AttributeSystemMemoryStateFree},
+			{int64(vm.Cached), metadata.AttributeSystemMemoryStateCached},
+			{int64(vm.Buffers), metadata.AttributeSystemMemoryStateBuffered},
 		} {
 			s.mb.RecordSystemMemoryUsageDataPoint(ts, st.v, st.attr)
-			s.mb.RecordSystemMemoryUtilizationDataPoint(ts, float64(st.v)/float64(m.total), st.attr)
+			s.mb.RecordSystemMemoryUtilizationDataPoint(ts, float64(st.v)/float64(vm.Total), st.attr)
 		}
 	}
 	return s.emit(), partial(errs)
@@ -128,16 +152,22 @@ func (s *hostScraper) scrapeSystem(context.Context) (pmetric.Metrics, error) {
 
 // scrapeResources reads filesystems, disks and network interfaces.
 func (s *hostScraper) scrapeResources(ctx context.Context) (pmetric.Metrics, error) {
+	ctx = s.hostContext(ctx)
 	now := s.now()
 	ts := pcommon.NewTimestampFromTime(now)
 	elapsed := now.Sub(s.lastTime).Seconds()
 	first := s.lastTime.IsZero()
 	var errs []error
 
-	if b, err := readFile(s.path("proc/diskstats"), &s.buf); err != nil {
-		errs = append(errs, err)
+	if counters, err := disk.IOCountersWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("reading disk counters: %w", err))
 	} else {
-		s.disksNow = parseDiskstats(b, s.scratch, s.disks.match, s.disksNow)
+		s.disksNow = s.disksNow[:0]
+		for name, c := range counters {
+			if s.disks.match(name) {
+				s.disksNow = append(s.disksNow, ioCounter{name: name, readBytes: c.ReadBytes, writeBytes: c.WriteBytes, readOps: c.ReadCount, writeOps: c.WriteCount})
+			}
+		}
 		for _, d := range s.disksNow {
 			s.mb.RecordSystemDiskIoDataPoint(ts, int64(d.readBytes), d.name, metadata.AttributeDiskIoDirectionRead)
 			s.mb.RecordSystemDiskIoDataPoint(ts, int64(d.writeBytes), d.name, metadata.AttributeDiskIoDirectionWrite)
@@ -150,10 +180,15 @@ func (s *hostScraper) scrapeResources(ctx context.Context) (pmetric.Metrics, err
 		}
 		remember(s.lastDisks, s.disksNow)
 	}
-	if b, err := readFile(s.path("proc/net/dev"), &s.buf); err != nil {
-		errs = append(errs, err)
+	if counters, err := net.IOCountersWithContext(ctx, true); err != nil {
+		errs = append(errs, fmt.Errorf("reading network counters: %w", err))
 	} else {
-		s.netNow = parseNetDev(b, s.scratch, s.ifaces.match, s.netNow)
+		s.netNow = s.netNow[:0]
+		for _, c := range counters {
+			if s.ifaces.match(c.Name) {
+				s.netNow = append(s.netNow, ioCounter{name: c.Name, readBytes: c.BytesRecv, writeBytes: c.BytesSent})
+			}
+		}
 		for _, n := range s.netNow {
 			s.mb.RecordSystemNetworkIoDataPoint(ts, int64(n.readBytes), n.name, metadata.AttributeNetworkIoDirectionReceive)
 			s.mb.RecordSystemNetworkIoDataPoint(ts, int64(n.writeBytes), n.name, metadata.AttributeNetworkIoDirectionTransmit)
@@ -187,16 +222,9 @@ func remember(m map[string]ioCounter, now []ioCounter) {
 	}
 }
 
-// scrapeFilesystems reads mounted filesystems through gopsutil, which honours root_path via
-// the context's HOST_* environment.
+// scrapeFilesystems reads the mount table of root_path's PID 1 and statfs of each selected
+// mount point under root_path.
 func (s *hostScraper) scrapeFilesystems(ctx context.Context, ts pcommon.Timestamp) error {
-	if s.root != "" {
-		ctx = context.WithValue(ctx, common.EnvKey, common.EnvMap{
-			common.HostProcEnvKey: s.path("proc"), common.HostSysEnvKey: s.path("sys"),
-			common.HostEtcEnvKey: s.path("etc"), common.HostDevEnvKey: s.path("dev"),
-			common.HostRunEnvKey: s.path("run"), common.HostVarEnvKey: s.path("var"),
-		})
-	}
 	parts, err := disk.PartitionsWithContext(ctx, false)
 	if err != nil && len(parts) == 0 {
 		return fmt.Errorf("listing filesystems: %w", err)
