@@ -16,14 +16,23 @@ import (
 
 // Config of the host metrics; the receiver embeds it under `host:`.
 type Config struct {
-	Enabled     bool                           `mapstructure:"enabled"`
-	System      scraperhelper.ControllerConfig `mapstructure:"system"`
-	Resources   scraperhelper.ControllerConfig `mapstructure:"resources"`
-	RootPath    string                         `mapstructure:"root_path"`
-	Hostname    string                         `mapstructure:"hostname"`
-	Disks       MatchConfig                    `mapstructure:"disks"`
-	Interfaces  MatchConfig                    `mapstructure:"interfaces"`
-	Filesystems FilesystemsConfig              `mapstructure:"filesystems"`
+	// Enabled switches host metrics on (default true).
+	Enabled bool `mapstructure:"enabled"`
+	// System is the controller of CPU and memory (default collection_interval 1s).
+	System scraperhelper.ControllerConfig `mapstructure:"system"`
+	// Resources is the controller of filesystems, disks and network (default collection_interval 5s).
+	Resources scraperhelper.ControllerConfig `mapstructure:"resources"`
+	// RootPath is where the host's / is mounted when running in a container ("" = /).
+	RootPath string `mapstructure:"root_path"`
+	// Hostname is the host.name resource attribute ("" = os.Hostname()).
+	Hostname string `mapstructure:"hostname"`
+	// Disks selects block devices by name (default: all but loop, ram and zram devices).
+	Disks MatchConfig `mapstructure:"disks"`
+	// Interfaces selects network interfaces by name (default: all, loopback included, so a
+	// build's local traffic such as a test database on 127.0.0.1 shows up).
+	Interfaces MatchConfig `mapstructure:"interfaces"`
+	// Filesystems selects mounted filesystems (default: all but pseudo and memory filesystems).
+	Filesystems FilesystemsConfig `mapstructure:"filesystems"`
 }
 
 // MatchConfig selects devices by name with regular expressions; an empty include list
