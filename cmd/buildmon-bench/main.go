@@ -29,6 +29,7 @@ import (
 
 	"github.com/buildmon/buildmon/cmd/buildmon-bench/internal/results"
 	"github.com/buildmon/buildmon/cmd/buildmon-bench/internal/sysbench"
+	"github.com/buildmon/buildmon/exporter/checkpointexporter"
 )
 
 func main() {
@@ -214,7 +215,8 @@ func runSystem(ctx context.Context, o options, report *results.Report, logf func
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	r := &sysbench.Runner{Bin: dist, DefaultConfig: cfg, TmpDir: tmp, Settings: o.settings, Logf: logf}
+	r := &sysbench.Runner{Bin: dist, DefaultConfig: cfg, TmpDir: tmp, Settings: o.settings, Logf: logf,
+		ReadCheckpoint: checkpointexporter.ReadCheckpointProgress}
 	for _, part := range []struct {
 		name string
 		run  func(context.Context) ([]results.Measure, error)

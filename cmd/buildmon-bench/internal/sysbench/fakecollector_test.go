@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +24,8 @@ const fakeCollectorEnv = "SYSBENCH_FAKE_COLLECTOR"
 type fakeCollector struct {
 	mu     sync.Mutex
 	steps  map[string]int64 // build id → steps completed
+	total  map[string]int64 // build id → steps in its plan
+	seq    int
 	dirty  bool
 	ckpDir string
 }
@@ -47,7 +48,7 @@ func fakeCollectorMain(args []string) int {
 		return v.(string)
 	}
 	dir, _ := Lookup(cfg, "exporters.checkpoint.directory")
-	f := &fakeCollector{steps: map[string]int64{}, ckpDir: dir.(string)}
+	f := &fakeCollector{steps: map[string]int64{}, total: map[string]int64{}, ckpDir: dir.(string)}
 	if err := os.MkdirAll(f.ckpDir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -98,6 +99,9 @@ func (f *fakeCollector) postEvents(w http.ResponseWriter, r *http.Request) {
 		var ev struct {
 			Type    string `json:"type"`
 			BuildID string `json:"build_id"`
+			Phases  []struct {
+				Steps int64 `json:"steps"`
+			} `json:"phases"`
 		}
 		if strings.TrimSpace(sc.Text()) == "" {
 			continue
@@ -110,6 +114,7 @@ func (f *fakeCollector) postEvents(w http.ResponseWriter, r *http.Request) {
 		case "build_started":
 			if _, ok := f.steps[ev.BuildID]; !ok {
 				f.steps[ev.BuildID] = 0
+				f.total[ev.BuildID] = max(1, ev.Phases[0].Steps)
 			}
 		case "step_completed":
 			if _, ok := f.steps[ev.BuildID]; !ok {
@@ -140,7 +145,7 @@ func (f *fakeCollector) metrics(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for id, n := range f.steps {
-		fmt.Fprintf(w, "build_progress_ratio{cicd_pipeline_name=\"p\",cicd_pipeline_run_id=%q} %g\n", id, float64(n)/1000)
+		fmt.Fprintf(w, "build_progress_ratio{cicd_pipeline_name=\"p\",cicd_pipeline_run_id=%q} %g\n", id, float64(n)/float64(f.total[id]))
 	}
 }
 
@@ -150,24 +155,28 @@ func (f *fakeCollector) checkpoint() {
 		f.mu.Unlock()
 		return
 	}
-	type phase struct {
-		Name  string           `json:"name"`
-		Steps map[string]int64 `json:"steps_completed"`
-	}
-	type build struct {
-		ID     string  `json:"id"`
-		Phases []phase `json:"phases"`
-	}
-	var all []build
+	progress := map[string]float64{}
 	for id, n := range f.steps {
-		all = append(all, build{ID: id, Phases: []phase{{Name: "BUILD", Steps: map[string]int64{"v": n}}}})
+		progress[id] = float64(n) / float64(f.total[id])
 	}
 	f.dirty = false
+	f.seq++
+	seq := f.seq
 	f.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
-	data, _ := json.Marshal(map[string]any{"builds": all})
+	data, _ := json.Marshal(progress)
 	tmp := filepath.Join(f.ckpDir, ".state.tmp")
 	if err := os.WriteFile(tmp, data, 0o644); err == nil {
-		_ = os.Rename(tmp, filepath.Join(f.ckpDir, "state.json"))
+		_ = os.Rename(tmp, filepath.Join(f.ckpDir, fmt.Sprintf("state-%020d.ckpt", seq)))
+		_ = os.Remove(filepath.Join(f.ckpDir, fmt.Sprintf("state-%020d.ckpt", seq-3)))
 	}
+}
+
+// readFakeCheckpoint is the fake's counterpart of the exporter's ReadCheckpointProgress.
+func readFakeCheckpoint(path string) (map[string]float64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var progress map[string]float64
+	return progress, json.Unmarshal(data, &progress)
 }

@@ -58,6 +58,10 @@ type Runner struct {
 	TmpDir        string // collectors run in directories under it
 	Settings      Settings
 	Logf          func(format string, args ...any)
+	// ReadCheckpoint decodes one checkpoint file into every build's overall progress (the
+	// exporter's ReadCheckpointProgress); nil, or an error for every file, makes the staleness
+	// measurement fall back to file mtimes.
+	ReadCheckpoint func(path string) (map[string]float64, error)
 }
 
 func (r *Runner) logf(format string, args ...any) {

@@ -25,7 +25,7 @@ func fakeRunner(t *testing.T) *Runner {
 	s.StalenessDuration, s.StalenessBuilds, s.StalenessDrain = time.Second, 20, 500*time.Millisecond
 	s.MemoryBuilds, s.MemorySettle = 50, 100*time.Millisecond
 	s.E2ESamples = 5
-	return &Runner{Bin: os.Args[0], DefaultConfig: cfg, TmpDir: t.TempDir(), Settings: s, Logf: t.Logf}
+	return &Runner{Bin: os.Args[0], DefaultConfig: cfg, TmpDir: t.TempDir(), Settings: s, Logf: t.Logf, ReadCheckpoint: readFakeCheckpoint}
 }
 
 func byKey(ms []results.Measure) map[string]results.Measure {
@@ -73,13 +73,24 @@ func TestStaleness(t *testing.T) {
 	require.NoError(t, err)
 	m := byKey(ms)
 	st := m["checkpoint/staleness_p50"]
-	assert.Contains(t, st.Note, "first checkpoint file whose content holds the step", "the fake's JSON checkpoint is read")
+	assert.Contains(t, st.Note, "first checkpoint file whose content", "the fake's checkpoint is read")
 	assert.Len(t, st.Samples, 5*10, "5 sampled builds x 10 ticks, all reached disk")
 	assert.NotNil(t, m["checkpoint/staleness_p99"].Pass)
 	assert.Len(t, m["checkpoint/visible_p50"].Samples, 5*10)
 	wb := m["checkpoint/write_bytes_per_second"]
 	require.NotNil(t, wb.Target, "bytes written compared with the state size per interval")
 	assert.Positive(t, m["checkpoint/state_bytes"].Median)
+}
+
+func TestStalenessWithoutReaderFallsBackToMtimes(t *testing.T) {
+	r := fakeRunner(t)
+	r.ReadCheckpoint = nil
+	ms, err := r.Staleness(context.Background())
+	require.NoError(t, err)
+	m := byKey(ms)
+	assert.Contains(t, m["checkpoint/staleness_p50"].Note, "checkpoint not readable")
+	assert.NotEmpty(t, m["checkpoint/staleness_p50"].Samples)
+	assert.NotContains(t, m, "checkpoint/write_bytes_per_second", "no state size without reading the checkpoint")
 }
 
 func TestMemory(t *testing.T) {

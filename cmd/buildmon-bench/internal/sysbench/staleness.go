@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,16 +122,16 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 	}
 	defer client.Close()
 	ids := loadgen.BuildIDs(fmt.Sprintf("stale-%d", time.Now().UnixNano()), s.StalenessBuilds)
-	if err := client.StartBuilds(ctx, ids, loadgen.BuildPlan{Pipeline: "bench-staleness", Steps: 1_000_000}, 1000); err != nil {
+	// One phase: a build's overall progress in a checkpoint is steps completed / stepsTotal,
+	// which tells which tick reached the disk.
+	maxTicks := int(s.StalenessDuration.Seconds()*s.StalenessHz) + 1
+	stepsTotal := int64(min(1_000_000, max(10_000, 10*maxTicks)))
+	if err := client.StartBuilds(ctx, ids, loadgen.BuildPlan{Pipeline: "bench-staleness", Steps: int(stepsTotal)}, 1000); err != nil {
 		return nil, err
 	}
 	var samples []string
 	for i := range min(sampleBuilds, len(ids)) {
 		samples = append(samples, ids[i*len(ids)/min(sampleBuilds, len(ids))])
-	}
-	sampleSet := map[string]bool{}
-	for _, id := range samples {
-		sampleSet[id] = true
 	}
 	// Let the builds' first checkpoint happen before the measured window.
 	if err := sleep(ctx, s.StalenessDrain); err != nil {
@@ -151,26 +151,33 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 	go func() {
 		defer wg.Done()
 		seen := map[string]fileChange{}
+		// Only the top level: checkpoints live there, reports in sub-folders.
 		poll := func() {
-			_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return nil
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				return
+			}
+			for _, d := range entries {
+				if d.IsDir() {
+					continue
 				}
 				info, err := d.Info()
 				if err != nil {
-					return nil
+					continue // replaced or removed between listing and stat
 				}
+				path := filepath.Join(dir, d.Name())
 				prev, ok := seen[path]
 				if ok && prev.mtime.Equal(info.ModTime()) && prev.size == info.Size() {
-					return nil
+					continue
 				}
 				ch := fileChange{path: path, mtime: info.ModTime(), size: info.Size()}
-				if data, err := os.ReadFile(path); err == nil {
-					if steps, ok := stepsOnDisk(data, sampleSet, "BUILD"); ok && len(steps) == len(samples) {
+				if r.ReadCheckpoint != nil {
+					if progress, err := r.ReadCheckpoint(path); err == nil && hasAll(progress, samples) {
 						ch.full = true
 						mu.Lock()
-						for id, n := range steps {
-							diskObs = append(diskObs, stepObs{at: ch.mtime, build: id, steps: n})
+						for _, id := range samples {
+							steps := int64(math.Round(progress[id] * float64(stepsTotal)))
+							diskObs = append(diskObs, stepObs{at: ch.mtime, build: id, steps: steps})
 						}
 						mu.Unlock()
 					}
@@ -179,8 +186,7 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 				mu.Lock()
 				changes = append(changes, ch)
 				mu.Unlock()
-				return nil
-			})
+			}
 		}
 		t := time.NewTicker(dirPoll)
 		defer t.Stop()
@@ -227,7 +233,6 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 		return nil, err
 	}
 	r.logf("staleness: %d builds x %g Hz for %s; watching %s", len(ids), s.StalenessHz, s.StalenessDuration, dir)
-	maxTicks := int(s.StalenessDuration.Seconds()*s.StalenessHz) + 1
 	pace, err := client.Pace(ctx, loadgen.PaceOptions{Builds: ids, Hz: s.StalenessHz, Duration: s.StalenessDuration, MaxTicks: maxTicks, Chunk: 1000})
 	after, serr := c.Sample()
 	// Give the last events time to reach a checkpoint before the watchers stop.
@@ -268,7 +273,7 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 	}
 	method := "content"
 	if len(disk) == 0 {
-		// The checkpoint could not be read (encrypted or not JSON): fall back to the first
+		// The checkpoint could not be read (encrypted, or no reader): fall back to the first
 		// change in the checkpoint directory after the event was visible in the status API.
 		method = "mtime"
 		disk, missingDisk = nil, 0
@@ -302,7 +307,7 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 	note := fmt.Sprintf("%d builds x %g Hz for %s (%d ticks, %d events refused); %d sampled builds followed; ",
 		len(ids), s.StalenessHz, s.StalenessDuration, len(pace.Ticks), failed, len(samples))
 	if method == "content" {
-		note += "staleness = mtime of the first checkpoint file whose content holds the step - the event's time"
+		note += "staleness = mtime of the first checkpoint file whose content (read with the exporter's ReadCheckpointProgress) holds the step - the event's time"
 	} else {
 		note += "checkpoint not readable: staleness = mtime of the first checkpoint-directory change after the step showed in the status API - the event's time"
 	}
@@ -355,4 +360,13 @@ func statusSteps(ctx context.Context, url, phase string) (int64, time.Time, erro
 		}
 	}
 	return 0, at, fmt.Errorf("%s has no phase %s", url, phase)
+}
+
+func hasAll(progress map[string]float64, ids []string) bool {
+	for _, id := range ids {
+		if _, ok := progress[id]; !ok {
+			return false
+		}
+	}
+	return true
 }
