@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
@@ -182,6 +183,9 @@ func (s *session) post(ev collector.Event) error {
 	if ev.Time == "" {
 		ev.Time = s.a.now().UTC().Format(time.RFC3339Nano)
 	}
+	// Over-long text would get the whole event refused; a cut message still says what happened.
+	ev.Message = truncate(ev.Message, maxMessageLen)
+	ev.Pipeline = truncate(ev.Pipeline, maxPipelineLen)
 	_, err := s.client.Post(context.Background(), ev)
 	if err != nil {
 		s.failed = true
@@ -272,4 +276,21 @@ func (a *app) defaultPipeline() string {
 		}
 	}
 	return "local"
+}
+
+// Lengths the events API accepts.
+const (
+	maxMessageLen  = 4096
+	maxPipelineLen = 256
+)
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -461,3 +461,13 @@ func TestHelpAndVersion(t *testing.T) {
 	code, _, _ = runCLI(nil, "step", "-h")
 	assert.Equal(t, 0, code)
 }
+
+func TestTruncate(t *testing.T) {
+	assert.Equal(t, "abc", truncate("abc", 5))
+	assert.Equal(t, "ab", truncate("abc", 2))
+	assert.Equal(t, "a", truncate("aé", 2), "a character is not split")
+	f := newFakeCollector(t)
+	code, _, stderr := runCLI(baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1"), "finish", "--message", strings.Repeat("x", 5000))
+	require.Equal(t, 0, code, stderr)
+	assert.Len(t, f.received()[0].Message, maxMessageLen)
+}
