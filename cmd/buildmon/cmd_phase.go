@@ -21,6 +21,8 @@ const waitDelay = 2 * time.Second
 
 func cmdPhase(a *app, o *options, args []string) int {
 	fs := a.flagSet(lookupCommand("phase"), o)
+	var steps int
+	fs.IntVar(&steps, "steps", 0, "report N completed steps when the command succeeds, for commands that do not run `buildmon step` themselves")
 	// Everything after the first "--" is the command, whatever it looks like. Without "--",
 	// the command starts at the first argument after PHASE that is not a flag.
 	var command []string
@@ -55,6 +57,11 @@ func cmdPhase(a *app, o *options, args []string) int {
 	}
 	if len(command) == 0 {
 		return a.usageErrorf(fs, "phase %s needs a command after --", name)
+	}
+	if steps < 0 {
+		// The command is known here, so it runs; only the step count is dropped.
+		a.warnf("--steps must not be negative, got %d; not reporting steps", steps)
+		steps = 0
 	}
 
 	s := a.newSession(o)
@@ -95,6 +102,11 @@ func cmdPhase(a *app, o *options, args []string) int {
 	}
 	// After a 4xx for phase_started the end would be refused the same way; don't repeat it.
 	if monitored && !startRejected {
+		// The events API takes a phase's step total only in the plan of build_started, so
+		// --steps reports the steps as done once the command has succeeded.
+		if steps > 0 && end.Type == collector.PhaseCompleted {
+			_ = s.post(collector.Event{Type: collector.StepCompleted, BuildID: id, Phase: name, Count: steps})
+		}
 		_ = s.post(end)
 	}
 	return exit

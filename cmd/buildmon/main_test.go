@@ -150,6 +150,28 @@ func TestPhaseArguments(t *testing.T) {
 	}
 }
 
+func TestPhaseSteps(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1")
+	code, _, stderr := runCLI(env, "phase", "BUILD", "--steps", "3", "--", "true")
+	assert.Equal(t, 0, code, stderr)
+	assert.Equal(t, []string{"phase_started", "step_completed", "phase_completed"}, f.types())
+	evs := f.received()
+	assert.Equal(t, "BUILD", evs[1].Phase)
+	assert.Equal(t, 3, evs[1].Count)
+
+	// A failed command's steps are not done.
+	code, _, stderr = runCLI(env, "phase", "TEST", "--steps", "2", "--", "sh", "-c", "exit 1")
+	assert.Equal(t, 1, code, stderr)
+	assert.Equal(t, []string{"phase_started", "step_completed", "phase_completed", "phase_started", "phase_failed"}, f.types())
+
+	// A negative count is dropped with a warning; the phase is still monitored.
+	code, _, stderr = runCLI(env, "phase", "CLEANUP", "--steps", "-1", "--", "true")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "--steps must not be negative")
+	assert.Equal(t, []string{"phase_started", "phase_completed"}, f.types()[5:])
+}
+
 func TestNestedCommandsUseThePhaseEnvironment(t *testing.T) {
 	f := newFakeCollector(t)
 	self, mode := selfCLI(t)
