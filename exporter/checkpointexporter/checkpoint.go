@@ -67,6 +67,9 @@ type checkpointExporter struct {
 	tracked atomic.Int64
 	// auditFailing is set while audit log writes fail (logged once per streak).
 	auditFailing atomic.Bool
+	// final is set for the last flush at shutdown, which also writes changes that make no
+	// checkpoint due by themselves.
+	final atomic.Bool
 }
 
 func newCheckpointExporter(cfg *Config, set exporter.Settings) (*checkpointExporter, error) {
@@ -234,6 +237,7 @@ func (e *checkpointExporter) shutdown(ctx context.Context) error {
 	if e.writer != nil {
 		// Stop runs the final checkpoint (its failure is already logged by the writer); the
 		// notifiers stop after it, as its retention pass may resolve alerts.
+		e.final.Store(true)
 		if err := e.writer.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("writing the final checkpoint: %w", err))
 		}
@@ -331,7 +335,7 @@ func (e *checkpointExporter) flush() (err error) {
 		e.telemetry.ExporterCheckpointBytesWritten.Add(ctx, int64(n))
 	}
 
-	if e.store.Dirty() {
+	if e.store.Dirty() || (e.final.Load() && e.store.Touched()) {
 		payload, version, err := e.store.Snapshot()
 		if err == nil {
 			var n int

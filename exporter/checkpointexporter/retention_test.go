@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/clock"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/metadatatest"
 )
 
@@ -77,7 +78,7 @@ func TestMaxReportsBytesEvictsOldestFinishedBuilds(t *testing.T) {
 	cfg = testConfig(dir)
 	// Room for a bit more than two builds' reports.
 	cfg.Retention.MaxReportsBytes = perBuild*2 + perBuild/2
-	h = newHarness(t, cfg, nil).mustStart()
+	h = newHarness(t, cfg, clock.NewFake(t0.Add(time.Hour))).mustStart()
 	h.consume(finishedBuild("second", "pipe").metrics())
 	h.tick()
 	h.consume(finishedBuild("third", "pipe").metrics())

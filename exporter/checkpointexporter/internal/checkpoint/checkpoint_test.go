@@ -205,11 +205,14 @@ func TestWriterCoalescesAndLogsStreaks(t *testing.T) {
 		fc.Advance(5 * time.Second)
 		wait()
 	}
-	assert.Equal(t, 1, logs.FilterMessageSnippet("checkpoint write failed").Len())
+	// The writer logs after the flush returned.
+	logged := func(msg string) bool { return logs.FilterMessageSnippet(msg).Len() > 0 }
+	require.Eventually(t, func() bool { return logged("checkpoint write failed") }, 10*time.Second, time.Millisecond)
 	fail.Store(false)
 	fc.Advance(5 * time.Second)
 	wait()
-	assert.Equal(t, 1, logs.FilterMessageSnippet("recovered").Len())
+	require.Eventually(t, func() bool { return logged("recovered") }, 10*time.Second, time.Millisecond)
+	assert.Equal(t, 1, logs.FilterMessageSnippet("checkpoint write failed").Len(), "one error per streak")
 
 	require.NoError(t, w.Stop())
 	assert.Equal(t, int64(7), calls.Load(), "Stop runs a final flush")

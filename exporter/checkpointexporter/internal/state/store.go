@@ -101,8 +101,12 @@ type Store struct {
 	// due holds the ids of builds with a report due.
 	due map[string]struct{}
 	// version counts changes; written is the version of the last checkpoint written.
-	version, written uint64
-	reportBytes      int64
+	// touches and touchesWritten do the same for changes that make no checkpoint due.
+	version, written        uint64
+	touches, touchesWritten uint64
+	// snapshotTouches is touches at the last Snapshot (one writer takes snapshots).
+	snapshotTouches uint64
+	reportBytes     int64
 }
 
 // New returns an empty Store.
@@ -131,6 +135,15 @@ func (s *Store) Dirty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.version != s.written
+}
+
+// Touched reports whether anything changed since the last checkpoint written, also changes
+// that make no checkpoint due (newer timestamps, utilisation samples); the final checkpoint
+// at shutdown takes them along.
+func (s *Store) Touched() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version != s.written || s.touches != s.touchesWritten
 }
 
 // Apply reduces a batch of observations into the state.
@@ -244,9 +257,9 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	}
 
 	tmpl := AlertChange{Scope: ScopeBuild, BuildID: b.ID, Pipeline: b.Pipeline, Host: b.Host}
-	if s.applyAlerts(&b.Alerts, o.Alerts, o.AlertsComplete, o.AlertsAt, now, tmpl, res) {
-		c.any = true
-	}
+	ac := s.applyAlerts(&b.Alerts, o.Alerts, o.AlertsComplete, o.AlertsAt, now, tmpl, res)
+	alertsChanged := ac.value
+	c.any = c.any || ac.any
 	if c.any {
 		s.recordBuildIssues(b)
 	}
@@ -257,7 +270,13 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 			b.FirstSeen = newest
 		}
 		b.ObservedAt = now
-		s.markChanged(b)
+		// Newer timestamps alone (upstream re-reporting unchanged values) ride along with
+		// the next checkpoint but do not make one due.
+		if c.value || alertsChanged {
+			s.markChanged(b)
+		} else {
+			s.touch(b)
+		}
 	}
 	if b.finished() && (justFinished || c.value) {
 		b.Report.Version++
@@ -330,9 +349,11 @@ func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyRe
 	return c
 }
 
-// applyAlerts reduces alert observations into list; it reports whether list changed.
-func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete bool, snapshotTS, now int64, tmpl AlertChange, res *ApplyResult) bool {
-	changed := false
+// applyAlerts reduces alert observations into list; it reports what changed: c.value for
+// alerts that started, ended or changed level, state or value, c.any also for newer
+// timestamps alone.
+func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete bool, snapshotTS, now int64, tmpl AlertChange, res *ApplyResult) change {
+	var c change
 	for _, o := range obs {
 		if o.Rule == "" {
 			continue
@@ -345,7 +366,7 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 				if a.State == AlertFiring {
 					res.Changes = append(res.Changes, resolved(tmpl, a, now))
 				}
-				changed = true
+				c.track(true, true)
 			}
 			continue
 		}
@@ -356,7 +377,7 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 			if a.State == AlertFiring {
 				res.Changes = append(res.Changes, fired(tmpl, a))
 			}
-			changed = true
+			c.track(true, true)
 			continue
 		}
 		a := (*list)[i]
@@ -368,6 +389,7 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 			continue
 		}
 		old := *a
+		c.track(o.Level != a.Level || o.State != a.State || (o.HasValue && o.Value != a.Value), true)
 		if o.Level != a.Level {
 			a.LevelSince = o.TS
 		}
@@ -383,7 +405,6 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 		case a.State != AlertFiring && old.State == AlertFiring:
 			res.Changes = append(res.Changes, resolved(tmpl, &old, now))
 		}
-		changed = true
 	}
 	if complete {
 		kept := (*list)[:0]
@@ -396,12 +417,12 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 			if a.State == AlertFiring {
 				res.Changes = append(res.Changes, resolved(tmpl, a, now))
 			}
-			changed = true
+			c.track(true, true)
 		}
 		clear((*list)[len(kept):])
 		*list = kept
 	}
-	return changed
+	return c
 }
 
 func fired(tmpl AlertChange, a *Alert) AlertChange {
@@ -528,7 +549,8 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 	noteField(&c, &h.DiskOpsRead, o.DiskOpsRead)
 	noteField(&c, &h.DiskOpsWrite, o.DiskOpsWrite)
 	tmpl := AlertChange{Scope: ScopeHost, Host: h.Name}
-	alertsChanged := s.applyAlerts(&h.Alerts, o.Alerts, false, 0, now, tmpl, res)
+	ac := s.applyAlerts(&h.Alerts, o.Alerts, false, 0, now, tmpl, res)
+	alertsChanged := ac.value
 	for _, a := range o.Alerts {
 		if hs := h.alert(a.Rule); hs != nil && a.TS >= hs.UpdatedAt {
 			hs.SeenAt = now
@@ -587,6 +609,7 @@ func (s *Store) markChanged(b *Build) {
 func (s *Store) touch(b *Build) {
 	b.encoded = nil
 	b.rev++
+	s.touches++
 }
 
 // reindex keeps the running index in step with the build's host and state.
@@ -975,6 +998,7 @@ func (s *Store) Snapshot() ([]byte, uint64, error) {
 	}
 	s.mu.Lock()
 	version := s.version
+	s.snapshotTouches = s.touches
 	parts := make([][]byte, 0, len(s.builds))
 	var todo []pending
 	for _, b := range s.builds {
@@ -1048,6 +1072,7 @@ func (s *Store) MarkWritten(version uint64) {
 	if version > s.written {
 		s.written = version
 	}
+	s.touchesWritten = max(s.touchesWritten, s.snapshotTouches)
 }
 
 // Load replaces the state with a checkpoint payload.

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -342,4 +343,45 @@ func TestHostUtilisationAloneMakesNoCheckpointDue(t *testing.T) {
 	// Host alerts do make a checkpoint due.
 	s2.Apply(Batch{Hosts: []HostObservation{{Name: "h", Alerts: []AlertObservation{alertObs("cpu", "ERROR", AlertFiring, true, 4)}}}})
 	assert.True(t, s2.Dirty())
+}
+
+func TestNewerTimestampsAloneMakeNoCheckpointDue(t *testing.T) {
+	s, _ := newStore(Limits{})
+	report := func(at int, done int64) {
+		s.Apply(Batch{Builds: []BuildObservation{{ID: "b", State: At(BuildFinished, ts(at)), Result: At("success", ts(at)),
+			Phases: []PhaseObservation{phaseObs("BUILD", PhaseCompleted, done, 4, at)}, Progress: At(1.0, ts(at)),
+			AlertsComplete: true, AlertsAt: ts(at)}}})
+	}
+	report(1, 4)
+	_, v, err := s.Snapshot()
+	require.NoError(t, err)
+	s.MarkWritten(v)
+	// The same values re-reported with the report's time, as the receiver does every interval.
+	report(2, 4)
+	report(3, 4)
+	assert.False(t, s.Dirty())
+	st, _ := s.BuildStatus("b")
+	assert.Equal(t, FormatTime(ts(3)), st.UpdatedAt, "the timestamps were still taken")
+	data, _, err := s.Snapshot()
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"t":`+strconv.FormatInt(ts(3), 10), "and ride along with the next checkpoint")
+	report(4, 3)
+	assert.True(t, s.Dirty(), "a new value does make one due")
+}
+
+func TestTouchedTracksChangesThatAreNotDue(t *testing.T) {
+	s, _ := newStore(Limits{})
+	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Resource: Resource{Host: "h"}, State: At(BuildRunning, ts(1))}},
+		Hosts: []HostObservation{{Name: "h", CPU: At(0.1, ts(1))}}})
+	_, v, err := s.Snapshot()
+	require.NoError(t, err)
+	s.MarkWritten(v)
+	assert.False(t, s.Touched())
+	s.Apply(Batch{Hosts: []HostObservation{{Name: "h", CPU: At(0.5, ts(2))}}})
+	assert.False(t, s.Dirty())
+	assert.True(t, s.Touched())
+	_, v, err = s.Snapshot()
+	require.NoError(t, err)
+	s.MarkWritten(v)
+	assert.False(t, s.Touched())
 }
