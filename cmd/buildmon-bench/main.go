@@ -7,7 +7,7 @@
 // Knobs come from the environment (see bench/README.md): BENCH_COUNT, BENCH_TIME, BENCH_ONLY,
 // BENCH_IDLE_SECONDS, BENCH_INGEST_SECONDS, BENCH_WORKERS, BENCH_BATCH_WORKERS,
 // BENCH_BATCH_SIZE, BENCH_STALENESS_SECONDS, BENCH_MEMORY_BUILDS, BENCH_E2E_SAMPLES,
-// BENCH_STRICT.
+// BENCH_STRICT, BENCH_PPROF_DIR.
 package main
 
 import (
@@ -128,6 +128,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	envInt("BENCH_MEMORY_BUILDS", &s.MemoryBuilds, 1)
 	envInt("BENCH_E2E_SAMPLES", &s.E2ESamples, 1)
 	o.strict = os.Getenv("BENCH_STRICT") == "1"
+	s.ProfileDir = os.Getenv("BENCH_PPROF_DIR")
 	return o, errors.Join(errs...)
 }
 
@@ -199,14 +200,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runSystem(ctx context.Context, o options, report *results.Report, logf func(string, ...any), fail func(string, error)) error {
-	dist, err := filepath.Abs(filepath.Join(o.repo, o.dist))
+	dist, err := filepath.Abs(inRepo(o.repo, o.dist))
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(dist); err != nil {
 		return fmt.Errorf("distribution %s not built (make build): %w", dist, err)
 	}
-	cfg, err := os.ReadFile(filepath.Join(o.repo, o.config))
+	cfg, err := os.ReadFile(inRepo(o.repo, o.config))
 	if err != nil {
 		return err
 	}
@@ -236,6 +237,14 @@ func runSystem(ctx context.Context, o options, report *results.Report, logf func
 		}
 	}
 	return nil
+}
+
+// inRepo resolves a relative path against the repository root.
+func inRepo(repo, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(repo, path)
 }
 
 func compare(oldPath, newPath string, stdout, stderr io.Writer) int {

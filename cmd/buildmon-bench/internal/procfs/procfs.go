@@ -23,6 +23,8 @@ type Sample struct {
 	CPU        time.Duration // utime + stime of all threads so far
 	RSS        int64         // VmRSS, bytes
 	HWM        int64         // VmHWM (peak RSS so far), bytes
+	RSSAnon    int64         // RssAnon: heap, stacks (bytes); 0 on kernels without it
+	RSSFile    int64         // RssFile: mapped files such as a bbolt database (bytes)
 	WriteBytes int64         // bytes this process caused to be sent to storage
 	WChar      int64         // bytes passed to write-like syscalls (files, sockets, pipes)
 }
@@ -45,6 +47,7 @@ func Read(root string, pid int) (Sample, error) {
 	if s.RSS, s.HWM, err = ParseStatusMemory(status); err != nil {
 		return s, err
 	}
+	s.RSSAnon, s.RSSFile = parseRSSParts(status)
 	// /proc/<pid>/io needs ptrace access; a child of ours is fine, anything else may not be.
 	if io, err := os.ReadFile(filepath.Join(dir, "io")); err == nil {
 		s.WriteBytes, s.WChar, _ = ParseIO(io)
@@ -100,6 +103,31 @@ func ParseStatusMemory(status []byte) (rss, hwm int64, err error) {
 		return 0, 0, fmt.Errorf("status: VmRSS or VmHWM missing (a kernel thread or a zombie?)")
 	}
 	return rss, hwm, nil
+}
+
+// parseRSSParts returns RssAnon and RssFile in bytes (Linux 4.5+), 0 when absent.
+func parseRSSParts(status []byte) (anon, file int64) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (key != "RssAnon" && key != "RssFile") {
+			continue
+		}
+		f := strings.Fields(val)
+		if len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		if key == "RssAnon" {
+			anon = kb << 10
+		} else {
+			file = kb << 10
+		}
+	}
+	return anon, file
 }
 
 // ParseIO returns write_bytes and wchar from the contents of /proc/<pid>/io.

@@ -17,6 +17,9 @@ State:	S (sleeping)
 VmPeak:	 2000000 kB
 VmHWM:	   81920 kB
 VmRSS:	   65536 kB
+RssAnon:	   61440 kB
+RssFile:	    4096 kB
+RssShmem:	       0 kB
 Threads:	12
 `
 
@@ -77,6 +80,8 @@ func TestRead(t *testing.T) {
 	assert.Equal(t, 3250*time.Millisecond, s.CPU)
 	assert.Equal(t, int64(64<<20), s.RSS)
 	assert.Equal(t, int64(80<<20), s.HWM)
+	assert.Equal(t, int64(60<<20), s.RSSAnon)
+	assert.Equal(t, int64(4<<20), s.RSSFile)
 	assert.Equal(t, int64(40960), s.WriteBytes)
 	assert.Equal(t, int64(52000), s.WChar)
 

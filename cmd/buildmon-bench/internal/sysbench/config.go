@@ -17,6 +17,8 @@ import (
 // Ports are the listening ports of one collector instance, all on 127.0.0.1.
 type Ports struct {
 	Events, Status, Prometheus, Health int
+	// Pprof is the pprof extension's port, 0 when the config has none.
+	Pprof int
 }
 
 // Override changes one key of the collector config; Path is the dotted key path
@@ -66,6 +68,9 @@ func RenderConfig(defaultConfig []byte, overrides []Override) ([]byte, Ports, er
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, Ports{}, err
+	}
+	if p, err := endpointPort(root, "extensions.pprof.endpoint"); err == nil {
+		ports.Pprof = p
 	}
 	out, err := yaml.Marshal(root)
 	return out, ports, err

@@ -113,7 +113,14 @@ func (r *Runner) ingestAgainst(ctx context.Context, target string, c *Collector)
 				return ingestRun{}, err
 			}
 		}
+		var prof *profiler
+		if c != nil {
+			prof = r.cpuProfile(ctx, c, "ingest-"+kind, opts.Duration-time.Second)
+		}
 		res, err := client.Run(ctx, opts)
+		if prof != nil {
+			prof.wait()
+		}
 		if err != nil {
 			return ingestRun{}, err
 		}

@@ -28,6 +28,10 @@ type Settings struct {
 	IdleWindow     time.Duration // item 2: span of one idle CPU sample
 	MemorySettle   time.Duration // item 6: builds running before RSS is read
 	StalenessDrain time.Duration // item 5: watching on after the last update
+
+	// ProfileDir, when set, receives pprof profiles of the collector taken during the
+	// ingestion, staleness and memory measurements (BENCH_PPROF_DIR).
+	ProfileDir string
 }
 
 // DefaultSettings are what `make bench` runs unless told otherwise.

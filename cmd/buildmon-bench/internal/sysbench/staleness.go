@@ -233,10 +233,13 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 		return nil, err
 	}
 	r.logf("staleness: %d builds x %g Hz for %s; watching %s", len(ids), s.StalenessHz, s.StalenessDuration, dir)
+	prof := r.cpuProfile(ctx, c, "staleness", s.StalenessDuration-time.Second)
 	pace, err := client.Pace(ctx, loadgen.PaceOptions{Builds: ids, Hz: s.StalenessHz, Duration: s.StalenessDuration, MaxTicks: maxTicks, Chunk: 1000})
 	after, serr := c.Sample()
-	// Give the last events time to reach a checkpoint before the watchers stop.
-	_ = sleep(ctx, s.StalenessDrain)
+	prof.wait()
+	// Give the last events time to reach a checkpoint before the watchers stop: one
+	// checkpoint interval and the drain.
+	_ = sleep(ctx, s.StalenessDrain+checkpointInterval(c.Config))
 	stopWatch()
 	wg.Wait()
 	if err != nil {
@@ -312,7 +315,7 @@ func (r *Runner) Staleness(ctx context.Context) ([]results.Measure, error) {
 		note += "checkpoint not readable: staleness = mtime of the first checkpoint-directory change after the step showed in the status API - the event's time"
 	}
 	if missingDisk > 0 {
-		note += fmt.Sprintf("; %d sampled events never reached disk within %s after the run (counted as missing, not in the quantiles)", missingDisk, s.StalenessDrain)
+		note += fmt.Sprintf("; %d sampled events never reached disk within %s after the run (counted as missing, not in the quantiles)", missingDisk, s.StalenessDrain+checkpointInterval(c.Config))
 	}
 	measures := []results.Measure{
 		results.New(5, "checkpoint/staleness_p50", "checkpoint staleness p50", "ns", "lower", disk).WithNote(note),
@@ -369,4 +372,20 @@ func hasAll(progress map[string]float64, ids []string) bool {
 		}
 	}
 	return true
+}
+
+// defaultCheckpointInterval is the checkpoint exporter's interval when the config sets none.
+const defaultCheckpointInterval = 5 * time.Second
+
+// checkpointInterval is exporters.checkpoint.interval of a config.
+func checkpointInterval(config []byte) time.Duration {
+	v, err := Lookup(config, "exporters.checkpoint.interval")
+	if err != nil {
+		return defaultCheckpointInterval
+	}
+	d, err := time.ParseDuration(fmt.Sprint(v))
+	if err != nil || d <= 0 {
+		return defaultCheckpointInterval
+	}
+	return d
 }
