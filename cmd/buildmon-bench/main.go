@@ -7,7 +7,7 @@
 // Knobs come from the environment (see bench/README.md): BENCH_COUNT, BENCH_TIME, BENCH_ONLY,
 // BENCH_IDLE_SECONDS, BENCH_INGEST_SECONDS, BENCH_WORKERS, BENCH_BATCH_WORKERS,
 // BENCH_BATCH_SIZE, BENCH_STALENESS_SECONDS, BENCH_MEMORY_BUILDS, BENCH_E2E_SAMPLES,
-// BENCH_STRICT, BENCH_PPROF_DIR.
+// BENCH_STRICT, BENCH_PPROF_DIR, BENCH_KEEP_TMP.
 package main
 
 import (
@@ -215,7 +215,11 @@ func runSystem(ctx context.Context, o options, report *results.Report, logf func
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	if os.Getenv("BENCH_KEEP_TMP") == "1" {
+		logf("keeping the collectors' directories in %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
 	r := &sysbench.Runner{Bin: dist, DefaultConfig: cfg, TmpDir: tmp, Settings: o.settings, Logf: logf,
 		ReadCheckpoint: checkpointexporter.ReadCheckpointProgress}
 	for _, part := range []struct {

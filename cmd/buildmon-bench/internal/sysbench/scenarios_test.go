@@ -77,8 +77,10 @@ func TestStaleness(t *testing.T) {
 	assert.Len(t, st.Samples, 5*10, "5 sampled builds x 10 ticks, all reached disk")
 	assert.NotNil(t, m["checkpoint/staleness_p99"].Pass)
 	assert.Len(t, m["checkpoint/visible_p50"].Samples, 5*10)
-	wb := m["checkpoint/write_bytes_per_second"]
-	require.NotNil(t, wb.Target, "bytes written compared with the state size per interval")
+	ck := m["checkpoint/exporter_bytes_per_second"]
+	require.NotNil(t, ck.Target, "bytes written compared with the state size per interval")
+	assert.Positive(t, ck.Median)
+	assert.Contains(t, m, "checkpoint/write_bytes_per_second")
 	assert.Positive(t, m["checkpoint/state_bytes"].Median)
 }
 
@@ -90,7 +92,7 @@ func TestStalenessWithoutReaderFallsBackToMtimes(t *testing.T) {
 	m := byKey(ms)
 	assert.Contains(t, m["checkpoint/staleness_p50"].Note, "checkpoint not readable")
 	assert.NotEmpty(t, m["checkpoint/staleness_p50"].Samples)
-	assert.NotContains(t, m, "checkpoint/write_bytes_per_second", "no state size without reading the checkpoint")
+	assert.NotContains(t, m, "checkpoint/exporter_bytes_per_second", "no state size without reading the checkpoint")
 }
 
 func TestMemory(t *testing.T) {
