@@ -129,7 +129,9 @@ func TestRegistryTransitions(t *testing.T) {
 	require.ErrorContains(t, err, "already finished")
 
 	spans := r.TakeSpans()
-	assert.Len(t, spans, 6) // 2 steps of A, phase A, milestone m2, phase B (ended with the build), the build
+	require.Len(t, spans, 5) // the 2 steps of A (one event), phase A, milestone m2, phase B (ended with the build), the build
+	assert.Equal(t, SpanRecord{Build: spans[0].Build, Phase: "A", StepNumber: 2, StepCount: 2, Start: now, End: now, Result: "success"}, spans[0])
+	assert.Equal(t, "cancellation", spans[4].Result)
 	assert.Empty(t, r.TakeSpans())
 }
 
@@ -150,4 +152,68 @@ func TestRegistryEventIDsAreBounded(t *testing.T) {
 	assert.Equal(t, 1, res.Accepted)
 	b, _ := r.Get("b")
 	assert.Equal(t, int64(4), b.Phases[0].Completed)
+}
+
+func TestRegistryChangeTracking(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRegistry(Options{MaxBuilds: 10, MaxEventIDs: 10, FinishedTTL: time.Minute})
+	_, err := r.Apply(mustDecode(t,
+		`{"type":"build_started","build_id":"a","pipeline":"p"}`,
+		`{"id":"e1","type":"build_started","build_id":"b","pipeline":"p"}`,
+	), now)
+	require.NoError(t, err)
+
+	dirty := r.TakeDirty()
+	require.Len(t, dirty, 2)
+	assert.Equal(t, "a", dirty[0].Build.ID)
+	assert.Empty(t, dirty[1].Build.EventIDs, "emission copies carry no event ids")
+	assert.Empty(t, r.TakeDirty())
+
+	unsaved := r.TakeUnsaved()
+	require.Len(t, unsaved, 2)
+	assert.Equal(t, []string{"e1"}, unsaved[1].Build.EventIDs, "persisted copies keep the event ids")
+	assert.Empty(t, r.TakeUnsaved())
+
+	// A failed write puts the builds back; a failed request changes nothing.
+	r.MarkUnsaved(unsaved)
+	assert.Len(t, r.TakeUnsaved(), 2)
+	_, err = r.Apply(mustDecode(t, `{"type":"phase_started","build_id":"a","phase":"NOPE"}`), now)
+	require.Error(t, err)
+	assert.Empty(t, r.TakeDirty())
+	assert.Empty(t, r.TakeUnsaved())
+
+	// Expired builds are removed from storage, not emitted.
+	_, err = r.Apply(mustDecode(t, `{"type":"build_finished","build_id":"a","result":"success"}`), now)
+	require.NoError(t, err)
+	assert.Len(t, r.All(), 2)
+	assert.Empty(t, r.TakeDirty(), "All covers the changed builds")
+	r.TakeUnsaved()
+	assert.Equal(t, 1, r.Expire(now.Add(2*time.Minute)))
+	assert.Empty(t, r.TakeDirty())
+	assert.Equal(t, []Change{{Build: Build{ID: "a"}, Removed: true}}, r.TakeUnsaved())
+	assert.Equal(t, 1, r.Len())
+}
+
+func TestRegistryRestore(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	stored := []Build{
+		{ID: "old-finished", Pipeline: "p", Started: now, Updated: now.Add(time.Minute), Finished: now.Add(time.Minute), Result: "success"},
+		{ID: "running-old", Pipeline: "p", Started: now, Updated: now, Phases: []Phase{{Name: "BUILD", Steps: 5, Completed: 2, State: PhaseRunning, Start: now}}, EventIDs: []string{"x1", "x2", "x3"}},
+		{ID: "running-new", Pipeline: "p", Started: now, Updated: now.Add(time.Second)},
+	}
+	r := NewRegistry(Options{MaxBuilds: 2, MaxEventIDs: 2})
+	dropped := r.Restore(stored)
+	assert.Equal(t, []string{"old-finished"}, dropped, "running builds are kept first")
+	assert.Equal(t, []Change{{Build: Build{ID: "old-finished"}, Removed: true}}, r.TakeUnsaved())
+	assert.Len(t, r.TakeDirty(), 2, "restored builds are emitted at once")
+
+	// Counts continue, and the newest remembered ids still count once.
+	res, err := r.Apply(mustDecode(t,
+		`{"id":"x3","type":"step_completed","build_id":"running-old","phase":"BUILD"}`,
+		`{"id":"x1","type":"step_completed","build_id":"running-old","phase":"BUILD"}`,
+	), now)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Accepted: 1, Duplicates: 1}, res, "x1 was beyond max_event_ids_per_build")
+	b, _ := r.Get("running-old")
+	assert.Equal(t, int64(3), b.Phases[0].Completed)
 }

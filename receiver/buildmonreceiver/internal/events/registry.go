@@ -108,7 +108,8 @@ type SpanRecord struct {
 	Build      *Identity
 	Phase      string
 	Step       string // step or milestone name; empty for phase and build spans
-	StepNumber int64  // 1-based number of a step span
+	StepNumber int64  // 1-based number of the last step the span covers; 0 for phase and build spans
+	StepCount  int64  // steps the span covers: the event's count (1 for milestones)
 	Start, End time.Time
 	Result     string // success, failure, skip, or the build's result
 	Message    string
@@ -128,8 +129,11 @@ type Registry struct {
 
 	mu     sync.Mutex        // guards everything below
 	builds map[string]*Build // by id
-	dirty  map[string]bool   // builds changed (true) or removed (false) since TakeDirty
-	spans  []SpanRecord      // finished spans not yet taken
+	// dirty holds the builds changed since TakeDirty (to emit), unsaved those changed (true)
+	// or removed (false) since TakeUnsaved (to persist).
+	dirty   map[string]struct{}
+	unsaved map[string]bool
+	spans   []SpanRecord // finished spans not yet taken
 	// recordSpans is set when a traces consumer takes the spans.
 	recordSpans bool
 }
@@ -143,7 +147,7 @@ func (r *Registry) RecordSpans(on bool) {
 
 // NewRegistry returns an empty registry.
 func NewRegistry(opts Options) *Registry {
-	return &Registry{opts: opts, builds: map[string]*Build{}, dirty: map[string]bool{}}
+	return &Registry{opts: opts, builds: map[string]*Build{}, dirty: map[string]struct{}{}, unsaved: map[string]bool{}}
 }
 
 // maxPendingSpans bounds the spans kept when no traces consumer takes them.
@@ -241,7 +245,8 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 		}
 		r.builds[id] = b
 		if res.Accepted > 0 {
-			r.dirty[id] = true
+			r.dirty[id] = struct{}{}
+			r.unsaved[id] = true
 		}
 	}
 	if room := maxPendingSpans - len(r.spans); room > 0 && len(spans) > 0 {
@@ -362,15 +367,9 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		if ph.Completed+ev.Count > MaxSteps {
 			return invalid("count", "phase %s would exceed %d steps", ph.Name, MaxSteps)
 		}
-		start := ph.Start
-		if ph.LastStep.After(start) {
-			start = ph.LastStep
-		}
-		for k := int64(1); spans != nil && k <= ev.Count; k++ {
-			record(SpanRecord{Build: b.ident(), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed + k, Start: start, End: ts, Result: "success"})
-			start = ts
-		}
 		ph.Completed += ev.Count
+		// One span per event: the steps of a count > 1 have no times of their own.
+		record(SpanRecord{Build: b.ident(), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed, StepCount: ev.Count, Start: stepStart(ph), End: ts, Result: "success"})
 		ph.LastStep = ts
 	case TypeMilestoneReached:
 		if ph.State != PhaseRunning {
@@ -383,13 +382,9 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		if ph.Reached[i] {
 			return invalid("step", "milestone %q of phase %s already reached", ev.Step, ph.Name)
 		}
-		start := ph.Start
-		if ph.LastStep.After(start) {
-			start = ph.LastStep
-		}
 		ph.Reached[i] = true
 		ph.Completed++
-		record(SpanRecord{Build: b.ident(), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed, Start: start, End: ts, Result: "success"})
+		record(SpanRecord{Build: b.ident(), Phase: ph.Name, Step: ev.Step, StepNumber: ph.Completed, StepCount: 1, Start: stepStart(ph), End: ts, Result: "success"})
 		ph.LastStep = ts
 	case TypePhaseCompleted:
 		if ph.State != PhaseRunning {
@@ -418,6 +413,15 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 	return nil
 }
 
+// stepStart is when the next step of a running phase began: when the previous one ended, or
+// when the phase started.
+func stepStart(ph *Phase) time.Time {
+	if ph.LastStep.After(ph.Start) {
+		return ph.LastStep
+	}
+	return ph.Start
+}
+
 func phaseSpan(b *Build, ph *Phase) SpanRecord {
 	res := map[PhaseState]string{PhaseCompleted: "success", PhaseFailed: "failure", PhaseSkipped: "skip"}[ph.State]
 	return SpanRecord{Build: b.ident(), Phase: ph.Name, Start: ph.Start, End: ph.End, Result: res, Message: ph.Message}
@@ -441,53 +445,78 @@ func (r *Registry) Len() int {
 	return len(r.builds)
 }
 
-// Change is a build that changed since the last TakeDirty; Removed builds have only an ID.
+// Change is a build that changed; a Removed change has only the build's ID.
 type Change struct {
 	Build   Build
 	Removed bool
-	// Persist is the build as it is stored (with its event ids).
-	Persist *Build
 }
 
-// TakeDirty returns the builds changed or removed since the last call, sorted by id, and
-// forgets them.
+// TakeDirty returns copies of the builds changed since the last call (or All), sorted by id,
+// for emission, and forgets them.
 func (r *Registry) TakeDirty() []Change {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.takeLocked(r.dirty)
+	out := make([]Change, 0, len(r.dirty))
+	for id := range r.dirty {
+		if b, ok := r.builds[id]; ok {
+			out = append(out, Change{Build: b.Snapshot()})
+		}
+	}
+	clear(r.dirty)
+	sortChanges(out)
+	return out
 }
 
-// All returns every tracked build, sorted by id, and clears the dirty set.
+// All returns copies of every tracked build, sorted by id, for the periodic emission; the
+// changed builds are among them, so it clears the set that TakeDirty returns.
 func (r *Registry) All() []Change {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	all := make(map[string]bool, len(r.builds)+len(r.dirty))
-	for id, v := range r.dirty {
-		all[id] = v
+	out := make([]Change, 0, len(r.builds))
+	for _, b := range r.builds {
+		out = append(out, Change{Build: b.Snapshot()})
 	}
-	for id := range r.builds {
-		all[id] = true
-	}
-	return r.takeLocked(all)
+	clear(r.dirty)
+	sortChanges(out)
+	return out
 }
 
-func (r *Registry) takeLocked(set map[string]bool) []Change {
-	out := make([]Change, 0, len(set))
-	for id := range set {
+// TakeUnsaved returns the builds changed or removed since the last call, for persistence:
+// copies with their event ids, so that a restored build still knows them.
+func (r *Registry) TakeUnsaved() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Change, 0, len(r.unsaved))
+	for id := range r.unsaved {
 		b, ok := r.builds[id]
 		if !ok {
 			out = append(out, Change{Build: Build{ID: id}, Removed: true})
 			continue
 		}
-		p := *b
-		p.Phases = slices.Clone(b.Phases)
-		p.EventIDs = slices.Clone(b.EventIDs)
-		p.ids = nil
-		out = append(out, Change{Build: b.Snapshot(), Persist: &p})
+		c := b.Snapshot()
+		c.EventIDs = slices.Clone(b.EventIDs)
+		out = append(out, Change{Build: c})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Build.ID < out[j].Build.ID })
-	clear(r.dirty)
+	clear(r.unsaved)
+	sortChanges(out)
 	return out
+}
+
+// MarkUnsaved puts builds whose persistence failed back, so that the next TakeUnsaved
+// returns them again (as they are then).
+func (r *Registry) MarkUnsaved(changes []Change) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range changes {
+		if _, ok := r.unsaved[c.Build.ID]; !ok {
+			_, tracked := r.builds[c.Build.ID]
+			r.unsaved[c.Build.ID] = tracked
+		}
+	}
+}
+
+func sortChanges(cs []Change) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Build.ID < cs[j].Build.ID })
 }
 
 // TakeSpans returns the finished spans recorded since the last call.
@@ -507,26 +536,44 @@ func (r *Registry) Expire(now time.Time) int {
 	for id, b := range r.builds {
 		if b.Done() && now.Sub(b.Finished) > r.opts.FinishedTTL {
 			delete(r.builds, id)
-			r.dirty[id] = false
+			delete(r.dirty, id)
+			r.unsaved[id] = false
 			n++
 		}
 	}
 	return n
 }
 
-// Restore puts builds loaded from storage back, as they were; it does not mark them dirty.
-func (r *Registry) Restore(builds []Build) {
+// Restore puts builds loaded from storage back, as they were, and marks them changed so that
+// their state is emitted at once. Past MaxBuilds it keeps the running builds first, then the
+// most recently updated, and returns the ids of the builds it dropped (and marks them removed
+// in storage).
+func (r *Registry) Restore(builds []Build) (dropped []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	builds = slices.Clone(builds)
+	sort.SliceStable(builds, func(i, j int) bool {
+		if builds[i].Done() != builds[j].Done() {
+			return !builds[i].Done()
+		}
+		return builds[i].Updated.After(builds[j].Updated)
+	})
 	for i := range builds {
 		b := builds[i]
 		if len(r.builds) >= r.opts.MaxBuilds {
-			return
+			dropped = append(dropped, b.ID)
+			r.unsaved[b.ID] = false
+			continue
+		}
+		if len(b.EventIDs) > r.opts.MaxEventIDs {
+			b.EventIDs = b.EventIDs[len(b.EventIDs)-r.opts.MaxEventIDs:]
 		}
 		b.ids = make(map[string]struct{}, len(b.EventIDs))
 		for _, e := range b.EventIDs {
 			b.ids[e] = struct{}{}
 		}
 		r.builds[b.ID] = &b
+		r.dirty[b.ID] = struct{}{}
 	}
+	return dropped
 }
