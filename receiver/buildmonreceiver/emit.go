@@ -69,17 +69,20 @@ func elapsed(start, end, now time.Time) float64 {
 	return 0
 }
 
-// metrics returns the build metrics of the changed builds, one resource per build. Data points
-// carry the emission time; durations use the events' (client) timestamps.
+// metrics returns the build metrics of the given builds, one resource per build. Every data
+// point of a build carries the time of the build's newest event (client timestamps honoured),
+// which never goes backwards, so a consumer that keeps the newest point keeps the latest
+// state; the start time is the build's start. Durations of running phases and builds are
+// measured up to now.
 func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metrics {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ts := pcommon.NewTimestampFromTime(now)
 	for i := range changes {
 		if changes[i].Removed {
 			continue
 		}
 		b := &changes[i].Build
+		ts := pcommon.NewTimestampFromTime(b.Updated)
 		for j := range b.Phases {
 			ph := &b.Phases[j]
 			e.mb.RecordBuildPhaseStepsTotalDataPoint(ts, ph.Steps, ph.Name)
@@ -131,11 +134,13 @@ func (e *emitter) resource(host, pipeline, id string, attrs events.Attributes) p
 
 // Span attribute keys beyond the resource's: the CICD task conventions, and ours for steps.
 const (
+	attrActionName    = "cicd.pipeline.action.name"
 	attrTaskName      = "cicd.pipeline.task.name"
 	attrTaskRunID     = "cicd.pipeline.task.run.id"
 	attrTaskRunResult = "cicd.pipeline.task.run.result"
 	attrStepName      = "buildmon.step.name"
 	attrStepNumber    = "buildmon.step.number"
+	attrStepCount     = "buildmon.step.count"
 	attrSpanKind      = "buildmon.span.kind"
 )
 
@@ -186,6 +191,7 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 		case s.Phase == "":
 			span.SetSpanID(root)
 			span.SetName("RUN " + s.Build.Pipeline)
+			attrs.PutStr(attrActionName, "RUN")
 			attrs.PutStr(attrSpanKind, "build")
 			attrs.PutStr(schema.AttrPipelineResult, s.Result)
 		case s.StepNumber == 0:
@@ -199,7 +205,11 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 		default:
 			n := strconv.FormatInt(s.StepNumber, 10)
 			name := s.Step
-			if name == "" {
+			switch {
+			case name != "":
+			case s.StepCount > 1:
+				name = "steps " + strconv.FormatInt(s.StepNumber-s.StepCount+1, 10) + "-" + n
+			default:
 				name = "step " + n
 			}
 			span.SetSpanID(spanID(s.Build.ID, s.Phase, n))
@@ -210,6 +220,7 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 			attrs.PutStr(attrTaskRunID, s.Build.ID+"/"+s.Phase)
 			attrs.PutStr(attrStepName, name)
 			attrs.PutInt(attrStepNumber, s.StepNumber)
+			attrs.PutInt(attrStepCount, s.StepCount)
 			attrs.PutStr(attrTaskRunResult, s.Result)
 		}
 		span.SetKind(ptrace.SpanKindInternal)

@@ -1,6 +1,7 @@
 package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -115,6 +116,9 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 	}
 	ctx := req.Context()
 	if res.Accepted > 0 {
+		// Stored before the answer, so an event that got 202 survives a crash; a client that
+		// hangs up does not cancel the write, which may hold other requests' changes too.
+		r.persist(context.WithoutCancel(ctx))
 		r.telemetry.BuildmonReceiverEventsAccepted.Add(ctx, int64(res.Accepted))
 		r.notify()
 	}

@@ -2,6 +2,8 @@ package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
@@ -23,7 +26,8 @@ import (
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
 )
 
-// clock is the receiver's time source; tests replace it.
+// clock is the receiver's time source: the default time of events that carry none, the end
+// of running durations, and the rate limiter's time. Tests replace it.
 type clock func() time.Time
 
 // buildmonReceiver serves the events API, keeps the build registry, and emits build metrics
@@ -45,13 +49,17 @@ type buildmonReceiver struct {
 
 	startOnce, stopOnce sync.Once
 	startErr            error
-	server              *http.Server
+	server              *http.Server        // nil until the events API listens
 	host                component.Component // host metrics, nil when off
-	store               *registryStore      // nil without a storage extension
+	loopRunning         bool                // the emit loop was started
 	wake                chan struct{}       // a request changed the registry
 	done                chan struct{}       // closed by Shutdown to stop the loop
 	loopDone            chan struct{}       // closed when the loop has stopped
 	serveDone           chan struct{}       // closed when the HTTP server has stopped
+
+	persistent bool           // a storage extension is configured; set in Start
+	storeMu    sync.Mutex     // serialises persistence: one writer takes and writes the unsaved builds
+	store      *registryStore // guarded by storeMu; nil without storage and after Shutdown
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmonReceiver, error) {
@@ -102,7 +110,7 @@ func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmon
 func (r *buildmonReceiver) setMetrics(next consumer.Metrics) { r.metrics = next }
 func (r *buildmonReceiver) setTraces(next consumer.Traces)   { r.traces = next }
 
-// Start runs once for both pipelines.
+// Start runs once for both pipelines. If it fails, Shutdown releases what it had started.
 func (r *buildmonReceiver) Start(ctx context.Context, host component.Host) error {
 	r.startOnce.Do(func() { r.startErr = r.start(ctx, host) })
 	return r.startErr
@@ -114,29 +122,42 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 		if err != nil {
 			return err
 		}
-		r.store = store
-		builds, err := store.load(ctx)
+		builds, unreadable, err := store.load(ctx)
 		if err != nil {
+			_ = store.close(ctx)
 			return fmt.Errorf("restoring the build registry from %s: %w", r.cfg.Storage, err)
 		}
-		r.registry.Restore(builds)
-		r.set.Logger.Info("build registry restored", zap.Int("builds", len(builds)), zap.String("storage", r.cfg.Storage.String()))
+		if unreadable != nil {
+			// The builds that can be read are restored; events for the others get 404.
+			r.set.Logger.Error("stored builds unreadable", zap.String("storage", r.cfg.Storage.String()), zap.Error(unreadable))
+		}
+		r.store, r.persistent = store, true
+		if dropped := r.registry.Restore(builds); len(dropped) > 0 {
+			r.set.Logger.Warn("stored builds beyond max_builds dropped", zap.Int("dropped", len(dropped)), zap.Int("max_builds", r.cfg.MaxBuilds))
+		}
+		r.set.Logger.Info("build registry restored", zap.Int("builds", r.registry.Len()), zap.String("storage", r.cfg.Storage.String()))
 	}
-
 	r.registry.RecordSpans(r.traces != nil)
+
+	// The loop runs first: restored builds are emitted at once, and Shutdown can rely on it.
+	r.loopRunning = true
+	go r.loop()
+	r.notify()
+
 	ln, err := r.cfg.Events.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("events.endpoint %s: %w", r.cfg.Events.NetAddr.Endpoint, err)
 	}
-	r.server, err = r.cfg.Events.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.handler(),
+	server, err := r.cfg.Events.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.handler(),
 		confighttpErrorHandler(r))
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	r.server = server
 	go func() {
 		defer close(r.serveDone)
-		if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
 		}
 	}()
@@ -145,18 +166,18 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 	if r.cfg.Host.Enabled && r.metrics != nil {
 		hm, err := hostmetrics.NewReceiver(&r.cfg.Host, r.cfg.MetricsBuilderConfig, r.set, r.metrics)
 		if err != nil {
-			return err
+			return fmt.Errorf("host metrics: %w", err)
 		}
 		if err := hm.Start(ctx, host); err != nil {
 			return fmt.Errorf("starting host metrics: %w", err)
 		}
 		r.host = hm
 	}
-	go r.loop()
 	return nil
 }
 
-// Shutdown stops the server, flushes what changed, and stops the loop.
+// Shutdown stops the events API, then the host metrics, persists and emits what changed last,
+// and closes the storage client. It is safe after a failed Start and without one.
 func (r *buildmonReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {
@@ -166,65 +187,84 @@ func (r *buildmonReceiver) Shutdown(ctx context.Context) error {
 		if r.server != nil {
 			err = errors.Join(err, r.server.Shutdown(ctx))
 			<-r.serveDone
-			close(r.done)
-			<-r.loopDone
 		}
 		if r.host != nil {
 			err = errors.Join(err, r.host.Shutdown(ctx))
 		}
+		if r.loopRunning {
+			close(r.done)
+			<-r.loopDone
+		}
 		if r.store != nil {
+			r.storeMu.Lock()
 			err = errors.Join(err, r.store.close(ctx))
+			r.store = nil
+			r.storeMu.Unlock()
 		}
 		r.telemetry.Shutdown()
 	})
 	return err
 }
 
-// loop emits changed builds as soon as a request changes them, and every build each
-// report_interval; it also persists the registry and expires finished builds.
+// loop emits changed builds soon after a request changes them (a burst of requests makes one
+// batch) and every build each report_interval, when it also expires finished builds.
 func (r *buildmonReceiver) loop() {
 	defer close(r.loopDone)
 	ticker := time.NewTicker(r.cfg.ReportInterval)
 	defer ticker.Stop()
+	ctx := context.Background()
 	for {
 		select {
 		case <-r.done:
-			r.flush(context.Background(), false)
+			r.persist(ctx)
+			r.emit(ctx, r.registry.TakeDirty())
 			return
 		case <-r.wake:
-			r.flush(context.Background(), false)
+			r.emit(ctx, r.registry.TakeDirty())
 		case <-ticker.C:
-			r.registry.Expire(r.now())
-			r.flush(context.Background(), true)
+			if n := r.registry.Expire(r.now()); n > 0 {
+				r.set.Logger.Debug("finished builds expired", zap.Int("builds", n))
+			}
+			r.persist(ctx)
+			r.emit(ctx, r.registry.All())
 		}
 	}
 }
 
-// flush persists and emits the changed builds (all of them when periodic).
-func (r *buildmonReceiver) flush(ctx context.Context, all bool) {
-	var changes []events.Change
-	if all {
-		changes = r.registry.All()
-	} else {
-		changes = r.registry.TakeDirty()
-	}
-	spans := r.registry.TakeSpans()
-	if len(changes) == 0 && len(spans) == 0 {
+// persist writes the builds changed or removed since the last write, in one batch. Requests
+// call it before they answer, so an accepted event is stored; concurrent requests share the
+// write of whoever holds storeMu first (the others then find nothing left to write).
+func (r *buildmonReceiver) persist(ctx context.Context) {
+	if !r.persistent {
 		return
 	}
-	if r.store != nil {
-		if err := r.store.save(ctx, changes); err != nil {
-			r.set.Logger.Error("persisting the build registry failed", zap.Error(err))
-		}
+	r.storeMu.Lock()
+	defer r.storeMu.Unlock()
+	if r.store == nil {
+		return
 	}
-	now := r.now()
-	if r.metrics != nil {
-		if md := r.emitter.metrics(changes, now); md.ResourceMetrics().Len() > 0 {
+	changes := r.registry.TakeUnsaved()
+	if len(changes) == 0 {
+		return
+	}
+	if err := r.store.save(ctx, changes); err != nil {
+		r.registry.MarkUnsaved(changes)
+		r.telemetry.BuildmonReceiverStorageWriteFailures.Add(ctx, 1)
+		r.set.Logger.Error("persisting the build registry failed; retried with the next change", zap.Int("builds", len(changes)), zap.Error(err))
+	}
+}
+
+// emit sends the builds' metrics and the finished spans to the pipelines. A consumer error is
+// logged; the registry is the source of truth and the next emission carries the state again.
+func (r *buildmonReceiver) emit(ctx context.Context, changes []events.Change) {
+	spans := r.registry.TakeSpans()
+	if r.metrics != nil && len(changes) > 0 {
+		if md := r.emitter.metrics(changes, r.now()); md.ResourceMetrics().Len() > 0 {
 			obsCtx := r.obsrecv.StartMetricsOp(ctx)
 			err := r.metrics.ConsumeMetrics(ctx, md)
 			r.obsrecv.EndMetricsOp(obsCtx, "buildmon", md.DataPointCount(), err)
 			if err != nil {
-				r.set.Logger.Warn("build metrics not consumed", zap.Error(err))
+				r.set.Logger.Warn("build metrics not consumed", zap.Int("builds", len(changes)), zap.Error(err))
 			}
 		}
 	}
@@ -234,7 +274,7 @@ func (r *buildmonReceiver) flush(ctx context.Context, all bool) {
 		err := r.traces.ConsumeTraces(ctx, td)
 		r.obsrecv.EndTracesOp(obsCtx, "buildmon", td.SpanCount(), err)
 		if err != nil {
-			r.set.Logger.Warn("build spans not consumed", zap.Error(err))
+			r.set.Logger.Warn("build spans not consumed", zap.Int("spans", td.SpanCount()), zap.Error(err))
 		}
 	}
 }
@@ -247,11 +287,28 @@ func (r *buildmonReceiver) notify() {
 	}
 }
 
-// clientKey identifies the client of a request for rate limiting: its remote address.
+// subjectAttributes are the auth data attributes that name the authenticated subject, in
+// order of preference.
+var subjectAttributes = []string{"subject", "sub", "username", "user", "client_id", "email", "name"}
+
+// clientKey identifies the client of a request for rate limiting: the authenticated subject
+// when the authenticator names one; with an authenticator that names none (bearertokenauth),
+// a fingerprint of the credential, so that each token has its own bucket; else the remote IP.
 func clientKey(req *http.Request) string {
+	if auth := client.FromContext(req.Context()).Auth; auth != nil {
+		for _, name := range subjectAttributes {
+			if v, ok := auth.GetAttribute(name).(string); ok && v != "" {
+				return "subject:" + v
+			}
+		}
+		if cred := req.Header.Get("Authorization"); cred != "" {
+			sum := sha256.Sum256([]byte(cred))
+			return "credential:" + hex.EncodeToString(sum[:8])
+		}
+	}
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
 	if err != nil {
-		return req.RemoteAddr
+		return "addr:" + req.RemoteAddr
 	}
-	return host
+	return "addr:" + host
 }

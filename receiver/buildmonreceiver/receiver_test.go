@@ -3,6 +3,7 @@ package buildmonreceiver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -22,12 +23,17 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadatatest"
 )
 
 // fakeClock is a settable clock.
@@ -73,9 +79,21 @@ func freeEndpoint(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// nopSettings are the receiver's settings with its real id (the storage client is keyed by it).
+func nopSettings() receiver.Settings {
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type)
+	return set
+}
+
 // startReceiver creates the receiver through its factory for metrics and traces, starts it on
 // a free loopback port and shuts it down when the test ends.
 func startReceiver(t *testing.T, host component.Host, mutate func(*Config)) *testReceiver {
+	t.Helper()
+	return startReceiverWithSettings(t, host, nopSettings(), mutate)
+}
+
+func startReceiverWithSettings(t *testing.T, host component.Host, set receiver.Settings, mutate func(*Config)) *testReceiver {
 	t.Helper()
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
@@ -88,7 +106,6 @@ func startReceiver(t *testing.T, host component.Host, mutate func(*Config)) *tes
 	}
 	require.NoError(t, cfg.Validate())
 	tr := &testReceiver{clock: &fakeClock{t: t0}, sink: new(consumertest.MetricsSink), traces: new(consumertest.TracesSink)}
-	set := receivertest.NewNopSettings(metadata.Type)
 	mr, err := f.CreateMetrics(context.Background(), set, cfg, tr.sink)
 	require.NoError(t, err)
 	trr, err := f.CreateTraces(context.Background(), set, cfg, tr.traces)
@@ -142,6 +159,30 @@ func (tr *testReceiver) waitFor(t *testing.T, cond func(pmetric.Metrics) bool) p
 	return found
 }
 
+// intPoint returns the value of a build metric's point for a phase ("" for build-level metrics)
+// in md; the test fails if there is none.
+func intPoint(t *testing.T, md pmetric.Metrics, name, phase string) int64 {
+	t.Helper()
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for k := 0; k < ms.Len(); k++ {
+			if ms.At(k).Name() != name {
+				continue
+			}
+			dps := ms.At(k).Gauge().DataPoints()
+			for d := 0; d < dps.Len(); d++ {
+				v, _ := dps.At(d).Attributes().Get("build.phase")
+				if v.Str() == phase {
+					return dps.At(d).IntValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s point for phase %q", name, phase)
+	return 0
+}
+
 func hasMetric(md pmetric.Metrics, name string) bool {
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -175,13 +216,11 @@ func script(id string) []string {
 	}
 }
 
-func TestScriptedBuildMetricsGolden(t *testing.T) {
-	tr := startReceiver(t, nil, nil)
-	tr.clock.set(t0.Add(20 * time.Second))
-	tr.postOK(t, script("build-42")...)
-	actual := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "build.result") })
-
-	expectedFile := filepath.Join("testdata", "golden", "scripted_build.yaml")
+// compareGolden compares md with a golden file (UPDATE_GOLDEN=1 rewrites it). Golden files
+// normalise timestamps, so the test checks them with pointTimes.
+func compareGolden(t *testing.T, name string, actual pmetric.Metrics) {
+	t.Helper()
+	expectedFile := filepath.Join("testdata", "golden", name)
 	if os.Getenv("UPDATE_GOLDEN") != "" {
 		require.NoError(t, golden.WriteMetrics(t, expectedFile, actual))
 	}
@@ -192,10 +231,60 @@ func TestScriptedBuildMetricsGolden(t *testing.T) {
 		pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreResourceMetricsOrder()))
 }
 
+// pointTimes returns the distinct (start, time) pairs of all data points in md.
+func pointTimes(md pmetric.Metrics) map[[2]time.Time]int {
+	out := map[[2]time.Time]int{}
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for k := 0; k < ms.Len(); k++ {
+			dps := ms.At(k).Gauge().DataPoints()
+			for d := 0; d < dps.Len(); d++ {
+				out[[2]time.Time{dps.At(d).StartTimestamp().AsTime().UTC(), dps.At(d).Timestamp().AsTime().UTC()}]++
+			}
+		}
+	}
+	return out
+}
+
+func onlyTimes(t *testing.T, md pmetric.Metrics, start, ts time.Time) {
+	t.Helper()
+	times := pointTimes(md)
+	assert.Len(t, times, 1, "one start time and one time for all points: %v", times)
+	assert.Contains(t, times, [2]time.Time{start, ts})
+}
+
+// A finished build: every point carries the time of the build's newest event (client time
+// t0+13s), durations are final whatever the receiver's clock says.
+func TestScriptedBuildMetricsGolden(t *testing.T) {
+	tr := startReceiver(t, nil, nil)
+	tr.clock.set(t0.Add(20 * time.Second))
+	tr.postOK(t, script("build-42")...)
+	actual := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "build.result") })
+	compareGolden(t, "scripted_build.yaml", actual)
+	onlyTimes(t, actual, t0, t0.Add(13*time.Second))
+}
+
+// A running build: durations of the running phase and the build run to the receiver's clock;
+// events without a time take the receiver's clock.
+func TestRunningBuildMetricsGolden(t *testing.T) {
+	tr := startReceiver(t, nil, func(c *Config) { c.MetricsBuilderConfig.ResourceAttributes.CicdWorkerID.Enabled = false })
+	lines := script("build-7")[:7] // started, INIT done, SETUP skipped, BUILD running with 3 of 4 steps
+	tr.clock.set(t0.Add(30 * time.Second))
+	tr.postOK(t, lines...)
+	tr.clock.set(t0.Add(40 * time.Second))
+	tr.postOK(t, `{"type":"step_completed","build_id":"build-7","phase":"BUILD","step":"package"}`)
+	actual := tr.waitFor(t, func(md pmetric.Metrics) bool {
+		return hasMetric(md, "build.duration") && intPoint(t, md, "build.phase.steps.completed", "BUILD") == 4
+	})
+	compareGolden(t, "running_build.yaml", actual)
+	onlyTimes(t, actual, t0, t0.Add(40*time.Second))
+}
+
 func TestTracesOneTracePerBuild(t *testing.T) {
 	tr := startReceiver(t, nil, nil)
 	tr.postOK(t, script("build-43")...)
-	require.Eventually(t, func() bool { return tr.traces.SpanCount() >= 8 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return tr.traces.SpanCount() >= 6 }, 10*time.Second, 10*time.Millisecond)
 	kinds := map[string]int{}
 	names := map[string]bool{}
 	traceIDs := map[string]bool{}
@@ -211,19 +300,52 @@ func TestTracesOneTracePerBuild(t *testing.T) {
 				k, _ := s.Attributes().Get("buildmon.span.kind")
 				kinds[k.Str()]++
 				names[s.Name()] = true
-				if s.Name() == "BUILD" {
+				switch s.Name() {
+				case "BUILD":
 					assert.Equal(t, ptrace.StatusCodeError, s.Status().Code())
+					assert.Equal(t, "link error", s.Status().Message())
 					assert.Equal(t, t0.Add(4*time.Second), s.StartTimestamp().AsTime())
 					assert.Equal(t, t0.Add(12*time.Second), s.EndTimestamp().AsTime())
+					assert.Equal(t, s.ParentSpanID(), rootSpanID(t, tr))
+				case "BUILD/compile":
+					// One span for the event's three steps, from the phase's start.
+					assert.Equal(t, t0.Add(4*time.Second), s.StartTimestamp().AsTime())
+					assert.Equal(t, t0.Add(10*time.Second), s.EndTimestamp().AsTime())
+					n, _ := s.Attributes().Get("buildmon.step.count")
+					assert.Equal(t, int64(3), n.Int())
+					task, _ := s.Attributes().Get("cicd.pipeline.task.name")
+					assert.Equal(t, "BUILD", task.Str())
+				case "RUN web":
+					assert.True(t, s.ParentSpanID().IsEmpty())
+					res, _ := s.Attributes().Get("cicd.pipeline.result")
+					assert.Equal(t, "failure", res.Str())
+				case "SETUP":
+					res, _ := s.Attributes().Get("cicd.pipeline.task.run.result")
+					assert.Equal(t, "skip", res.Str())
+					assert.Equal(t, ptrace.StatusCodeUnset, s.Status().Code())
 				}
 			}
 		}
 	}
-	assert.Len(t, traceIDs, 1)
-	assert.Equal(t, map[string]int{"build": 1, "phase": 3, "step": 4}, kinds)
+	assert.Equal(t, map[string]bool{traceID("build-43").String(): true}, traceIDs)
+	assert.Equal(t, map[string]int{"build": 1, "phase": 3, "step": 2}, kinds)
 	for _, n := range []string{"RUN web", "INIT", "SETUP", "BUILD", "INIT/step 1", "BUILD/compile"} {
 		assert.True(t, names[n], "span %q missing from %v", n, names)
 	}
+}
+
+// rootSpanID returns the span id of the build span among the received spans.
+func rootSpanID(t *testing.T, tr *testReceiver) pcommon.SpanID {
+	for _, td := range tr.traces.AllTraces() {
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for j := 0; j < spans.Len(); j++ {
+			if spans.At(j).ParentSpanID().IsEmpty() {
+				return spans.At(j).SpanID()
+			}
+		}
+	}
+	t.Fatal("no build span")
+	return pcommon.SpanID{}
 }
 
 func TestEventErrorsLeaveStateUnchanged(t *testing.T) {
@@ -390,4 +512,97 @@ func TestRegistrySurvivesRestartWithStorage(t *testing.T) {
 	require.NotNil(t, b)
 	assert.Equal(t, int64(3), b.Phases[0].Completed)
 	assert.Equal(t, events.PhaseRunning, b.Phases[0].State)
+}
+
+func TestTelemetryCountsEvents(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tr := startReceiverWithSettings(t, nil, metadatatest.NewSettings(tel), nil)
+	tr.postOK(t, `{"id":"1","type":"build_started","build_id":"b1","pipeline":"p"}`, `{"id":"2","type":"phase_started","build_id":"b1","phase":"INIT"}`)
+	tr.postOK(t, `{"id":"2","type":"phase_started","build_id":"b1","phase":"INIT"}`)
+	code, _, _ := tr.post(t, "application/json", `{"type":"phase_started","build_id":"nope","phase":"INIT"}`)
+	require.Equal(t, http.StatusNotFound, code)
+	opts := []metricdatatest.Option{metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars()}
+	metadatatest.AssertEqualBuildmonReceiverEventsAccepted(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, opts...)
+	metadatatest.AssertEqualBuildmonReceiverEventsDuplicate(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
+	metadatatest.AssertEqualBuildmonReceiverRequestsRejected(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
+	metadatatest.AssertEqualBuildmonReceiverBuildsTracked(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
+}
+
+// Every report_interval all tracked builds are emitted again, without new events, and finished
+// builds past finished_build_ttl leave the registry.
+func TestPeriodicReportAndExpiry(t *testing.T) {
+	tr := startReceiver(t, nil, func(c *Config) {
+		c.ReportInterval = 10 * time.Millisecond
+		c.FinishedBuildTTL = time.Minute
+	})
+	tr.postOK(t, `{"type":"build_started","build_id":"running","pipeline":"p"}`,
+		`{"type":"build_started","build_id":"done","pipeline":"p"}`,
+		`{"type":"build_finished","build_id":"done","result":"success"}`)
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, md := range tr.sink.AllMetrics() {
+			if md.ResourceMetrics().Len() == 2 {
+				n++
+			}
+		}
+		return n >= 3
+	}, 10*time.Second, 5*time.Millisecond, "both builds are re-emitted every report_interval")
+
+	tr.clock.set(t0.Add(2 * time.Minute))
+	require.Eventually(t, func() bool {
+		_, ok := tr.r.registry.Get("done")
+		return !ok
+	}, 10*time.Second, 5*time.Millisecond)
+	_, ok := tr.r.registry.Get("running")
+	assert.True(t, ok, "running builds never expire")
+	code, _, _ := tr.post(t, "application/json", `{"type":"phase_started","build_id":"done","phase":"INIT"}`)
+	assert.Equal(t, http.StatusNotFound, code)
+}
+
+// A consumer that fails does not fail the request nor change what the registry holds.
+func TestConsumerErrorKeepsState(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Events.NetAddr.Endpoint = freeEndpoint(t)
+	cfg.Host.Enabled = false
+	r, err := f.CreateMetrics(context.Background(), nopSettings(), cfg, consumertest.NewErr(errors.New("pipeline full")))
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, r.Shutdown(context.Background())) }()
+	tr := &testReceiver{r: r.(*buildmonReceiver), url: "http://" + cfg.Events.NetAddr.Endpoint}
+	tr.postOK(t, `{"type":"build_started","build_id":"b1","pipeline":"p","phases":[{"name":"BUILD","steps":3}]}`, `{"type":"phase_started","build_id":"b1","phase":"BUILD"}`)
+	tr.postOK(t, `{"type":"step_completed","build_id":"b1","phase":"BUILD"}`)
+	tr.postOK(t, `{"type":"step_completed","build_id":"b1","phase":"BUILD"}`)
+	b, _ := tr.r.registry.Get("b1")
+	assert.Equal(t, int64(2), b.Phases[0].Completed)
+}
+
+// A Start that fails (the port is taken) leaves nothing running, and Shutdown returns.
+func TestStartFailureReleasesEverything(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Events.NetAddr.Endpoint = l.Addr().String()
+	cfg.Host.Enabled = false
+	r, err := f.CreateMetrics(context.Background(), nopSettings(), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.ErrorContains(t, r.Start(context.Background(), componenttest.NewNopHost()), "events.endpoint")
+	require.NoError(t, r.Shutdown(context.Background()))
+	// The config can be used again (the shared receiver was released).
+	r2, err := f.CreateMetrics(context.Background(), nopSettings(), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	assert.NotSame(t, r, r2)
+	require.NoError(t, r2.Shutdown(context.Background()))
+}
+
+func TestUnknownPath(t *testing.T) {
+	tr := startReceiver(t, nil, nil)
+	resp, err := http.Get(tr.url + "/v2/whatever")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 }

@@ -25,13 +25,14 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	BuildmonReceiverBuildsTracked    metric.Int64ObservableGauge
-	BuildmonReceiverEventsAccepted   metric.Int64Counter
-	BuildmonReceiverEventsDuplicate  metric.Int64Counter
-	BuildmonReceiverRequestsRejected metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	BuildmonReceiverBuildsTracked        metric.Int64ObservableGauge
+	BuildmonReceiverEventsAccepted       metric.Int64Counter
+	BuildmonReceiverEventsDuplicate      metric.Int64Counter
+	BuildmonReceiverRequestsRejected     metric.Int64Counter
+	BuildmonReceiverStorageWriteFailures metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -110,6 +111,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_buildmon_receiver_requests_rejected",
 		metric.WithDescription("Requests to the events API rejected (invalid, unknown build, too large, rate-limited, unauthorised). [Development]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.BuildmonReceiverStorageWriteFailures, err = builder.meter.Int64Counter(
+		"otelcol_buildmon_receiver_storage_write_failures",
+		metric.WithDescription("Writes of the build registry to the storage extension that failed (the builds are written again with the next change). [Development]"),
+		metric.WithUnit("{write}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -27,6 +27,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.BuildmonReceiverEventsAccepted.Add(context.Background(), 1)
 	tb.BuildmonReceiverEventsDuplicate.Add(context.Background(), 1)
 	tb.BuildmonReceiverRequestsRejected.Add(context.Background(), 1)
+	tb.BuildmonReceiverStorageWriteFailures.Add(context.Background(), 1)
 	AssertEqualBuildmonReceiverBuildsTracked(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -37,6 +38,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualBuildmonReceiverRequestsRejected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualBuildmonReceiverStorageWriteFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
