@@ -478,9 +478,12 @@ func newFileStorage(t *testing.T, dir string) (component.ID, component.Component
 	return component.NewID(f.Type()), ext
 }
 
+// The registry survives a restart with the contrib file_storage extension: the second
+// receiver emits the restored build at once, accepts events for it, counts continue, and event
+// ids remembered before the restart still count once.
 func TestRegistrySurvivesRestartWithStorage(t *testing.T) {
 	dir := t.TempDir()
-	run := func(lines ...string) *events.Build {
+	run := func(expectRestored bool, lines ...string) events.Build {
 		id, ext := newFileStorage(t, dir)
 		defer func() { require.NoError(t, ext.Shutdown(context.Background())) }()
 		host := hostWithExtensions{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{id: ext}}
@@ -489,27 +492,26 @@ func TestRegistrySurvivesRestartWithStorage(t *testing.T) {
 		cfg.Events.NetAddr.Endpoint = freeEndpoint(t)
 		cfg.Host.Enabled = false
 		cfg.Storage = &id
-		set := receivertest.NewNopSettings(metadata.Type)
-		set.ID = component.NewID(metadata.Type) // the storage client is keyed by the receiver's id
-		r, err := f.CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+		sink := new(consumertest.MetricsSink)
+		r, err := f.CreateMetrics(context.Background(), nopSettings(), cfg, sink)
 		require.NoError(t, err)
 		require.NoError(t, r.Start(context.Background(), host))
-		tr := &testReceiver{r: r.(*buildmonReceiver), url: "http://" + cfg.Events.NetAddr.Endpoint}
+		tr := &testReceiver{r: r.(*buildmonReceiver), sink: sink, url: "http://" + cfg.Events.NetAddr.Endpoint}
+		if expectRestored {
+			md := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "build.phase.steps.completed") })
+			assert.Equal(t, int64(2), intPoint(t, md, "build.phase.steps.completed", "BUILD"), "restored state emitted before any event")
+		}
 		tr.postOK(t, lines...)
 		b, ok := tr.r.registry.Get("kept")
+		require.True(t, ok)
 		require.NoError(t, r.Shutdown(context.Background()))
-		if !ok {
-			return nil
-		}
-		return &b
+		return b
 	}
-	run(`{"id":"e1","type":"build_started","build_id":"kept","pipeline":"p","phases":[{"name":"BUILD","steps":5}]}`,
+	run(false, `{"id":"e1","type":"build_started","build_id":"kept","pipeline":"p","phases":[{"name":"BUILD","steps":5}]}`,
 		`{"id":"e2","type":"phase_started","build_id":"kept","phase":"BUILD"}`,
 		`{"id":"e3","type":"step_completed","build_id":"kept","phase":"BUILD","count":2}`)
-	// After the restart the build is known, counts continue, and old event ids still count once.
-	b := run(`{"id":"e3","type":"step_completed","build_id":"kept","phase":"BUILD","count":2}`,
+	b := run(true, `{"id":"e3","type":"step_completed","build_id":"kept","phase":"BUILD","count":2}`,
 		`{"id":"e4","type":"step_completed","build_id":"kept","phase":"BUILD"}`)
-	require.NotNil(t, b)
 	assert.Equal(t, int64(3), b.Phases[0].Completed)
 	assert.Equal(t, events.PhaseRunning, b.Phases[0].State)
 }
