@@ -12,15 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/receiver/receivertest"
-
-	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
 )
 
-// benchReceiver starts the receiver for a benchmark: no rate limit, room for the builds.
-func benchReceiver(b *testing.B, builds int) string {
+// benchReceiver starts the receiver for a benchmark: no rate limit, room for the builds; with
+// withStorage the registry is kept in a file_storage extension in a temporary directory.
+func benchReceiver(b *testing.B, builds int, withStorage bool) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -35,11 +34,18 @@ func benchReceiver(b *testing.B, builds int) string {
 	cfg.RateLimit.EventsPerSecond = 0
 	cfg.MaxBuilds = builds + 1
 	cfg.MaxEventIDsPerBuild = 100
-	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	host := componenttest.NewNopHost()
+	if withStorage {
+		id, ext := newFileStorage(b, b.TempDir())
+		b.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+		host = hostWithExtensions{Host: host, ext: map[component.ID]component.Component{id: ext}}
+		cfg.Storage = &id
+	}
+	r, err := f.CreateMetrics(context.Background(), nopSettings(), cfg, consumertest.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+	if err := r.Start(context.Background(), host); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = r.Shutdown(context.Background()) })
@@ -74,9 +80,15 @@ func post(b *testing.B, c *http.Client, url, ct string, body []byte) {
 }
 
 // BenchmarkSingleEventRequests: one step_completed per request over loopback with keep-alive.
-func BenchmarkSingleEventRequests(b *testing.B) {
+func BenchmarkSingleEventRequests(b *testing.B) { benchmarkSingleEventRequests(b, false) }
+
+// BenchmarkSingleEventRequestsWithStorage: the same with file_storage, where every request
+// writes its builds before it is answered (concurrent requests share a write).
+func BenchmarkSingleEventRequestsWithStorage(b *testing.B) { benchmarkSingleEventRequests(b, true) }
+
+func benchmarkSingleEventRequests(b *testing.B, withStorage bool) {
 	const builds = 100
-	url := benchReceiver(b, builds)
+	url := benchReceiver(b, builds, withStorage)
 	c := keepAliveClient()
 	defer c.CloseIdleConnections()
 	var n atomic.Int64
@@ -97,7 +109,7 @@ func BenchmarkSingleEventRequests(b *testing.B) {
 // BenchmarkNDJSONBatch: batches of 1000 step_completed events over loopback with keep-alive.
 func BenchmarkNDJSONBatch(b *testing.B) {
 	const builds, batch = 100, 1000
-	url := benchReceiver(b, builds)
+	url := benchReceiver(b, builds, false)
 	var body bytes.Buffer
 	for i := 0; i < batch; i++ {
 		fmt.Fprintf(&body, `{"type":"step_completed","build_id":"bench-%d","phase":"BUILD"}`+"\n", i%builds)

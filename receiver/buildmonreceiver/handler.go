@@ -1,15 +1,16 @@
 package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"math"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.uber.org/zap"
@@ -29,6 +30,42 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Header values shared by all answers; net/http only reads them.
+var (
+	jsonContentType = []string{"application/json"}
+	noSniff         = []string{"nosniff"}
+)
+
+// writeAccepted writes the 202 answer by hand: it is the answer of nearly every request.
+func writeAccepted(w http.ResponseWriter, res events.Result) {
+	var b [64]byte
+	out := append(b[:0], `{"accepted":`...)
+	out = strconv.AppendInt(out, int64(res.Accepted), 10)
+	out = append(out, `,"duplicates":`...)
+	out = strconv.AppendInt(out, int64(res.Duplicates), 10)
+	out = append(out, "}\n"...)
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(out)
+}
+
+// bodyBuffers recycles request bodies: decoded events copy what they keep, so a body is
+// garbage once decoded.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps a rare huge batch from pinning its buffer in the pool.
+const maxPooledBody = 4 << 20
+
+func releaseBody(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledBody {
+		return
+	}
+	buf.Reset()
+	bodyBuffers.Put(buf)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -74,7 +111,13 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json (one event) or application/x-ndjson (a batch)")
 		return
 	}
-	body, err := io.ReadAll(req.Body)
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer releaseBody(buf)
+	if n := req.ContentLength; n > 0 && n <= r.cfg.Events.MaxRequestBodySize {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(req.Body)
+	body := buf.Bytes()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -125,7 +168,7 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 	if res.Duplicates > 0 {
 		r.telemetry.BuildmonReceiverEventsDuplicate.Add(ctx, int64(res.Duplicates))
 	}
-	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": res.Accepted, "duplicates": res.Duplicates})
+	writeAccepted(w, res)
 }
 
 func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Request, err error) {

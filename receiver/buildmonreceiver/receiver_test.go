@@ -468,7 +468,7 @@ func TestRegistryView(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp2.StatusCode)
 }
 
-func newFileStorage(t *testing.T, dir string) (component.ID, component.Component) {
+func newFileStorage(t testing.TB, dir string) (component.ID, component.Component) {
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
 	cfg.Directory = dir
