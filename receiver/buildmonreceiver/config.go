@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 
 	bmetadata "github.com/buildmon/buildmon/internal/metadata"
-	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostmetrics"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 )
 
 // Config of the buildmon receiver.
@@ -30,7 +30,7 @@ type Config struct {
 	// Storage is the storage extension (e.g. file_storage) that keeps the registry across restarts.
 	Storage *component.ID `mapstructure:"storage"`
 	// Host configures the host resource metrics.
-	Host hostmetrics.Config `mapstructure:"host"`
+	Host hostscraper.Config `mapstructure:"host"`
 
 	bmetadata.MetricsBuilderConfig `mapstructure:",squash"`
 }

@@ -58,6 +58,10 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{id: component.NewIDWithName(metadata.Type, "bad_rate_limit"), wantErr: "rate_limit.burst must be at least 1 when rate_limit.events_per_second is set"},
 		{id: component.NewIDWithName(metadata.Type, "negative_rate"), wantErr: "rate_limit.events_per_second must not be negative"},
+		{
+			id:      component.NewIDWithName(metadata.Type, "bad_host"),
+			wantErr: "events.max_request_body_size must not be negative\nhost.system.collection_interval must be positive",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

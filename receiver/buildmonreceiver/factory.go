@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	bmetadata "github.com/buildmon/buildmon/internal/metadata"
-	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostmetrics"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
 )
 
@@ -48,7 +48,7 @@ func createDefaultConfig() component.Config {
 		MaxBuilds:            defaultMaxBuilds,
 		MaxEventIDsPerBuild:  defaultMaxEventIDsPerBuild,
 		RateLimit:            RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst},
-		Host:                 hostmetrics.NewDefaultConfig(),
+		Host:                 hostscraper.NewDefaultConfig(),
 		MetricsBuilderConfig: bmetadata.DefaultMetricsBuilderConfig(),
 	}
 }

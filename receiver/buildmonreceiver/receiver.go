@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
-	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostmetrics"
+	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
 )
 
@@ -31,7 +31,7 @@ import (
 type clock func() time.Time
 
 // buildmonReceiver serves the events API, keeps the build registry, and emits build metrics
-// and spans; host metrics run in their own component (internal/hostmetrics).
+// and spans; host metrics run in their own component (internal/hostscraper).
 type buildmonReceiver struct {
 	cfg       *Config
 	set       receiver.Settings
@@ -164,7 +164,7 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 	r.set.Logger.Info("build events API listening", zap.String("endpoint", ln.Addr().String()))
 
 	if r.cfg.Host.Enabled && r.metrics != nil {
-		hm, err := hostmetrics.NewReceiver(&r.cfg.Host, r.cfg.MetricsBuilderConfig, r.set, r.metrics)
+		hm, err := hostscraper.NewReceiver(&r.cfg.Host, r.cfg.MetricsBuilderConfig, r.set, r.metrics)
 		if err != nil {
 			return fmt.Errorf("host metrics: %w", err)
 		}

@@ -608,3 +608,20 @@ func TestUnknownPath(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 }
+
+// With host.enabled the receiver runs the host scraper into its metrics pipeline: host metrics
+// arrive on a resource that carries only host.name, beside the build metrics.
+func TestHostMetricsIntegration(t *testing.T) {
+	tr := startReceiver(t, nil, func(c *Config) {
+		c.Host.Enabled = true
+		c.Host.System.CollectionInterval = 10 * time.Millisecond
+		c.Host.Resources.CollectionInterval = time.Hour
+	})
+	md := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "system.memory.usage") })
+	res := md.ResourceMetrics().At(0).Resource().Attributes()
+	assert.Equal(t, map[string]any{"host.name": "build-host-1"}, res.AsRaw())
+	tr.postOK(t, `{"type":"build_started","build_id":"b1","pipeline":"p"}`)
+	build := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "build.state") })
+	v, _ := build.ResourceMetrics().At(0).Resource().Attributes().Get("host.name")
+	assert.Equal(t, "build-host-1", v.Str(), "a build without attributes.host runs on the receiver's host")
+}
