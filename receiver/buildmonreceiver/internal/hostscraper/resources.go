@@ -76,7 +76,7 @@ func (s *resourcesScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 	now := s.now()
 	ts := pcommon.NewTimestampFromTime(now)
 	var errs []error
-	metrics := s.mbc.Metrics
+	metrics := s.mbc.Metrics // a file that only switched-off metrics need is not read
 	if metrics.SystemDiskIo.Enabled || metrics.SystemDiskOperations.Enabled || metrics.SystemDiskOperationsRate.Enabled {
 		if err := s.scrapeDisks(now, ts); err != nil {
 			errs = append(errs, err)
@@ -191,6 +191,11 @@ func (s *resourcesScraper) scrapeFilesystems(ctx context.Context, ts pcommon.Tim
 	}
 	var errs []error
 	for _, m := range s.mounts.update(data) {
+		if err := ctx.Err(); err != nil {
+			// statfs of a hung network filesystem blocks; the rest waits for the next scrape.
+			errs = append(errs, fmt.Errorf("filesystems from %s on: %w", m.mountpoint, err))
+			break
+		}
 		u, err := s.usage(ctx, m.statPath)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("filesystem %s: %w", m.mountpoint, err))

@@ -107,11 +107,16 @@ func (s *systemScraper) shutdown(context.Context) error {
 func (s *systemScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	ts := pcommon.NewTimestampFromTime(s.now())
 	var errs []error
-	if err := s.scrapeCPU(ts); err != nil {
-		errs = append(errs, err)
+	metrics := s.mbc.Metrics // a file that only switched-off metrics need is not read
+	if metrics.SystemCPUUtilization.Enabled {
+		if err := s.scrapeCPU(ts); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := s.scrapeMemory(ts); err != nil {
-		errs = append(errs, err)
+	if metrics.SystemMemoryUsage.Enabled || metrics.SystemMemoryUtilization.Enabled {
+		if err := s.scrapeMemory(ts); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return s.emit(), partial(errs)
 }

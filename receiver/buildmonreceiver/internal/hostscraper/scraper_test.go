@@ -352,6 +352,15 @@ func TestScrapePartialErrors(t *testing.T) {
 	assert.NotContains(t, p, "system.network.io")
 	assert.Len(t, p["system.filesystem.utilization"], 2, "/ and /work dir")
 
+	// A scrape past its timeout measures no more filesystems.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	md, err = ts.resources.scrape(ctx)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "filesystems from / on: context canceled")
+	assert.NotContains(t, points(md), "system.filesystem.usage")
+	assert.Contains(t, points(md), "system.disk.io")
+
 	ts2 := newTestScrapers(t, metadata.DefaultMetricsBuilderConfig(), nil)
 	require.NoError(t, os.Remove(filepath.Join(ts2.root, "proc", "meminfo")))
 	_, err = ts2.system.scrape(context.Background())
@@ -389,6 +398,13 @@ func TestScrapeMetricsSwitchedOff(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"system.disk.io", "system.disk.operations"}, names(ts.scrapeResources(t)))
 	assert.ElementsMatch(t, []string{"system.memory.usage"}, names(ts.scrapeSystem(t)))
+
+	mbc.Metrics.SystemCPUUtilization.Enabled = false
+	mbc.Metrics.SystemMemoryUsage.Enabled = false
+	ts = newTestScrapers(t, mbc, nil)
+	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "stat")))
+	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "meminfo")))
+	assert.Zero(t, ts.scrapeSystem(t).DataPointCount())
 }
 
 // On this machine's procfs with the default config.
