@@ -76,7 +76,7 @@ func (s *resourcesScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 	now := s.now()
 	ts := pcommon.NewTimestampFromTime(now)
 	var errs []error
-	metrics := s.mbc.Metrics // a file that only switched-off metrics need is not read
+	metrics := &s.mbc.Metrics // a file that only switched-off metrics need is not read
 	if metrics.SystemDiskIo.Enabled || metrics.SystemDiskOperations.Enabled || metrics.SystemDiskOperationsRate.Enabled {
 		if err := s.scrapeDisks(now, ts); err != nil {
 			errs = append(errs, err)

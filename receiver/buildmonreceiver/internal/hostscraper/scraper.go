@@ -107,7 +107,7 @@ func (s *systemScraper) shutdown(context.Context) error {
 func (s *systemScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	ts := pcommon.NewTimestampFromTime(s.now())
 	var errs []error
-	metrics := s.mbc.Metrics // a file that only switched-off metrics need is not read
+	metrics := &s.mbc.Metrics // a file that only switched-off metrics need is not read
 	if metrics.SystemCPUUtilization.Enabled {
 		if err := s.scrapeCPU(ts); err != nil {
 			errs = append(errs, err)
