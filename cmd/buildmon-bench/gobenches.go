@@ -111,21 +111,43 @@ func runSuite(ctx context.Context, repo string, s benchSuite, count int, benchti
 	if s.benchtime != "" {
 		benchtime = s.benchtime
 	}
-	args := []string{"test", "-run", "^$", "-bench", s.pattern, "-benchmem", "-count", fmt.Sprint(count), "-benchtime", benchtime, "-timeout", "30m", s.pkg}
-	fmt.Fprintf(progress, "go %s\n", strings.Join(args, " "))
+	// The test binary is built once and run count times with -count 1: each round runs a
+	// benchmark and its baseline back to back, so both see the same machine (which is shared),
+	// instead of all rounds of one and then all rounds of the other.
+	bin, err := os.MkdirTemp("", "buildmon-bench-go-")
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	defer os.RemoveAll(bin)
+	testBin := filepath.Join(bin, "bench.test")
+	build := exec.CommandContext(ctx, goCommand(), "test", "-c", "-o", testBin, s.pkg)
+	build.Dir = repo
+	build.Stdout, build.Stderr = progress, progress
+	fmt.Fprintf(progress, "go test -c %s\n", s.pkg)
+	if err := build.Run(); err != nil {
+		return nil, []string{fmt.Sprintf("%s: building the test binary: %v", s.pkg, err)}
+	}
+	args := []string{"-test.run", "^$", "-test.bench", s.pattern, "-test.benchmem", "-test.count", "1", "-test.benchtime", benchtime, "-test.timeout", "30m"}
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, goCommand(), args...)
-	cmd.Dir = repo
-	cmd.Stdout = io.MultiWriter(&out, progress)
-	cmd.Stderr = progress
-	runErr := cmd.Run()
+	var runErr error
+	for round := 1; round <= count && ctx.Err() == nil; round++ {
+		fmt.Fprintf(progress, "%s round %d/%d: %s\n", s.pkg, round, count, strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, testBin, args...)
+		// A test binary runs in its package's directory, as under go test (testdata).
+		cmd.Dir = filepath.Join(repo, s.pkg)
+		cmd.Stdout = io.MultiWriter(&out, progress)
+		cmd.Stderr = progress
+		if err := cmd.Run(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	parsed, err := gobench.Parse(&out)
 	if err != nil {
 		return nil, []string{fmt.Sprintf("%s: %v", s.pkg, err)}
 	}
 	var problems []string
 	if runErr != nil {
-		problems = append(problems, fmt.Sprintf("%s: go test -bench %s: %v %s", s.pkg, s.pattern, runErr, strings.Join(parsed.Failures, "; ")))
+		problems = append(problems, fmt.Sprintf("%s: -bench %s: %v %s", s.pkg, s.pattern, runErr, strings.Join(parsed.Failures, "; ")))
 		if len(parsed.Results) == 0 {
 			return nil, problems
 		}
