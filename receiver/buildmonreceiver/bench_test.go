@@ -79,16 +79,44 @@ func post(b *testing.B, c *http.Client, url, ct string, body []byte) {
 	}
 }
 
+// floorServer is the baseline of the request benchmarks: a plain net/http server on loopback
+// that reads the body and answers 202 with the same body as the receiver, without confighttp,
+// decoding or a registry. The receiver's numbers beside it show what the events API adds.
+func floorServer(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"accepted":1,"duplicates":0}` + "\n"))
+	})}
+	go func() { _ = srv.Serve(l) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String() + "/v1/events"
+}
+
 // BenchmarkSingleEventRequests: one step_completed per request over loopback with keep-alive.
-func BenchmarkSingleEventRequests(b *testing.B) { benchmarkSingleEventRequests(b, false) }
+func BenchmarkSingleEventRequests(b *testing.B) {
+	runSingleEventRequests(b, benchReceiver(b, benchBuilds, false))
+}
+
+// BenchmarkFloorSingleEventRequests is the baseline of BenchmarkSingleEventRequests.
+func BenchmarkFloorSingleEventRequests(b *testing.B) { runSingleEventRequests(b, floorServer(b)) }
 
 // BenchmarkSingleEventRequestsWithStorage: the same with file_storage, where every request
 // writes its builds before it is answered (concurrent requests share a write).
-func BenchmarkSingleEventRequestsWithStorage(b *testing.B) { benchmarkSingleEventRequests(b, true) }
+func BenchmarkSingleEventRequestsWithStorage(b *testing.B) {
+	runSingleEventRequests(b, benchReceiver(b, benchBuilds, true))
+}
 
-func benchmarkSingleEventRequests(b *testing.B, withStorage bool) {
-	const builds = 100
-	url := benchReceiver(b, builds, withStorage)
+// benchBuilds is the number of builds the benchmarks' events go to, round robin.
+const benchBuilds = 100
+
+func runSingleEventRequests(b *testing.B, url string) {
+	const builds = benchBuilds
 	c := keepAliveClient()
 	defer c.CloseIdleConnections()
 	var n atomic.Int64
@@ -107,9 +135,13 @@ func benchmarkSingleEventRequests(b *testing.B, withStorage bool) {
 }
 
 // BenchmarkNDJSONBatch: batches of 1000 step_completed events over loopback with keep-alive.
-func BenchmarkNDJSONBatch(b *testing.B) {
-	const builds, batch = 100, 1000
-	url := benchReceiver(b, builds, false)
+func BenchmarkNDJSONBatch(b *testing.B) { runNDJSONBatch(b, benchReceiver(b, benchBuilds, false)) }
+
+// BenchmarkFloorNDJSONBatch is the baseline of BenchmarkNDJSONBatch.
+func BenchmarkFloorNDJSONBatch(b *testing.B) { runNDJSONBatch(b, floorServer(b)) }
+
+func runNDJSONBatch(b *testing.B, url string) {
+	const builds, batch = benchBuilds, 1000
 	var body bytes.Buffer
 	for i := 0; i < batch; i++ {
 		fmt.Fprintf(&body, `{"type":"step_completed","build_id":"bench-%d","phase":"BUILD"}`+"\n", i%builds)
