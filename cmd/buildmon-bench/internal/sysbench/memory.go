@@ -10,13 +10,41 @@ import (
 )
 
 // Memory measures item 6: RSS with many tracked builds (default 10,000), against the RSS of
-// the same collector before the builds started.
+// the same collector before the builds started; then the same with the Prometheus exporter
+// taken out of the metrics pipeline (an info row), which shows how much of the RSS is the
+// exporter's copy of every series.
 func (r *Runner) Memory(ctx context.Context) ([]results.Measure, error) {
+	ms, err := r.memoryWith(ctx, "memory", memoryOverrides(r.Settings), true)
+	if err != nil {
+		return ms, err
+	}
+	exporters, err := Lookup(r.DefaultConfig, "service.pipelines.metrics.exporters")
+	if err != nil {
+		return ms, nil
+	}
+	list, _ := exporters.([]any)
+	var kept []any
+	for _, e := range list {
+		if e != "prometheus" {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(list) || len(kept) == 0 {
+		return ms, nil // no Prometheus exporter to take out
+	}
+	without, err := r.memoryWith(ctx, "memory-noprom", append(memoryOverrides(r.Settings),
+		Override{Path: "service.pipelines.metrics.exporters", Value: kept}), false)
+	return append(ms, without...), err
+}
+
+// memoryWith runs the memory measurement with overrides; main says whether it is the row with
+// the target or the one without the Prometheus exporter.
+func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Override, main bool) ([]results.Measure, error) {
 	s := r.Settings
 	// The builds run for several report and checkpoint intervals before RSS is read, so the
 	// steady state is measured.
 	memorySettle := s.MemorySettle
-	c, err := r.start(ctx, "memory", memoryOverrides(s))
+	c, err := r.start(ctx, name, overrides)
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +108,15 @@ func (r *Runner) Memory(ctx context.Context) ([]results.Measure, error) {
 			return nil, err
 		}
 	}
-	r.heapProfile(ctx, c, "memory")
-	r.logf("memory: RSS %.1f MiB (before the builds %.1f MiB), peak %.1f MiB; %s; %s", mib(int64(rss[len(rss)-1])), mib(base.RSS), mib(last), parts, scrape)
+	r.heapProfile(ctx, c, name)
+	r.logf("%s: RSS %.1f MiB (before the builds %.1f MiB), peak %.1f MiB; %s; %s", name, mib(int64(rss[len(rss)-1])), mib(base.RSS), mib(last), parts, scrape)
+	if !main {
+		return []results.Measure{
+			results.New(6, "memory/rss_builds_without_prometheus", fmt.Sprintf("RSS with %d builds, no Prometheus exporter", len(ids)), "B", "lower", rss).
+				WithBaseline("no builds", []float64{float64(base.RSS)}).
+				WithNote(fmt.Sprintf("the same measurement with prometheus taken out of the metrics pipeline (%s)", parts)),
+		}, nil
+	}
 	return []results.Measure{
 		results.New(6, "memory/rss_builds", fmt.Sprintf("RSS with %d builds", len(ids)), "B", "lower", rss).
 			WithBaseline("no builds", []float64{float64(base.RSS)}).

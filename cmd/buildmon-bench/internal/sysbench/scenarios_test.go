@@ -104,6 +104,9 @@ func TestMemory(t *testing.T) {
 	assert.NotNil(t, rss.Baseline)
 	assert.Contains(t, rss.Note, "first and last build present")
 	assert.Positive(t, m["memory/peak_rss_builds"].Median)
+	noProm := m["memory/rss_builds_without_prometheus"]
+	assert.Len(t, noProm.Samples, 5, "measured again without the Prometheus exporter")
+	assert.Nil(t, noProm.Target)
 }
 
 func TestStartCollectorReportsEarlyExit(t *testing.T) {
