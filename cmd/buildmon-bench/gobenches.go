@@ -43,14 +43,14 @@ func ratioAtMost(x float64) *results.Target { return &results.Target{On: "ratio"
 // suites are the Go micro-benchmarks of the hot paths, written in the components' packages.
 func suites() []benchSuite {
 	const (
-		scraper   = "./receiver/buildmonreceiver/internal/hostmetrics"
+		scraper   = "./receiver/buildmonreceiver/internal/hostscraper"
 		receiver  = "./receiver/buildmonreceiver"
 		processor = "./processor/buildprogressprocessor"
 		exporter  = "./exporter/checkpointexporter"
 	)
 	cpuUnits := []string{"cpu-ns/op", "ns/op"}
 	return []benchSuite{
-		{pkg: scraper, alt: "./receiver/buildmonreceiver/internal/hostscraper", pattern: "^Benchmark(Scrape|ProcFloor)(System|Resources)$", rows: []benchRow{
+		{pkg: scraper, alt: "./receiver/buildmonreceiver/internal/hostmetrics", pattern: "^Benchmark(Scrape|ProcFloor)(System|Resources)$", rows: []benchRow{
 			{item: 1, key: "scrape/system/ns_per_op", name: "host scrape system: time/scrape", bench: "BenchmarkScrapeSystem", units: cpuUnits, unit: "ns", better: "lower",
 				baseline: "BenchmarkProcFloorSystem", baselineName: "/proc floor", target: ratioAtMost(3)},
 			{item: 1, key: "scrape/system/allocs_per_op", name: "host scrape system: allocs/scrape", bench: "BenchmarkScrapeSystem", units: []string{"allocs/op"}, unit: "allocs", better: "lower",
@@ -64,11 +64,14 @@ func suites() []benchSuite {
 			{item: 1, key: "scrape/resources/bytes_per_op", name: "host scrape resources: bytes/scrape", bench: "BenchmarkScrapeResources", units: []string{"B/op"}, unit: "B", better: "lower",
 				baseline: "BenchmarkProcFloorResources", baselineName: "/proc floor"},
 		}},
-		{pkg: receiver, pattern: "^Benchmark(SingleEventRequests|NDJSONBatch)$", rows: []benchRow{
-			{item: 3, key: "receiver/single/requests_per_second", name: "receiver in-process: single-event requests/s", bench: "BenchmarkSingleEventRequests", units: []string{"requests/s"}, unit: "req/s", better: "higher"},
+		{pkg: receiver, pattern: "^Benchmark(Floor)?(SingleEventRequests(WithStorage)?|NDJSONBatch)$", rows: []benchRow{
+			{item: 3, key: "receiver/single/requests_per_second", name: "receiver in-process: single-event requests/s", bench: "BenchmarkSingleEventRequests", units: []string{"requests/s"}, unit: "req/s", better: "higher",
+				baseline: "BenchmarkFloorSingleEventRequests", baselineName: "floor server"},
+			{item: 3, key: "receiver/single_storage/requests_per_second", name: "receiver in-process, with storage: single-event requests/s", bench: "BenchmarkSingleEventRequestsWithStorage", units: []string{"requests/s"}, unit: "req/s", better: "higher",
+				baseline: "BenchmarkFloorSingleEventRequests", baselineName: "floor server"},
 			{item: 3, key: "receiver/single/allocs_per_op", name: "receiver in-process: allocs/single-event request", bench: "BenchmarkSingleEventRequests", units: []string{"allocs/op"}, unit: "allocs", better: "lower"},
-			{item: 3, key: "receiver/batch/ns_per_op", name: "receiver in-process: NDJSON batch request", bench: "BenchmarkNDJSONBatch", units: []string{"ns/op"}, unit: "ns", better: "lower"},
-			{item: 3, key: "receiver/batch/events_per_second", name: "receiver in-process: NDJSON events/s", bench: "BenchmarkNDJSONBatch", units: []string{"events/s"}, unit: "events/s", better: "higher"},
+			{item: 3, key: "receiver/batch/events_per_second", name: "receiver in-process: NDJSON events/s", bench: "BenchmarkNDJSONBatch", units: []string{"events/s"}, unit: "events/s", better: "higher",
+				baseline: "BenchmarkFloorNDJSONBatch", baselineName: "floor server"},
 		}},
 		{pkg: processor, pattern: "^BenchmarkProcessor$", rows: []benchRow{
 			{item: 4, key: "processor/builds=100/ns_per_op", name: "processor, 100 builds, 10 rules: time/batch", bench: "BenchmarkProcessor/builds=100/rules=10", units: []string{"ns/op"}, unit: "ns", better: "lower",
