@@ -177,6 +177,37 @@ func activeRules(m pmetric.Metric, into map[string]bool) {
 	}
 }
 
+// walkPoints calls fn for every number data point of rm's metrics and collects the alerts
+// (build.alert.active and build.alert.value) on the way; builds and hosts share it.
+func walkPoints(rm pmetric.ResourceMetrics, now int64, fn func(metric string, attrs pcommon.Map, v float64, t int64)) []state.AlertObservation {
+	var alerts alertSet
+	hasActive := map[string]bool{}
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for k := 0; k < ms.Len(); k++ {
+			m := ms.At(k)
+			switch m.Name() {
+			case schema.MetricAlertActive:
+				activeRules(m, hasActive)
+				alerts.add(m, now)
+				continue
+			case schema.MetricAlertValue:
+				alerts.add(m, now)
+				continue
+			}
+			dps := points(m)
+			for j := 0; j < dps.Len(); j++ {
+				dp := dps.At(j)
+				if v, ok := value(dp); ok {
+					fn(m.Name(), dp.Attributes(), v, ts(dp, now))
+				}
+			}
+		}
+	}
+	return alerts.observations(hasActive)
+}
+
 func translateBuild(id string, rm pmetric.ResourceMetrics, now int64) state.BuildObservation {
 	attrs := rm.Resource().Attributes()
 	o := state.BuildObservation{
@@ -200,64 +231,36 @@ func translateBuild(id string, rm pmetric.ResourceMetrics, now int64) state.Buil
 		}
 		return &o.Phases[i]
 	}
-	var alerts alertSet
-	hasActive := map[string]bool{}
-
-	sms := rm.ScopeMetrics()
-	for i := 0; i < sms.Len(); i++ {
-		ms := sms.At(i).Metrics()
-		for k := 0; k < ms.Len(); k++ {
-			m := ms.At(k)
-			switch m.Name() {
-			case schema.MetricAlertActive:
-				activeRules(m, hasActive)
-				alerts.add(m, now)
-				continue
-			case schema.MetricAlertValue:
-				alerts.add(m, now)
-				continue
+	o.Alerts = walkPoints(rm, now, func(metric string, attrs pcommon.Map, v float64, t int64) {
+		switch metric {
+		case schema.MetricBuildState:
+			if v == 1 {
+				newerS(&o.State, str(attrs, schema.AttrBuildState), t)
 			}
-			dps := points(m)
-			for j := 0; j < dps.Len(); j++ {
-				dp := dps.At(j)
-				v, ok := value(dp)
-				if !ok {
-					continue
-				}
-				t := ts(dp, now)
-				dpAttrs := dp.Attributes()
-				switch m.Name() {
-				case schema.MetricBuildState:
-					if v == 1 {
-						newerS(&o.State, str(dpAttrs, schema.AttrBuildState), t)
-					}
-				case schema.MetricBuildResult:
-					if v == 1 {
-						newerS(&o.Result, str(dpAttrs, schema.AttrPipelineResult), t)
-					}
-				case schema.MetricBuildDuration:
-					newerF(&o.Duration, v, t)
-				case schema.MetricBuildProgress:
-					newerF(&o.Progress, v, t)
-					o.AlertsComplete = true
-					o.AlertsAt = max(o.AlertsAt, t)
-				case schema.MetricBuildETA:
-					newerF(&o.ETA, v, t)
-				case schema.MetricBuildPaused:
-					if !o.Paused.OK || t >= o.Paused.TS {
-						o.Paused = state.At(v != 0, t)
-					}
-				default:
-					name := str(dpAttrs, schema.AttrPhase)
-					if name == "" {
-						continue
-					}
-					translatePhasePoint(phase, name, m.Name(), dpAttrs, v, t)
-				}
+		case schema.MetricBuildResult:
+			if v == 1 {
+				newerS(&o.Result, str(attrs, schema.AttrPipelineResult), t)
 			}
+		case schema.MetricBuildDuration:
+			newerF(&o.Duration, v, t)
+		case schema.MetricBuildProgress:
+			newerF(&o.Progress, v, t)
+			o.AlertsComplete = true
+			o.AlertsAt = max(o.AlertsAt, t)
+		case schema.MetricBuildETA:
+			newerF(&o.ETA, v, t)
+		case schema.MetricBuildPaused:
+			if !o.Paused.OK || t >= o.Paused.TS {
+				o.Paused = state.At(v != 0, t)
+			}
+		default:
+			name := str(attrs, schema.AttrPhase)
+			if name == "" {
+				return
+			}
+			translatePhasePoint(phase, name, metric, attrs, v, t)
 		}
-	}
-	o.Alerts = alerts.observations(hasActive)
+	})
 	return o
 }
 
@@ -343,74 +346,48 @@ func (s sumPoint) int() state.Point[int64] {
 func translateHost(name string, rm pmetric.ResourceMetrics, now int64) state.HostObservation {
 	o := state.HostObservation{Name: name}
 	var cpuBusy, cpuOther, memUsed, memTotal, netTx, netRx, opsR, opsW sumPoint
-	var alerts alertSet
-	hasActive := map[string]bool{}
-	sms := rm.ScopeMetrics()
-	for i := 0; i < sms.Len(); i++ {
-		ms := sms.At(i).Metrics()
-		for k := 0; k < ms.Len(); k++ {
-			m := ms.At(k)
-			switch m.Name() {
-			case schema.MetricAlertActive:
-				activeRules(m, hasActive)
-				alerts.add(m, now)
-				continue
-			case schema.MetricAlertValue:
-				alerts.add(m, now)
-				continue
+	alerts := walkPoints(rm, now, func(metric string, attrs pcommon.Map, v float64, t int64) {
+		switch metric {
+		case schema.MetricCPUUtilization:
+			switch mode := str(attrs, schema.AttrCPUMode); mode {
+			case "busy", "":
+				cpuBusy.add(v, t)
+			case "idle", "wait", "iowait", "steal":
+			default:
+				cpuOther.add(v, t)
 			}
-			dps := points(m)
-			for j := 0; j < dps.Len(); j++ {
-				dp := dps.At(j)
-				v, ok := value(dp)
-				if !ok {
-					continue
-				}
-				t := ts(dp, now)
-				a := dp.Attributes()
-				switch m.Name() {
-				case schema.MetricCPUUtilization:
-					switch mode := str(a, schema.AttrCPUMode); mode {
-					case "busy", "":
-						cpuBusy.add(v, t)
-					case "idle", "wait", "iowait", "steal":
-					default:
-						cpuOther.add(v, t)
-					}
-				case schema.MetricMemoryUtilization:
-					if str(a, schema.AttrMemoryState) == "used" {
-						newerF(&o.MemUtil, v, t)
-					}
-				case schema.MetricMemoryUsage:
-					memTotal.add(v, t)
-					if str(a, schema.AttrMemoryState) == "used" {
-						memUsed.add(v, t)
-					}
-				case schema.MetricFilesystemUtilization:
-					if !o.FSUtil.OK || v > o.FSUtil.V {
-						o.FSUtil = state.At(v, max(t, o.FSUtil.TS))
-						o.FSMount = str(a, schema.AttrMountpoint)
-					} else {
-						o.FSUtil.TS = max(o.FSUtil.TS, t)
-					}
-				case schema.MetricNetworkIORate:
-					switch str(a, schema.AttrNetworkDirection) {
-					case "transmit":
-						netTx.add(v, t)
-					case "receive":
-						netRx.add(v, t)
-					}
-				case schema.MetricDiskOperationsRate:
-					switch str(a, schema.AttrDiskDirection) {
-					case "read":
-						opsR.add(v, t)
-					case "write":
-						opsW.add(v, t)
-					}
-				}
+		case schema.MetricMemoryUtilization:
+			if str(attrs, schema.AttrMemoryState) == "used" {
+				newerF(&o.MemUtil, v, t)
+			}
+		case schema.MetricMemoryUsage:
+			memTotal.add(v, t)
+			if str(attrs, schema.AttrMemoryState) == "used" {
+				memUsed.add(v, t)
+			}
+		case schema.MetricFilesystemUtilization:
+			if !o.FSUtil.OK || v > o.FSUtil.V {
+				o.FSUtil = state.At(v, max(t, o.FSUtil.TS))
+				o.FSMount = str(attrs, schema.AttrMountpoint)
+			} else {
+				o.FSUtil.TS = max(o.FSUtil.TS, t)
+			}
+		case schema.MetricNetworkIORate:
+			switch str(attrs, schema.AttrNetworkDirection) {
+			case "transmit":
+				netTx.add(v, t)
+			case "receive":
+				netRx.add(v, t)
+			}
+		case schema.MetricDiskOperationsRate:
+			switch str(attrs, schema.AttrDiskDirection) {
+			case "read":
+				opsR.add(v, t)
+			case "write":
+				opsW.add(v, t)
 			}
 		}
-	}
+	})
 	if cpuBusy.ok {
 		o.CPU = cpuBusy.float()
 	} else {
@@ -419,6 +396,6 @@ func translateHost(name string, rm pmetric.ResourceMetrics, now int64) state.Hos
 	o.MemUsed, o.MemTotal = memUsed.int(), memTotal.int()
 	o.NetTransmit, o.NetReceive = netTx.float(), netRx.float()
 	o.DiskOpsRead, o.DiskOpsWrite = opsR.float(), opsW.float()
-	o.Alerts = alerts.observations(hasActive)
+	o.Alerts = alerts
 	return o
 }
