@@ -32,7 +32,6 @@ type benchRow struct {
 // benchSuite is one `go test -bench` invocation.
 type benchSuite struct {
 	pkg       string // relative to the repository root
-	alt       string // where the package may live instead
 	pattern   string // -bench
 	benchtime string // overrides -benchtime when set
 	rows      []benchRow
@@ -50,7 +49,7 @@ func suites() []benchSuite {
 	)
 	cpuUnits := []string{"cpu-ns/op", "ns/op"}
 	return []benchSuite{
-		{pkg: scraper, alt: "./receiver/buildmonreceiver/internal/hostmetrics", pattern: "^Benchmark(Scrape|ProcFloor)(System|Resources)$", rows: []benchRow{
+		{pkg: scraper, pattern: "^Benchmark(Scrape|ProcFloor)(System|Resources)$", rows: []benchRow{
 			{item: 1, key: "scrape/system/ns_per_op", name: "host scrape system: time/scrape", bench: "BenchmarkScrapeSystem", units: cpuUnits, unit: "ns", better: "lower",
 				baseline: "BenchmarkProcFloorSystem", baselineName: "/proc floor", target: ratioAtMost(3)},
 			{item: 1, key: "scrape/system/allocs_per_op", name: "host scrape system: allocs/scrape", bench: "BenchmarkScrapeSystem", units: []string{"allocs/op"}, unit: "allocs", better: "lower",
@@ -103,13 +102,7 @@ var checkpointBytesUnits = []string{"bytes/checkpoint", "B/checkpoint", "bytes/o
 // (package missing, benchmark missing, failures) come back as errors for the report.
 func runSuite(ctx context.Context, repo string, s benchSuite, count int, benchtime string, progress io.Writer) ([]results.Measure, []string) {
 	if _, err := os.Stat(filepath.Join(repo, s.pkg)); err != nil {
-		if s.alt == "" {
-			return nil, []string{fmt.Sprintf("%s: package not present", s.pkg)}
-		}
-		if _, err := os.Stat(filepath.Join(repo, s.alt)); err != nil {
-			return nil, []string{fmt.Sprintf("%s (or %s): package not present", s.pkg, s.alt)}
-		}
-		s.pkg = s.alt
+		return nil, []string{fmt.Sprintf("%s: package not present", s.pkg)}
 	}
 	if s.benchtime != "" {
 		benchtime = s.benchtime
