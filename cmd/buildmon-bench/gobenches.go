@@ -74,9 +74,9 @@ func suites() []benchSuite {
 		}},
 		{pkg: processor, pattern: "^BenchmarkProcessor$", rows: []benchRow{
 			{item: 4, key: "processor/builds=100/ns_per_op", name: "processor, 100 builds, 10 rules: time/batch", bench: "BenchmarkProcessor/builds=100/rules=10", units: []string{"ns/op"}, unit: "ns", better: "lower",
-				baseline: "BenchmarkProcessor/PassThrough", baselineName: "pass-through", target: ratioAtMost(1.25)},
+				baseline: "BenchmarkProcessor/PassThrough/builds=100", baselineName: "pass-through", target: ratioAtMost(1.25)},
 			{item: 4, key: "processor/builds=100/datapoints_per_second", name: "processor, 100 builds, 10 rules: data points/s", bench: "BenchmarkProcessor/builds=100/rules=10", units: []string{"datapoints/s"}, unit: "dp/s", better: "higher",
-				baseline: "BenchmarkProcessor/PassThrough", baselineName: "pass-through"},
+				baseline: "BenchmarkProcessor/PassThrough/builds=100", baselineName: "pass-through"},
 			{item: 4, key: "processor/builds=10000/ns_per_op", name: "processor, 10,000 builds, 10 rules: time/batch", bench: "BenchmarkProcessor/builds=10000/rules=10", units: []string{"ns/op"}, unit: "ns", better: "lower",
 				baseline: "BenchmarkProcessor/PassThrough/builds=10000", baselineName: "pass-through", target: ratioAtMost(1.25)},
 			{item: 4, key: "processor/builds=10000/datapoints_per_second", name: "processor, 10,000 builds, 10 rules: data points/s", bench: "BenchmarkProcessor/builds=10000/rules=10", units: []string{"datapoints/s"}, unit: "dp/s", better: "higher",
