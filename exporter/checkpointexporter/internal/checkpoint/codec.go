@@ -57,6 +57,9 @@ var ErrNoKey = errors.New("the file is encrypted but no encryption key is config
 // Codec encodes payloads into envelopes. With a nil Keyring nothing is sealed.
 type Codec struct {
 	Keyring *encryption.Keyring
+	// MaxPayload bounds a decoded payload (0: DefaultMaxPayload). The checksum is not keyed,
+	// so without the bound a crafted file could decompress into any amount of memory.
+	MaxPayload int64
 }
 
 // Encode wraps a payload into an envelope: gzip, then sealed with the current key if the
@@ -115,6 +118,10 @@ func IsEnvelope(data []byte) bool {
 	return len(data) >= len(magic) && bytes.Equal(data[:len(magic)], magic[:])
 }
 
+// DefaultMaxPayload is far above the state of the exporter's max_builds (10,000 builds
+// encode to a few MiB of JSON) and bounds what a damaged or crafted file can cost.
+const DefaultMaxPayload = 256 << 20
+
 // Decode checks an envelope and returns its kind and payload. Errors wrap ErrCorrupt for
 // damaged files, and encryption.ErrUnknownKey or ErrNoKey when the right key is missing.
 func (c Codec) Decode(data []byte) (Kind, []byte, error) {
@@ -159,9 +166,16 @@ func (c Codec) Decode(data []byte) (Kind, []byte, error) {
 		if err != nil {
 			return 0, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
-		out, err := io.ReadAll(zr)
+		limit := c.MaxPayload
+		if limit <= 0 {
+			limit = DefaultMaxPayload
+		}
+		out, err := io.ReadAll(io.LimitReader(zr, limit+1))
 		if err != nil {
 			return 0, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if int64(len(out)) > limit {
+			return 0, nil, fmt.Errorf("%w: payload larger than %d bytes once decompressed", ErrCorrupt, limit)
 		}
 		body = out
 	}
