@@ -1545,7 +1545,7 @@ type metricBuildPhaseState struct {
 // init fills build.phase.state metric with initial data.
 func (m *metricBuildPhaseState) init() {
 	m.data.SetName("build.phase.state")
-	m.data.SetDescription("1 for the phase's current state, 0 for the other states.")
+	m.data.SetDescription("1 for the phase's current state and 0 for the state it left (pending before running, running before completed); states the phase was never in are not reported, so a phase costs at most two series.")
 	m.data.SetUnit("{phase}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -1954,7 +1954,7 @@ type metricBuildResult struct {
 // init fills build.result metric with initial data.
 func (m *metricBuildResult) init() {
 	m.data.SetName("build.result")
-	m.data.SetDescription("1 for the result of a finished build, 0 for the other results; only emitted once the build finished.")
+	m.data.SetDescription("1 for the result of a finished build; only emitted once the build finished, and only for its result.")
 	m.data.SetUnit("{build}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -2043,7 +2043,7 @@ type metricBuildState struct {
 // init fills build.state metric with initial data.
 func (m *metricBuildState) init() {
 	m.data.SetName("build.state")
-	m.data.SetDescription("1 for the build's current state, 0 for the other states.")
+	m.data.SetDescription("1 for the build's current state; once finished, also running with 0.")
 	m.data.SetUnit("{build}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)

@@ -806,7 +806,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["build.phase.state"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 for the phase's current state, 0 for the other states.", mi.Description())
+						assert.Equal(t, "1 for the phase's current state and 0 for the state it left (pending before running, running before completed); states the phase was never in are not reported, so a phase costs at most two series.", mi.Description())
 						assert.Equal(t, "{phase}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -824,7 +824,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["build.phase.state"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 for the phase's current state, 0 for the other states.", mi.Description())
+						assert.Equal(t, "1 for the phase's current state and 0 for the state it left (pending before running, running before completed); states the phase was never in are not reported, so a phase costs at most two series.", mi.Description())
 						assert.Equal(t, "{phase}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -983,7 +983,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["build.result"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 for the result of a finished build, 0 for the other results; only emitted once the build finished.", mi.Description())
+						assert.Equal(t, "1 for the result of a finished build; only emitted once the build finished, and only for its result.", mi.Description())
 						assert.Equal(t, "{build}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -998,7 +998,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["build.result"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 for the result of a finished build, 0 for the other results; only emitted once the build finished.", mi.Description())
+						assert.Equal(t, "1 for the result of a finished build; only emitted once the build finished, and only for its result.", mi.Description())
 						assert.Equal(t, "{build}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -1023,7 +1023,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["build.state"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 for the build's current state, 0 for the other states.", mi.Description())
+						assert.Equal(t, "1 for the build's current state; once finished, also running with 0.", mi.Description())
 						assert.Equal(t, "{build}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -1038,7 +1038,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["build.state"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 for the build's current state, 0 for the other states.", mi.Description())
+						assert.Equal(t, "1 for the build's current state; once finished, also running with 0.", mi.Description())
 						assert.Equal(t, "{build}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())

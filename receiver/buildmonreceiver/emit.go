@@ -26,33 +26,20 @@ func newEmitter(mbc bmetadata.MetricsBuilderConfig, set receiver.Settings) *emit
 	return &emitter{mb: bmetadata.NewMetricsBuilder(mbc, set)}
 }
 
-var phaseStates = []struct {
-	state events.PhaseState
-	attr  bmetadata.AttributeBuildPhaseState
-}{
-	{events.PhasePending, bmetadata.AttributeBuildPhaseStatePending},
-	{events.PhaseRunning, bmetadata.AttributeBuildPhaseStateRunning},
-	{events.PhaseCompleted, bmetadata.AttributeBuildPhaseStateCompleted},
-	{events.PhaseFailed, bmetadata.AttributeBuildPhaseStateFailed},
-	{events.PhaseSkipped, bmetadata.AttributeBuildPhaseStateSkipped},
+var phaseStateAttr = map[events.PhaseState]bmetadata.AttributeBuildPhaseState{
+	events.PhasePending:   bmetadata.AttributeBuildPhaseStatePending,
+	events.PhaseRunning:   bmetadata.AttributeBuildPhaseStateRunning,
+	events.PhaseCompleted: bmetadata.AttributeBuildPhaseStateCompleted,
+	events.PhaseFailed:    bmetadata.AttributeBuildPhaseStateFailed,
+	events.PhaseSkipped:   bmetadata.AttributeBuildPhaseStateSkipped,
 }
 
-var buildResults = []struct {
-	result string
-	attr   bmetadata.AttributeCicdPipelineResult
-}{
-	{"success", bmetadata.AttributeCicdPipelineResultSuccess},
-	{"failure", bmetadata.AttributeCicdPipelineResultFailure},
-	{"error", bmetadata.AttributeCicdPipelineResultError},
-	{"timeout", bmetadata.AttributeCicdPipelineResultTimeout},
-	{"cancellation", bmetadata.AttributeCicdPipelineResultCancellation},
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
+var buildResultAttr = map[string]bmetadata.AttributeCicdPipelineResult{
+	"success":      bmetadata.AttributeCicdPipelineResultSuccess,
+	"failure":      bmetadata.AttributeCicdPipelineResultFailure,
+	"error":        bmetadata.AttributeCicdPipelineResultError,
+	"timeout":      bmetadata.AttributeCicdPipelineResultTimeout,
+	"cancellation": bmetadata.AttributeCicdPipelineResultCancellation,
 }
 
 // elapsed is the time from start to end, or to now while end is not set, never negative.
@@ -87,8 +74,14 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 			ph := &b.Phases[j]
 			e.mb.RecordBuildPhaseStepsTotalDataPoint(ts, ph.Steps, ph.Name)
 			e.mb.RecordBuildPhaseStepsCompletedDataPoint(ts, ph.Completed, ph.Name)
-			for _, s := range phaseStates {
-				e.mb.RecordBuildPhaseStateDataPoint(ts, b2i(ph.State == s.state), ph.Name, s.attr)
+			// The state set is the current state (1) and the state the phase left (0): a
+			// consumer that keeps the last value of every series (the Prometheus exporter)
+			// sees the old state drop to 0, and states a phase never had cost no series.
+			if a, ok := phaseStateAttr[ph.State]; ok {
+				e.mb.RecordBuildPhaseStateDataPoint(ts, 1, ph.Name, a)
+			}
+			if a, ok := phaseStateAttr[ph.Left]; ok {
+				e.mb.RecordBuildPhaseStateDataPoint(ts, 0, ph.Name, a)
 			}
 			end := ph.End
 			if end.IsZero() && b.Done() {
@@ -99,12 +92,14 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 				e.mb.RecordBuildPhaseWeightDataPoint(ts, *ph.Weight, ph.Name)
 			}
 		}
-		e.mb.RecordBuildStateDataPoint(ts, b2i(!b.Done()), bmetadata.AttributeBuildStateRunning)
-		e.mb.RecordBuildStateDataPoint(ts, b2i(b.Done()), bmetadata.AttributeBuildStateFinished)
 		if b.Done() {
-			for _, r := range buildResults {
-				e.mb.RecordBuildResultDataPoint(ts, b2i(b.Result == r.result), r.attr)
+			e.mb.RecordBuildStateDataPoint(ts, 1, bmetadata.AttributeBuildStateFinished)
+			e.mb.RecordBuildStateDataPoint(ts, 0, bmetadata.AttributeBuildStateRunning)
+			if a, ok := buildResultAttr[b.Result]; ok {
+				e.mb.RecordBuildResultDataPoint(ts, 1, a)
 			}
+		} else {
+			e.mb.RecordBuildStateDataPoint(ts, 1, bmetadata.AttributeBuildStateRunning)
 		}
 		e.mb.RecordBuildDurationDataPoint(ts, elapsed(b.Started, b.Finished, now))
 		e.mb.EmitForResource(bmetadata.WithResource(e.resource(b.Host, b.Pipeline, b.ID, b.Attributes)), bmetadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(b.Started)))

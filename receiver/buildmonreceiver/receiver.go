@@ -211,6 +211,9 @@ func (r *buildmonReceiver) Shutdown(ctx context.Context) error {
 // emissions of the same builds per second into a few, at a latency far below report_interval.
 const minEmitGap = 50 * time.Millisecond
 
+// emitChunk is the most builds one ConsumeMetrics call carries (about 20 data points each).
+const emitChunk = 500
+
 // loop emits changed builds soon after a request changes them and every build each
 // report_interval, when it also expires finished builds.
 func (r *buildmonReceiver) loop() {
@@ -278,13 +281,17 @@ func (r *buildmonReceiver) persist(ctx context.Context) {
 // logged; the registry is the source of truth and the next emission carries the state again.
 func (r *buildmonReceiver) emit(ctx context.Context, changes []events.Change) {
 	spans := r.registry.TakeSpans()
-	if r.metrics != nil && len(changes) > 0 {
-		if md := r.emitter.metrics(changes, r.now()); md.ResourceMetrics().Len() > 0 {
+	// Builds go down the pipeline in chunks, so the data in flight (and what every consumer
+	// copies of it) stays bounded when thousands of builds are reported at once.
+	for len(changes) > 0 && r.metrics != nil {
+		chunk := changes[:min(len(changes), emitChunk)]
+		changes = changes[len(chunk):]
+		if md := r.emitter.metrics(chunk, r.now()); md.ResourceMetrics().Len() > 0 {
 			obsCtx := r.obsrecv.StartMetricsOp(ctx)
 			err := r.metrics.ConsumeMetrics(ctx, md)
 			r.obsrecv.EndMetricsOp(obsCtx, "buildmon", md.DataPointCount(), err)
 			if err != nil {
-				r.set.Logger.Warn("build metrics not consumed", zap.Int("builds", len(changes)), zap.Error(err))
+				r.set.Logger.Warn("build metrics not consumed", zap.Int("builds", len(chunk)), zap.Error(err))
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -624,4 +625,86 @@ func TestHostMetricsIntegration(t *testing.T) {
 	build := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "build.state") })
 	v, _ := build.ResourceMetrics().At(0).Resource().Attributes().Get("host.name")
 	assert.Equal(t, "build-host-1", v.Str(), "a build without attributes.host runs on the receiver's host")
+}
+
+// Many builds reported at once go down the pipeline in chunks of at most emitChunk builds,
+// and every build is in one of them.
+func TestReportIsChunked(t *testing.T) {
+	tr := startReceiver(t, nil, func(c *Config) {
+		c.ReportInterval = 50 * time.Millisecond
+		c.MaxBuilds = 5000
+	})
+	const builds = 2*emitChunk + 37
+	lines := make([]string, builds)
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`{"type":"build_started","build_id":"b-%d","pipeline":"p","phases":[{"name":"BUILD","steps":3}]}`, i)
+	}
+	tr.postOK(t, lines...)
+	seen := map[string]bool{}
+	require.Eventually(t, func() bool {
+		for _, md := range tr.sink.AllMetrics() {
+			require.LessOrEqual(t, md.ResourceMetrics().Len(), emitChunk)
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				id, ok := md.ResourceMetrics().At(i).Resource().Attributes().Get("cicd.pipeline.run.id")
+				require.True(t, ok)
+				seen[id.Str()] = true
+			}
+		}
+		return len(seen) == builds
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// statePoints returns value by state attribute of a build's state-set metric (phase "" for
+// build-level metrics).
+func statePoints(md pmetric.Metrics, name, attr, phase string) map[string]int64 {
+	out := map[string]int64{}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		sms := md.ResourceMetrics().At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				if ms.At(k).Name() != name {
+					continue
+				}
+				dps := ms.At(k).Gauge().DataPoints()
+				for l := 0; l < dps.Len(); l++ {
+					if p, _ := dps.At(l).Attributes().Get("build.phase"); p.Str() != phase {
+						continue
+					}
+					s, _ := dps.At(l).Attributes().Get(attr)
+					out[s.Str()] = dps.At(l).IntValue()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// The state sets hold the current state (1) and the state just left (0), nothing else, so a
+// last-value consumer sees the old state drop to 0.
+func TestStateSetsCarryCurrentAndLeftState(t *testing.T) {
+	tr := startReceiver(t, nil, nil)
+	tr.postOK(t, `{"type":"build_started","build_id":"s","pipeline":"p","phases":[{"name":"INIT","steps":1},{"name":"BUILD","steps":2},{"name":"TEST","steps":1}]}`)
+	md := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "build.phase.state") })
+	assert.Equal(t, map[string]int64{"pending": 1}, statePoints(md, "build.phase.state", "build.phase.state", "INIT"))
+	assert.Equal(t, map[string]int64{"running": 1}, statePoints(md, "build.state", "build.state", ""))
+	assert.Empty(t, statePoints(md, "build.result", "cicd.pipeline.result", ""))
+
+	tr.postOK(t, `{"type":"phase_started","build_id":"s","phase":"INIT"}`)
+	md = tr.waitFor(t, func(md pmetric.Metrics) bool {
+		return statePoints(md, "build.phase.state", "build.phase.state", "INIT")["running"] == 1
+	})
+	assert.Equal(t, map[string]int64{"pending": 0, "running": 1}, statePoints(md, "build.phase.state", "build.phase.state", "INIT"))
+
+	tr.postOK(t, `{"type":"phase_completed","build_id":"s","phase":"INIT"}`,
+		`{"type":"phase_skipped","build_id":"s","phase":"BUILD"}`,
+		`{"type":"build_finished","build_id":"s","result":"failure"}`)
+	md = tr.waitFor(t, func(md pmetric.Metrics) bool {
+		return statePoints(md, "build.state", "build.state", "")["finished"] == 1
+	})
+	assert.Equal(t, map[string]int64{"running": 0, "completed": 1}, statePoints(md, "build.phase.state", "build.phase.state", "INIT"))
+	assert.Equal(t, map[string]int64{"pending": 0, "skipped": 1}, statePoints(md, "build.phase.state", "build.phase.state", "BUILD"))
+	assert.Equal(t, map[string]int64{"pending": 1}, statePoints(md, "build.phase.state", "build.phase.state", "TEST"), "a phase that never ran stays pending")
+	assert.Equal(t, map[string]int64{"running": 0, "finished": 1}, statePoints(md, "build.state", "build.state", ""))
+	assert.Equal(t, map[string]int64{"failure": 1}, statePoints(md, "build.result", "cicd.pipeline.result", ""))
 }

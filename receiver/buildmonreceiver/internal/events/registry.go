@@ -29,6 +29,7 @@ type Phase struct {
 	Weight     *float64   `json:"weight,omitempty"`
 	Completed  int64      `json:"steps_completed"`
 	State      PhaseState `json:"state"`
+	Left       PhaseState `json:"left_state,omitempty"` // the state before State ("" while pending)
 	Start      time.Time  `json:"started_at,omitzero"`
 	End        time.Time  `json:"ended_at,omitzero"`
 	LastStep   time.Time  `json:"last_step_at,omitzero"`
@@ -335,9 +336,10 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 			// A phase still running when the build ends ends with it.
 			ph.End = ts
 			if ev.Result == "success" {
-				ph.State = PhaseCompleted
+				ph.moveTo(PhaseCompleted)
 			} else {
-				ph.State, ph.Message = PhaseFailed, "build finished with "+ev.Result
+				ph.moveTo(PhaseFailed)
+				ph.Message = "build finished with " + ev.Result
 			}
 			record(phaseSpan(b, ph))
 		}
@@ -353,7 +355,8 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		if ph.State != PhasePending {
 			return invalid("phase", "phase %s is %s, not pending", ph.Name, ph.State)
 		}
-		ph.State, ph.Start = PhaseRunning, ts
+		ph.moveTo(PhaseRunning)
+		ph.Start = ts
 	case TypeStepCompleted:
 		if ph.State != PhaseRunning {
 			return invalid("phase", "phase %s is %s, not running", ph.Name, ph.State)
@@ -390,7 +393,8 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		if ph.State != PhaseRunning {
 			return invalid("phase", "phase %s is %s, not running", ph.Name, ph.State)
 		}
-		ph.State, ph.End = PhaseCompleted, ts
+		ph.moveTo(PhaseCompleted)
+		ph.End = ts
 		record(phaseSpan(b, ph))
 	case TypePhaseFailed:
 		if ph.State != PhaseRunning && ph.State != PhasePending {
@@ -399,18 +403,25 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		if ph.Start.IsZero() {
 			ph.Start = ts
 		}
-		ph.State, ph.End, ph.Message = PhaseFailed, ts, ev.Message
+		ph.moveTo(PhaseFailed)
+		ph.End, ph.Message = ts, ev.Message
 		record(phaseSpan(b, ph))
 	case TypePhaseSkipped:
 		if ph.State != PhasePending {
 			return invalid("phase", "phase %s is %s, not pending", ph.Name, ph.State)
 		}
-		ph.State, ph.Start, ph.End = PhaseSkipped, ts, ts
+		ph.moveTo(PhaseSkipped)
+		ph.Start, ph.End = ts, ts
 		record(phaseSpan(b, ph))
 	default:
 		return invalid("type", "unexpected event type")
 	}
 	return nil
+}
+
+// moveTo changes the phase's state and remembers the state it left.
+func (ph *Phase) moveTo(s PhaseState) {
+	ph.Left, ph.State = ph.State, s
 }
 
 // stepStart is when the next step of a running phase began: when the previous one ended, or
