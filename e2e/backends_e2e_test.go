@@ -27,6 +27,7 @@ type backendsConfig struct {
 	AlertmanagerURL     string
 	TraceSink           string
 	FloodBytesPerSecond float64
+	RemoteWriteURL      string // metrics remote-written into Prometheus instead of scraped
 }
 
 // cli runs the build client with the collector's URLs and returns its combined output.
@@ -84,64 +85,7 @@ func TestScriptedBuildInPrometheusAndTraces(t *testing.T) {
 	prom := startPrometheus(t, fmt.Sprintf("127.0.0.1:%d", p.Prom))
 
 	const buildID = "e2e-build-1"
-	scriptedBuild(t, p, buildID)
-	// A second build stays in BUILD so that "active build" panels have something to show.
-	cli(t, p, "e2e-build-2", "start", "--pipeline", "e2e-pipeline")
-	postOK(t, p, `{"type":"phase_started","build_id":"e2e-build-2","phase":"INIT"}`)
-
-	eventually(t, 30*time.Second, func() error {
-		res, err := prom.query(`max(build_progress_ratio{cicd_pipeline_run_id="` + buildID + `"})`)
-		if err != nil {
-			return err
-		}
-		if len(res) != 1 || res[0].float() != 1 {
-			return fmt.Errorf("build_progress_ratio = %v, want 1", res)
-		}
-		return nil
-	})
-	eventually(t, 15*time.Second, func() error {
-		res, err := prom.query(`build_phase_progress_ratio{cicd_pipeline_run_id="` + buildID + `"}`)
-		if err != nil {
-			return err
-		}
-		seen := map[string]bool{}
-		for _, s := range res {
-			if s.Metric["cicd_pipeline_name"] != "e2e-pipeline" || s.Metric["host_name"] == "" {
-				return fmt.Errorf("phase series without pipeline/host labels: %v", s.Metric)
-			}
-			if s.float() != 1 {
-				return fmt.Errorf("phase %s progress %v, want 1", s.Metric["build_phase"], s.float())
-			}
-			seen[s.Metric["build_phase"]] = true
-		}
-		for _, ph := range []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"} {
-			if !seen[ph] {
-				return fmt.Errorf("no build_phase_progress_ratio series for %s in %v", ph, res)
-			}
-		}
-		return nil
-	})
-	for _, q := range []string{`system_cpu_utilization_ratio`, `system_memory_usage_bytes`, `system_memory_utilization_ratio`} {
-		res, err := prom.query(q)
-		if err != nil || len(res) == 0 {
-			t.Fatalf("host series %s: %v %v", q, res, err)
-		}
-	}
-
-	t.Run("dashboard queries return data", func(t *testing.T) {
-		for _, q := range dashboardQueries(t) {
-			eventually(t, 20*time.Second, func() error {
-				res, err := prom.query(q)
-				if err != nil {
-					return err
-				}
-				if len(res) == 0 {
-					return fmt.Errorf("dashboard query returned no data: %s", q)
-				}
-				return nil
-			})
-		}
-	})
+	buildsInPrometheus(t, p, prom, buildID)
 
 	t.Run("one trace per build with phase and step spans", func(t *testing.T) {
 		eventually(t, 20*time.Second, func() error {
@@ -446,4 +390,89 @@ func countLines(path string) int {
 		n++
 	}
 	return n
+}
+
+// buildsInPrometheus runs the scripted build buildID and leaves a second build running, then
+// checks what Prometheus holds: the finished build at progress 1, a labelled progress series per
+// phase, the host series, and data for every dashboard query.
+func buildsInPrometheus(t *testing.T, p ports, prom *prometheus, buildID string) {
+	t.Helper()
+	scriptedBuild(t, p, buildID)
+	// A second build stays in BUILD so that "active build" panels have something to show.
+	cli(t, p, buildID+"-active", "start", "--pipeline", "e2e-pipeline")
+	postOK(t, p, `{"type":"phase_started","build_id":"`+buildID+`-active","phase":"INIT"}`)
+
+	eventually(t, 30*time.Second, func() error {
+		res, err := prom.query(`max(build_progress_ratio{cicd_pipeline_run_id="` + buildID + `"})`)
+		if err != nil {
+			return err
+		}
+		if len(res) != 1 || res[0].float() != 1 {
+			return fmt.Errorf("build_progress_ratio = %v, want 1", res)
+		}
+		return nil
+	})
+	eventually(t, 15*time.Second, func() error {
+		res, err := prom.query(`build_phase_progress_ratio{cicd_pipeline_run_id="` + buildID + `"}`)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, s := range res {
+			if s.Metric["cicd_pipeline_name"] != "e2e-pipeline" || s.Metric["host_name"] == "" {
+				return fmt.Errorf("phase series without pipeline/host labels: %v", s.Metric)
+			}
+			if s.float() != 1 {
+				return fmt.Errorf("phase %s progress %v, want 1", s.Metric["build_phase"], s.float())
+			}
+			seen[s.Metric["build_phase"]] = true
+		}
+		for _, ph := range []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"} {
+			if !seen[ph] {
+				return fmt.Errorf("no build_phase_progress_ratio series for %s in %v", ph, res)
+			}
+		}
+		return nil
+	})
+	for _, q := range []string{`system_cpu_utilization_ratio`, `system_memory_usage_bytes`, `system_memory_utilization_ratio`} {
+		eventually(t, 15*time.Second, func() error {
+			res, err := prom.query(q)
+			if err != nil {
+				return err
+			}
+			if len(res) == 0 {
+				return fmt.Errorf("no host series %s", q)
+			}
+			return nil
+		})
+	}
+
+	t.Run("dashboard queries return data", func(t *testing.T) {
+		for _, q := range dashboardQueries(t) {
+			eventually(t, 20*time.Second, func() error {
+				res, err := prom.query(q)
+				if err != nil {
+					return err
+				}
+				if len(res) == 0 {
+					return fmt.Errorf("dashboard query returned no data: %s", q)
+				}
+				return nil
+			})
+		}
+	})
+}
+
+// The configuration the README recommends for thousands of builds: the collector remote-writes
+// into Prometheus (no per-series copy in the collector); the same queries hold.
+func TestRemoteWriteIntoPrometheus(t *testing.T) {
+	prom := startRemoteWritePrometheus(t)
+	p := newPorts(t)
+	dir := t.TempDir()
+	cfg := renderConfig(t, "backends.yaml.tmpl", dir, backendsConfig{
+		Ports: p, Dir: dir, FloodBytesPerSecond: 1e15, RemoteWriteURL: prom.url + "/api/v1/write",
+	})
+	col := startCollector(t, cfg, dir, fmt.Sprintf("http://127.0.0.1:%d/", p.Health))
+	buildsInPrometheus(t, p, prom, "e2e-rw-build")
+	col.stop()
 }

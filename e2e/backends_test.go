@@ -99,22 +99,34 @@ type prometheus struct{ url string }
 
 func startPrometheus(t testing.TB, scrapeTarget string) *prometheus {
 	t.Helper()
-	dir := t.TempDir()
-	port := freePort(t)
-	cfg := fmt.Sprintf(`global:
+	return startPrometheusWith(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
   - job_name: buildmon
     static_configs:
       - targets: ['%s']
-`, scrapeTarget)
+`, scrapeTarget))
+}
+
+// startRemoteWritePrometheus starts a Prometheus that scrapes nothing and takes samples on its
+// remote-write receiver, p.url + "/api/v1/write".
+func startRemoteWritePrometheus(t testing.TB) *prometheus {
+	t.Helper()
+	return startPrometheusWith(t, "global:\n  evaluation_interval: 1s\n", "--web.enable-remote-write-receiver")
+}
+
+func startPrometheusWith(t testing.TB, cfg string, extraArgs ...string) *prometheus {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := startBackground(t, "prometheus", "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port))
+	args := append([]string{"--config.file=" + cfgPath, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port)}, extraArgs...)
+	b := startBackground(t, "prometheus", args...)
 	p := &prometheus{url: "http://127.0.0.1:" + strconv.Itoa(port)}
 	waitReady(t, b, p.url+"/-/ready")
 	return p

@@ -74,6 +74,17 @@ func fakeCollectorMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// With a remote-write exporter configured, something is written to it every 100 ms.
+	if rw, err := Lookup(cfg, "exporters.prometheus_remote_write.endpoint"); err == nil {
+		go func() {
+			for ctx.Err() == nil {
+				if resp, err := http.Post(rw.(string), "application/x-protobuf", strings.NewReader("samples")); err == nil {
+					resp.Body.Close()
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -2,7 +2,12 @@ package sysbench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"time"
 
 	"github.com/buildmon/buildmon/cmd/buildmon-bench/internal/results"
@@ -12,9 +17,10 @@ import (
 // Memory measures item 6: RSS with many tracked builds (default 10,000), against the RSS of
 // the same collector before the builds started; then the same with the Prometheus exporter
 // taken out of the metrics pipeline (an info row), which shows how much of the RSS is the
-// exporter's copy of every series.
+// exporter's copy of every series, and with the Prometheus exporter replaced by remote write
+// into a loopback sink (the configuration the README recommends for thousands of builds).
 func (r *Runner) Memory(ctx context.Context) ([]results.Measure, error) {
-	ms, err := r.memoryWith(ctx, "memory", memoryOverrides(r.Settings), true)
+	ms, err := r.memoryWith(ctx, "memory", memoryOverrides(r.Settings), memoryDefault)
 	if err != nil {
 		return ms, err
 	}
@@ -33,13 +39,70 @@ func (r *Runner) Memory(ctx context.Context) ([]results.Measure, error) {
 		return ms, nil // no Prometheus exporter to take out
 	}
 	without, err := r.memoryWith(ctx, "memory-noprom", append(memoryOverrides(r.Settings),
-		Override{Path: "service.pipelines.metrics.exporters", Value: kept}), false)
-	return append(ms, without...), err
+		Override{Path: "service.pipelines.metrics.exporters", Value: kept}), memoryWithoutPrometheus)
+	ms = append(ms, without...)
+	if err != nil {
+		return ms, err
+	}
+	sink := newRemoteWriteSink()
+	defer sink.Close()
+	rw, err := r.memoryWith(ctx, "memory-remote-write", append(memoryOverrides(r.Settings),
+		Override{Path: "exporters.prometheus_remote_write", Value: remoteWriteExporter(sink.URL)},
+		Override{Path: "service.pipelines.metrics.exporters", Value: append(kept, "prometheus_remote_write")}), memoryRemoteWrite)
+	if err == nil {
+		if n, b := sink.received(); n == 0 {
+			err = errors.New("memory-remote-write: the sink received no remote-write request")
+		} else {
+			for i := range rw {
+				rw[i] = rw[i].WithNote(rw[i].Note + fmt.Sprintf("; the sink received %d requests, %d KiB", n, b>>10))
+			}
+		}
+	}
+	return append(ms, rw...), err
 }
 
-// memoryWith runs the memory measurement with overrides; main says whether it is the row with
-// the target or the one without the Prometheus exporter.
-func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Override, main bool) ([]results.Measure, error) {
+// The three memory measurements.
+const (
+	memoryDefault = iota
+	memoryWithoutPrometheus
+	memoryRemoteWrite
+)
+
+// remoteWriteExporter is the prometheus_remote_write exporter as the README recommends it for
+// thousands of builds: the build's identity as labels, no scope labels, no target_info.
+func remoteWriteExporter(url string) map[string]any {
+	return map[string]any{
+		"endpoint": url,
+		"resource_constant_labels": map[string]any{"included": []any{"host.name", "cicd.pipeline.name",
+			"cicd.pipeline.run.id", "cicd.worker.id", "vcs.repository.url.full", "vcs.ref.head.name", "vcs.ref.head.revision"}},
+		"disable_scope_info": true,
+		"target_info":        map[string]any{"enabled": false},
+	}
+}
+
+// remoteWriteSink is a loopback remote-write endpoint that reads and drops what it gets.
+type remoteWriteSink struct {
+	*httptest.Server
+	requests, bytes atomic.Int64
+}
+
+func newRemoteWriteSink() *remoteWriteSink {
+	s := &remoteWriteSink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		n, _ := io.Copy(io.Discard, req.Body)
+		s.requests.Add(1)
+		s.bytes.Add(n)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	return s
+}
+
+func (s *remoteWriteSink) received() (requests, bytes int64) {
+	return s.requests.Load(), s.bytes.Load()
+}
+
+// memoryWith runs the memory measurement with overrides; kind says which of the three it is.
+func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Override, kind int) ([]results.Measure, error) {
 	s := r.Settings
 	// The builds run for several report and checkpoint intervals before RSS is read, so the
 	// steady state is measured.
@@ -110,11 +173,19 @@ func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Overri
 	}
 	r.heapProfile(ctx, c, name)
 	r.logf("%s: RSS %.1f MiB (before the builds %.1f MiB), peak %.1f MiB; %s; %s", name, mib(int64(rss[len(rss)-1])), mib(base.RSS), mib(last), parts, scrape)
-	if !main {
+	switch kind {
+	case memoryWithoutPrometheus:
 		return []results.Measure{
 			results.New(6, "memory/rss_builds_without_prometheus", fmt.Sprintf("RSS with %d builds, no Prometheus exporter", len(ids)), "B", "lower", rss).
 				WithBaseline("no builds", []float64{float64(base.RSS)}).
 				WithNote(fmt.Sprintf("the same measurement with prometheus taken out of the metrics pipeline (%s)", parts)),
+		}, nil
+	case memoryRemoteWrite:
+		return []results.Measure{
+			results.New(6, "memory/rss_builds_remote_write", fmt.Sprintf("RSS with %d builds, remote write instead of /metrics", len(ids)), "B", "lower", rss).
+				WithBaseline("no builds", []float64{float64(base.RSS)}).
+				WithTarget("value", "<=", 256<<20).
+				WithNote(fmt.Sprintf("the same measurement with prometheus replaced by prometheus_remote_write into a loopback sink, as the README recommends for thousands of builds (%s; peak %.0f MiB)", parts, mib(last))),
 		}, nil
 	}
 	return []results.Measure{

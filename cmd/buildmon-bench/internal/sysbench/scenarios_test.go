@@ -107,6 +107,10 @@ func TestMemory(t *testing.T) {
 	noProm := m["memory/rss_builds_without_prometheus"]
 	assert.Len(t, noProm.Samples, 5, "measured again without the Prometheus exporter")
 	assert.Nil(t, noProm.Target)
+	rw := m["memory/rss_builds_remote_write"]
+	assert.Len(t, rw.Samples, 5, "measured again with remote write")
+	assert.NotNil(t, rw.Target)
+	assert.Contains(t, rw.Note, "the sink received")
 }
 
 func TestStartCollectorReportsEarlyExit(t *testing.T) {
