@@ -74,30 +74,30 @@ func (s *resourcesScraper) shutdown(context.Context) error {
 
 func (s *resourcesScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	now := s.now()
-	ts := pcommon.NewTimestampFromTime(now)
+	s.batch.begin(pcommon.NewTimestampFromTime(now))
 	var errs []error
 	metrics := &s.mbc.Metrics // a file that only switched-off metrics need is not read
 	if metrics.SystemDiskIo.Enabled || metrics.SystemDiskOperations.Enabled || metrics.SystemDiskOperationsRate.Enabled {
-		if err := s.scrapeDisks(now, ts); err != nil {
+		if err := s.scrapeDisks(now); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if metrics.SystemNetworkIo.Enabled || metrics.SystemNetworkIoRate.Enabled {
-		if err := s.scrapeInterfaces(now, ts); err != nil {
+		if err := s.scrapeInterfaces(now); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if metrics.SystemFilesystemUsage.Enabled || metrics.SystemFilesystemUtilization.Enabled {
-		if err := s.scrapeFilesystems(ctx, ts); err != nil {
+		if err := s.scrapeFilesystems(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return s.emit(), partial(errs)
+	return s.batch.emit(), partial(errs)
 }
 
 // scrapeDisks records each selected disk's bytes and operations since boot, and its
 // operations per second since the previous scrape.
-func (s *resourcesScraper) scrapeDisks(now time.Time, ts pcommon.Timestamp) error {
+func (s *resourcesScraper) scrapeDisks(now time.Time) error {
 	data, err := s.diskstats.read(&s.buf)
 	if err != nil {
 		s.disks.discard()
@@ -114,18 +114,18 @@ func (s *resourcesScraper) scrapeDisks(now time.Time, ts pcommon.Timestamp) erro
 		e := s.disks.lookup(name)
 		if e.keep {
 			read, write := metadata.AttributeDiskIoDirectionRead, metadata.AttributeDiskIoDirectionWrite
-			s.mb.RecordSystemDiskIoDataPoint(ts, int64(c.readBytes), e.name, read)
-			s.mb.RecordSystemDiskIoDataPoint(ts, int64(c.writeBytes), e.name, write)
-			s.mb.RecordSystemDiskOperationsDataPoint(ts, int64(c.readOps), e.name, read)
-			s.mb.RecordSystemDiskOperationsDataPoint(ts, int64(c.writeOps), e.name, write)
+			s.batch.recordDiskIo(int64(c.readBytes), e.name, read)
+			s.batch.recordDiskIo(int64(c.writeBytes), e.name, write)
+			s.batch.recordDiskOperations(int64(c.readOps), e.name, read)
+			s.batch.recordDiskOperations(int64(c.writeOps), e.name, write)
 			if e.hasLast && elapsed > 0 {
 				// A counter that went back was reset (the device was re-created): no rate
 				// for this interval.
 				if c.readOps >= e.last.readOps {
-					s.mb.RecordSystemDiskOperationsRateDataPoint(ts, float64(c.readOps-e.last.readOps)/elapsed, e.name, read)
+					s.batch.recordDiskOperationsRate(float64(c.readOps-e.last.readOps)/elapsed, e.name, read)
 				}
 				if c.writeOps >= e.last.writeOps {
-					s.mb.RecordSystemDiskOperationsRateDataPoint(ts, float64(c.writeOps-e.last.writeOps)/elapsed, e.name, write)
+					s.batch.recordDiskOperationsRate(float64(c.writeOps-e.last.writeOps)/elapsed, e.name, write)
 				}
 			}
 		}
@@ -139,7 +139,7 @@ func (s *resourcesScraper) scrapeDisks(now time.Time, ts pcommon.Timestamp) erro
 
 // scrapeInterfaces records each selected interface's bytes since boot and its bytes per
 // second since the previous scrape.
-func (s *resourcesScraper) scrapeInterfaces(now time.Time, ts pcommon.Timestamp) error {
+func (s *resourcesScraper) scrapeInterfaces(now time.Time) error {
 	data, err := s.netDev.read(&s.buf)
 	if err != nil {
 		s.interfaces.discard()
@@ -156,14 +156,14 @@ func (s *resourcesScraper) scrapeInterfaces(now time.Time, ts pcommon.Timestamp)
 		e := s.interfaces.lookup(name)
 		if e.keep {
 			rx, tx := metadata.AttributeNetworkIoDirectionReceive, metadata.AttributeNetworkIoDirectionTransmit
-			s.mb.RecordSystemNetworkIoDataPoint(ts, int64(c.readBytes), e.name, rx)
-			s.mb.RecordSystemNetworkIoDataPoint(ts, int64(c.writeBytes), e.name, tx)
+			s.batch.recordNetworkIo(int64(c.readBytes), e.name, rx)
+			s.batch.recordNetworkIo(int64(c.writeBytes), e.name, tx)
 			if e.hasLast && elapsed > 0 {
 				if c.readBytes >= e.last.readBytes {
-					s.mb.RecordSystemNetworkIoRateDataPoint(ts, float64(c.readBytes-e.last.readBytes)/elapsed, e.name, rx)
+					s.batch.recordNetworkIoRate(float64(c.readBytes-e.last.readBytes)/elapsed, e.name, rx)
 				}
 				if c.writeBytes >= e.last.writeBytes {
-					s.mb.RecordSystemNetworkIoRateDataPoint(ts, float64(c.writeBytes-e.last.writeBytes)/elapsed, e.name, tx)
+					s.batch.recordNetworkIoRate(float64(c.writeBytes-e.last.writeBytes)/elapsed, e.name, tx)
 				}
 			}
 		}
@@ -178,7 +178,7 @@ func (s *resourcesScraper) scrapeInterfaces(now time.Time, ts pcommon.Timestamp)
 // scrapeFilesystems records used, free and reserved bytes of each selected filesystem and
 // its utilization, used / (used + free) as df shows it: reserved blocks are not available
 // to a build, so a filesystem whose free space is gone is full.
-func (s *resourcesScraper) scrapeFilesystems(ctx context.Context, ts pcommon.Timestamp) error {
+func (s *resourcesScraper) scrapeFilesystems(ctx context.Context) error {
 	var data []byte
 	var err error
 	for i := range s.mountinfo {
@@ -205,10 +205,10 @@ func (s *resourcesScraper) scrapeFilesystems(ctx context.Context, ts pcommon.Tim
 			continue // no blocks to speak of (some FUSE and network filesystems)
 		}
 		reserved := u.Total - min(u.Used+u.Free, u.Total)
-		s.mb.RecordSystemFilesystemUsageDataPoint(ts, int64(u.Used), m.device, m.mountpoint, m.fstype, metadata.AttributeSystemFilesystemStateUsed)
-		s.mb.RecordSystemFilesystemUsageDataPoint(ts, int64(u.Free), m.device, m.mountpoint, m.fstype, metadata.AttributeSystemFilesystemStateFree)
-		s.mb.RecordSystemFilesystemUsageDataPoint(ts, int64(reserved), m.device, m.mountpoint, m.fstype, metadata.AttributeSystemFilesystemStateReserved)
-		s.mb.RecordSystemFilesystemUtilizationDataPoint(ts, float64(u.Used)/float64(u.Used+u.Free), m.device, m.mountpoint, m.fstype)
+		s.batch.recordFilesystemUsage(int64(u.Used), m, metadata.AttributeSystemFilesystemStateUsed)
+		s.batch.recordFilesystemUsage(int64(u.Free), m, metadata.AttributeSystemFilesystemStateFree)
+		s.batch.recordFilesystemUsage(int64(reserved), m, metadata.AttributeSystemFilesystemStateReserved)
+		s.batch.recordFilesystemUtilization(float64(u.Used)/float64(u.Used+u.Free), m)
 	}
 	return errors.Join(errs...)
 }

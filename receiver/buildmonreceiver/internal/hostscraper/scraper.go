@@ -28,10 +28,9 @@ type hostBase struct {
 	now      func() time.Time
 	buf      []byte // the content of the proc file read last
 
-	// mb and resource are made in start: the builder's start time is the host's boot time,
-	// since the cumulative counters count from boot.
-	mb       *metadata.MetricsBuilder
-	resource pcommon.Resource
+	// batch is made in start: its builder's start time is the host's boot time, since the
+	// cumulative counters count from boot.
+	batch batch
 }
 
 func newHostBase(cfg *Config, hostname string, mbc metadata.MetricsBuilderConfig, set receiver.Settings) hostBase {
@@ -48,10 +47,10 @@ func (b *hostBase) start(context.Context, component.Host) error {
 	} else {
 		opts = append(opts, metadata.WithStartTime(pcommon.NewTimestampFromTime(boot)))
 	}
-	b.mb = metadata.NewMetricsBuilder(b.mbc, b.set, opts...)
-	rb := b.mb.NewResourceBuilder()
+	mb := metadata.NewMetricsBuilder(b.mbc, b.set, opts...)
+	rb := mb.NewResourceBuilder()
 	rb.SetHostName(b.hostname)
-	b.resource = rb.Emit()
+	b.batch = newBatch(mb, rb.Emit())
 	return nil
 }
 
@@ -67,10 +66,6 @@ func (b *hostBase) bootTime() (time.Time, error) {
 		return time.Time{}, err
 	}
 	return time.Unix(sec, 0), nil
-}
-
-func (b *hostBase) emit() pmetric.Metrics {
-	return b.mb.Emit(metadata.WithResource(b.resource))
 }
 
 // partial reports failed reads as a partial scrape error: scraperhelper still sends what was
@@ -105,25 +100,25 @@ func (s *systemScraper) shutdown(context.Context) error {
 }
 
 func (s *systemScraper) scrape(context.Context) (pmetric.Metrics, error) {
-	ts := pcommon.NewTimestampFromTime(s.now())
+	s.batch.begin(pcommon.NewTimestampFromTime(s.now()))
 	var errs []error
 	metrics := &s.mbc.Metrics // a file that only switched-off metrics need is not read
 	if metrics.SystemCPUUtilization.Enabled {
-		if err := s.scrapeCPU(ts); err != nil {
+		if err := s.scrapeCPU(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if metrics.SystemMemoryUsage.Enabled || metrics.SystemMemoryUtilization.Enabled {
-		if err := s.scrapeMemory(ts); err != nil {
+		if err := s.scrapeMemory(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return s.emit(), partial(errs)
+	return s.batch.emit(), partial(errs)
 }
 
 // scrapeCPU records the busy share of all CPUs since the previous scrape. The first scrape
 // only takes the baseline: a share since boot would say little about the build running now.
-func (s *systemScraper) scrapeCPU(ts pcommon.Timestamp) error {
+func (s *systemScraper) scrapeCPU() error {
 	data, err := s.stat.read(&s.buf)
 	if err != nil {
 		return fmt.Errorf("reading CPU times: %w", err)
@@ -144,14 +139,14 @@ func (s *systemScraper) scrapeCPU(ts pcommon.Timestamp) error {
 		return nil
 	}
 	busy := float64(t.busy-prev.busy) / float64(t.total-prev.total)
-	s.mb.RecordSystemCPUUtilizationDataPoint(ts, min(busy, 1), metadata.AttributeCPUModeBusy)
+	s.batch.recordCPUUtilization(min(busy, 1), metadata.AttributeCPUModeBusy)
 	return nil
 }
 
 // scrapeMemory records used, free, cached and buffered memory, which add up to the total: as
 // the contrib hostmetrics receiver does on Linux, cached includes the reclaimable slab and
 // used is the rest.
-func (s *systemScraper) scrapeMemory(ts pcommon.Timestamp) error {
+func (s *systemScraper) scrapeMemory() error {
 	data, err := s.meminfo.read(&s.buf)
 	if err != nil {
 		return fmt.Errorf("reading memory: %w", err)
@@ -172,8 +167,8 @@ func (s *systemScraper) scrapeMemory(ts pcommon.Timestamp) error {
 		{int64(cached), metadata.AttributeSystemMemoryStateCached},
 		{int64(m.buffers), metadata.AttributeSystemMemoryStateBuffered},
 	} {
-		s.mb.RecordSystemMemoryUsageDataPoint(ts, st.v, st.state)
-		s.mb.RecordSystemMemoryUtilizationDataPoint(ts, float64(st.v)/total, st.state)
+		s.batch.recordMemoryUsage(st.v, st.state)
+		s.batch.recordMemoryUtilization(float64(st.v)/total, st.state)
 	}
 	return nil
 }

@@ -144,14 +144,6 @@ func points(md pmetric.Metrics) map[string]map[string]float64 {
 	return out
 }
 
-// numberDataPoints returns the data points of a gauge or sum.
-func numberDataPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
-	if m.Type() == pmetric.MetricTypeSum {
-		return m.Sum().DataPoints()
-	}
-	return m.Gauge().DataPoints()
-}
-
 func compareGolden(t *testing.T, name string, md pmetric.Metrics) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
