@@ -179,6 +179,13 @@ func (p *buildProgressProcessor) observe(ctx context.Context, r *compiledRule, s
 	s.win.Add(ts, v)
 	agg, ok := s.win.Aggregate(&p.aggScratch)
 	c := s.alert.Eval(&r.Rule, agg, ok, now)
+	if was, is := notifies(c.FromState, c.FromLevel), notifies(c.ToState, c.ToLevel); was != is {
+		if is {
+			set.notifying++
+		} else {
+			set.notifying--
+		}
+	}
 	if !c.StateChanged() && !c.LevelChanged() {
 		return
 	}

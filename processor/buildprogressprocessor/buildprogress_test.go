@@ -150,6 +150,43 @@ func TestLevelActions(t *testing.T) {
 	}
 }
 
+// TestExpiredAlertIsClearedOnce: a shown alert whose series expires while its build keeps
+// reporting (the build no longer sends the matching data point) is reported once more with
+// 0 on the build's next emission, then no more.
+func TestExpiredAlertIsClearedOnce(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Expiry = time.Minute
+	cfg.Rules = []RuleConfig{{Name: "phase_slow", Metric: "build.phase.duration", Aggregation: "last",
+		Match: map[string]string{"build.phase": "BUILD"}, Thresholds: ThresholdsConfig{Warning: ptr(100)}}}
+	h := newHarness(t, cfg)
+	report := func(at time.Time, phase string) pmetric.Metrics {
+		return h.consume(at, batch([]buildIn{{id: "b-1", pipeline: "ci", host: "h1", at: at, duration: 200,
+			phases: []phaseIn{{name: phase, state: "running", total: 10, done: 1, duration: 150}}}}))
+	}
+	shown := func(out pmetric.Metrics) (float64, bool) {
+		return activeAlert(t, out, schema.AttrRunID, "b-1", "phase_slow", "WARNING", "firing")
+	}
+
+	v, ok := shown(report(t0, "BUILD"))
+	require.True(t, ok)
+	assert.InDelta(t, 1.0, v, 0)
+	// The build moves on to TEST: the BUILD series gets no value but is not expired yet.
+	v, ok = shown(report(t0.Add(30*time.Second), "TEST"))
+	require.True(t, ok)
+	assert.InDelta(t, 1.0, v, 0)
+	// Past expiry the series is dropped: its alert is reported once with 0…
+	out := report(t0.Add(61*time.Second), "TEST")
+	v, ok = shown(out)
+	require.True(t, ok)
+	assert.InDelta(t, 0.0, v, 0)
+	_, hasValue := derived(t, out, schema.AttrRunID, "b-1")[schema.MetricAlertValue]
+	assert.False(t, hasValue)
+	// …and then no more.
+	out = report(t0.Add(62*time.Second), "TEST")
+	_, hasActive := derived(t, out, schema.AttrRunID, "b-1")[schema.MetricAlertActive]
+	assert.False(t, hasActive)
+}
+
 // TestBuildScopedRuleOnHostMetric: a build-scoped rule on a host metric keeps one series per
 // running build on that host; its CRITICAL pauses those builds only and shows on them.
 func TestBuildScopedRuleOnHostMetric(t *testing.T) {

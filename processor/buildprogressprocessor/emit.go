@@ -163,15 +163,16 @@ func worse(a, b *series) bool {
 // reports its previous level and state once with value 0, so that consumers that keep the
 // last value (the Prometheus exporter) do not keep showing it.
 func (p *buildProgressProcessor) emitAlerts(scope *lazyScope, set *alertSet, ts pcommon.Timestamp) {
-	if len(set.series) == 0 && set.shown == nil {
-		return
+	if set.notifying == 0 && set.shown == nil {
+		return // nothing to show and nothing shown before
 	}
 	worst := p.worst
 	clear(worst)
-	for _, s := range set.series {
-		if (s.alert.State == alerting.Pending || s.alert.State == alerting.Firing) && s.alert.Level.Notifies() &&
-			worse(s, worst[s.rule.index]) {
-			worst[s.rule.index] = s
+	if set.notifying > 0 {
+		for _, s := range set.series {
+			if notifies(s.alert.State, s.alert.Level) && worse(s, worst[s.rule.index]) {
+				worst[s.rule.index] = s
+			}
 		}
 	}
 	active := lazyGauge{scope: scope, desc: descAlertActive}

@@ -35,6 +35,14 @@ type alertSet struct {
 	shown []shownAlert
 	// critical counts the series firing at CRITICAL.
 	critical int
+	// notifying counts the series that emitAlerts shows (pending or firing at WARNING or
+	// above), so that a resource without any skips the walk over its series.
+	notifying int
+}
+
+// notifies reports whether an alert in that state and level is shown in telemetry.
+func notifies(state alerting.State, level alerting.Level) bool {
+	return (state == alerting.Pending || state == alerting.Firing) && level.Notifies()
 }
 
 // phaseUsage accumulates a host's resource use while one phase runs.
@@ -265,6 +273,9 @@ func (p *buildProgressProcessor) expireSeries(set *alertSet, cutoff time.Time, o
 		}
 		if s.alert.State == alerting.Firing && s.alert.Level == alerting.Critical {
 			set.critical--
+		}
+		if notifies(s.alert.State, s.alert.Level) {
+			set.notifying--
 		}
 		delete(set.series, key)
 	}
