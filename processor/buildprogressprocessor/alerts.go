@@ -61,10 +61,15 @@ func matchesPhase(filter []attrMatch, phase string, res pcommon.Map) bool {
 // seriesKey starts a series key in the processor's key buffer: the rule index, then attrs.
 // The buffer is reused; the key is valid until the next call.
 func (p *buildProgressProcessor) seriesKey(r *compiledRule, attrs string) []byte {
-	key := append(p.keyBuf[:0], byte(r.index>>8), byte(r.index))
-	key = append(key, attrs...)
-	p.keyBuf = key
-	return key
+	p.keyBuf = appendSeriesKey(p.keyBuf[:0], r, attrs)
+	return p.keyBuf
+}
+
+// appendSeriesKey appends the key of rule r's series with attributes attrs to key: two bytes
+// of rule index, then attrs.
+func appendSeriesKey(key []byte, r *compiledRule, attrs string) []byte {
+	key = append(key, byte(r.index>>8), byte(r.index))
+	return append(key, attrs...)
 }
 
 // appendAttrs appends a data point's attributes as "k=v" sorted by key and joined by commas.
@@ -166,13 +171,9 @@ func (p *buildProgressProcessor) deliver(ctx context.Context, r *compiledRule, k
 // observe adds one value at ts to a series of set (creating it) and evaluates its alert.
 // Exactly one of b and h is the resource that owns set.
 func (p *buildProgressProcessor) observe(ctx context.Context, r *compiledRule, set *alertSet, key []byte, ts time.Time, v float64, b *buildState, h *hostState) {
-	s := set.series[string(key)]
+	s := set.find(r, key)
 	if s == nil {
-		if set.series == nil {
-			set.series = make(map[string]*series, 1)
-		}
-		s = &series{rule: r, attrs: string(key[2:]), win: r.NewWindow()}
-		set.series[string(key)] = s
+		s = set.add(r, key)
 	}
 	now := p.now
 	s.lastSeen = now

@@ -148,7 +148,7 @@ func (p *buildProgressProcessor) processMetrics(ctx context.Context, md pmetric.
 		res := rm.Resource().Attributes()
 		if id, ok := res.Get(schema.AttrRunID); ok && id.Str() != "" {
 			b := p.ingestBuild(ctx, id.Str(), rm, now)
-			b.batch, b.lastRM = p.batch, i
+			b.batch, b.lastRM = p.batch, int32(i)
 			p.touched = append(p.touched, touchedResource{index: i, build: b})
 			continue
 		}
@@ -161,7 +161,7 @@ func (p *buildProgressProcessor) processMetrics(ctx context.Context, md pmetric.
 	for _, t := range p.touched {
 		rm := rms.At(t.index)
 		switch {
-		case t.build != nil && t.build.lastRM == t.index:
+		case t.build != nil && t.build.lastRM == int32(t.index):
 			p.emitBuild(rm, t.build, now)
 		case t.host != nil:
 			p.emitHost(rm, t.host, now)

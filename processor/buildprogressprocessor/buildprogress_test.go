@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -185,6 +186,64 @@ func TestExpiredAlertIsClearedOnce(t *testing.T) {
 	out = report(t0.Add(62*time.Second), "TEST")
 	_, hasActive := derived(t, out, schema.AttrRunID, "b-1")[schema.MetricAlertActive]
 	assert.False(t, hasActive)
+}
+
+// TestManySeriesOnOneHost: a rule with a series per mountpoint keeps each series' state from
+// batch to batch whether the host has a few series or many (indexed), and across the expiry
+// of most of them.
+func TestManySeriesOnOneHost(t *testing.T) {
+	// mounts reports mountpoints /m<from> to /m<to-1> of h1, the last one at 0.95 and the
+	// others at 0.1.
+	mounts := func(at time.Time, from, to int) pmetric.Metrics {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr(schema.AttrHostName, "h1")
+		dps := newMetric(rm.ScopeMetrics().AppendEmpty(), schema.MetricFilesystemUtilization, "1").SetEmptyGauge().DataPoints()
+		for i := from; i < to; i++ {
+			v := 0.1
+			if i == to-1 {
+				v = 0.95
+			}
+			doublePoint(dps, at, v, schema.AttrMountpoint, fmt.Sprintf("/m%d", i))
+		}
+		return md
+	}
+	state := func(out pmetric.Metrics) string {
+		for _, st := range []string{"pending", "firing"} {
+			if v, ok := activeAlert(t, out, schema.AttrHostName, "h1", "fs_full", "WARNING", st); ok && v == 1 {
+				return st
+			}
+		}
+		return ""
+	}
+	// 40 mountpoints of which 20 stay: indexed before and after the expiry; 3 of which 2 stay:
+	// never indexed.
+	for _, n := range []struct{ all, kept int }{{40, 20}, {3, 2}} {
+		t.Run(fmt.Sprintf("mountpoints=%d", n.all), func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			set := processortest.NewNopSettings(metadata.Type)
+			set.Logger = zap.New(core)
+			cfg := createDefaultConfig().(*Config)
+			cfg.Expiry = time.Minute
+			cfg.Rules = []RuleConfig{{Name: "fs_full", Metric: schema.MetricFilesystemUtilization, Aggregation: "last",
+				For: 10 * time.Second, Thresholds: ThresholdsConfig{Warning: ptr(0.9)}}}
+			h := newHarness(t, cfg, set)
+			report := func(d time.Duration, from int) string {
+				at := t0.Add(d)
+				return state(h.consume(at, mounts(at, from, n.all)))
+			}
+			assert.Equal(t, "pending", report(0, 0))
+			assert.Equal(t, "pending", report(5*time.Second, 0))
+			assert.Equal(t, "firing", report(10*time.Second, 0))
+			// The first mountpoints go away and their series expire (the others move up); the
+			// last one keeps firing.
+			for _, d := range []time.Duration{30 * time.Second, 75 * time.Second, 80 * time.Second} {
+				assert.Equal(t, "firing", report(d, n.all-n.kept), "at %v", d)
+			}
+			assert.Equal(t, 1, logs.FilterMessage("alert pending").Len())
+			assert.Equal(t, 1, logs.FilterMessage("alert firing").Len())
+		})
+	}
 }
 
 // TestBuildScopedRuleOnHostMetric: a build-scoped rule on a host metric keeps one series per

@@ -169,7 +169,8 @@ func (p *buildProgressProcessor) emitAlerts(scope *lazyScope, set *alertSet, ts 
 	worst := p.worst
 	clear(worst)
 	if set.notifying > 0 {
-		for _, s := range set.series {
+		for i := range set.series {
+			s := &set.series[i]
 			if notifies(s.alert.State, s.alert.Level) && worse(s, worst[s.rule.index]) {
 				worst[s.rule.index] = s
 			}

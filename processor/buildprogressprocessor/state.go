@@ -15,7 +15,7 @@ import (
 // series is one rule's window and alert for one resource and attribute set.
 type series struct {
 	rule     *compiledRule
-	attrs    string // the series' data point attributes, "k=v" joined by commas (for logs)
+	attrs    string // its data point attributes, "k=v" joined by commas (part of its key; logged)
 	win      alerting.Window
 	alert    alerting.Alert
 	lastSeen time.Time // clock time of the newest value
@@ -27,17 +27,69 @@ type shownAlert struct {
 	state alerting.State
 }
 
+// indexedSeries is the number of series from which an alertSet indexes them by key; below
+// it a linear search over the few series of a build or a host is faster than a map.
+const indexedSeries = 16
+
 // alertSet holds the alert series of one resource (a build or a host).
 type alertSet struct {
-	// series by rule index and attributes (seriesKey), created on a rule's first value.
-	series map[string]*series
+	// series in creation order, created on a rule's first value. Pointers into it are valid
+	// until the next series is added or removed.
+	series []series
+	// index maps series keys (seriesKey) to positions in series; nil while there are fewer
+	// than indexedSeries.
+	index map[string]int
 	// shown is indexed by rule; nil until an alert of this resource has been shown.
 	shown []shownAlert
 	// critical counts the series firing at CRITICAL.
-	critical int
+	critical int32
 	// notifying counts the series that emitAlerts shows (pending or firing at WARNING or
 	// above), so that a resource without any skips the walk over its series.
-	notifying int
+	notifying int32
+}
+
+// find returns the series of rule r with key (seriesKey), or nil.
+func (set *alertSet) find(r *compiledRule, key []byte) *series {
+	if set.index != nil {
+		if i, ok := set.index[string(key)]; ok {
+			return &set.series[i]
+		}
+		return nil
+	}
+	attrs := key[2:]
+	for i := range set.series {
+		if s := &set.series[i]; s.rule == r && s.attrs == string(attrs) {
+			return s
+		}
+	}
+	return nil
+}
+
+// add adds a series of rule r with key (seriesKey) and returns it.
+func (set *alertSet) add(r *compiledRule, key []byte) *series {
+	set.series = append(set.series, series{rule: r, attrs: string(key[2:]), win: r.NewWindow()})
+	n := len(set.series)
+	switch {
+	case set.index != nil:
+		set.index[string(key)] = n - 1
+	case n >= indexedSeries:
+		set.reindex()
+	}
+	return &set.series[n-1]
+}
+
+// reindex rebuilds the index after series were added or removed.
+func (set *alertSet) reindex() {
+	if len(set.series) < indexedSeries {
+		set.index = nil
+		return
+	}
+	set.index = make(map[string]int, len(set.series))
+	var key []byte
+	for i := range set.series {
+		key = appendSeriesKey(key[:0], set.series[i].rule, set.series[i].attrs)
+		set.index[string(key)] = i
+	}
 }
 
 // notifies reports whether an alert in that state and level is shown in telemetry.
@@ -83,15 +135,17 @@ type buildState struct {
 	eta           time.Duration
 	etaKnown      bool
 
-	elapsed    time.Duration // from build.duration
+	// The booleans and lastRM sit together to keep the struct within its size class.
 	hasElapsed bool
-	firstSeen  time.Time
-	lastSeen   time.Time
-	result     string
-	recorded   bool // its duration went into the pipeline history
+	recorded   bool  // its duration went into the pipeline history
+	lastRM     int32 // index of its last ResourceMetrics in the batch it was last seen in
+
+	elapsed   time.Duration // from build.duration
+	firstSeen time.Time
+	lastSeen  time.Time
+	result    string
 
 	batch    uint64 // the batch in which the build was last seen
-	lastRM   int    // index of its last ResourceMetrics in that batch
 	notified uint64 // the batch in which a pause notice was added for it
 
 	prev, next *buildState // LRU list, most recently seen first
@@ -262,8 +316,11 @@ func (p *buildProgressProcessor) sweep(ctx context.Context, now time.Time) {
 // the set stopped having a CRITICAL alert firing.
 func (p *buildProgressProcessor) expireSeries(set *alertSet, cutoff time.Time, owner zap.Field) bool {
 	hadCritical := set.critical > 0
-	for key, s := range set.series {
+	kept := set.series[:0]
+	for i := range set.series {
+		s := &set.series[i]
 		if !s.lastSeen.Before(cutoff) {
+			kept = append(kept, *s)
 			continue
 		}
 		if s.alert.State == alerting.Firing || s.alert.State == alerting.Pending {
@@ -277,7 +334,14 @@ func (p *buildProgressProcessor) expireSeries(set *alertSet, cutoff time.Time, o
 		if notifies(s.alert.State, s.alert.Level) {
 			set.notifying--
 		}
-		delete(set.series, key)
+	}
+	if len(kept) < len(set.series) {
+		clear(set.series[len(kept):])
+		set.series = kept
+		if len(kept) == 0 {
+			set.series = nil
+		}
+		set.reindex()
 	}
 	return hadCritical && set.critical == 0
 }
