@@ -60,10 +60,11 @@ type buildIn struct {
 	duration           float64
 }
 
+// leftState is the state a phase in state s left, as the receiver reports it (0) beside the
+// current state (1); "" for a pending phase.
+var leftState = map[string]string{"running": "pending", "completed": "running", "failed": "running", "skipped": "pending"}
+
 var (
-	phaseStates  = []string{"pending", "running", "completed", "failed", "skipped"}
-	results      = []string{"success", "failure", "error", "timeout", "cancellation"}
-	buildStates  = []string{"running", "finished"}
 	memStates    = []string{"used", "free", "cached", "buffered"}
 	netDirection = []string{"transmit", "receive"}
 	ioDirection  = []string{"read", "write"}
@@ -101,7 +102,8 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-// addBuild appends a build's ResourceMetrics the way the buildmon receiver writes it.
+// addBuild appends a build's ResourceMetrics the way the buildmon receiver writes it: the
+// state sets hold the current state and the state left.
 func addBuild(md pmetric.Metrics, b buildIn) {
 	rm := md.ResourceMetrics().AppendEmpty()
 	res := rm.Resource().Attributes()
@@ -121,8 +123,9 @@ func addBuild(md pmetric.Metrics, b buildIn) {
 	for _, ph := range b.phases {
 		intPoint(total, at, ph.total, schema.AttrPhase, ph.name)
 		intPoint(done, at, ph.done, schema.AttrPhase, ph.name)
-		for _, s := range phaseStates {
-			intPoint(state, at, boolInt(s == ph.state), schema.AttrPhase, ph.name, schema.AttrPhaseState, s)
+		intPoint(state, at, 1, schema.AttrPhase, ph.name, schema.AttrPhaseState, ph.state)
+		if left := leftState[ph.state]; left != "" {
+			intPoint(state, at, 0, schema.AttrPhase, ph.name, schema.AttrPhaseState, left)
 		}
 		doublePoint(dur, at, ph.duration, schema.AttrPhase, ph.name)
 		if ph.weight > 0 {
@@ -133,14 +136,12 @@ func addBuild(md pmetric.Metrics, b buildIn) {
 		}
 	}
 	bs := newMetric(sm, schema.MetricBuildState, "{build}").SetEmptyGauge().DataPoints()
-	for _, s := range buildStates {
-		intPoint(bs, at, boolInt((s == "finished") == b.finished), schema.AttrBuildState, s)
-	}
 	if b.finished {
-		br := newMetric(sm, schema.MetricBuildResult, "{build}").SetEmptyGauge().DataPoints()
-		for _, r := range results {
-			intPoint(br, at, boolInt(r == b.result), schema.AttrPipelineResult, r)
-		}
+		intPoint(bs, at, 1, schema.AttrBuildState, "finished")
+		intPoint(bs, at, 0, schema.AttrBuildState, "running")
+		intPoint(newMetric(sm, schema.MetricBuildResult, "{build}").SetEmptyGauge().DataPoints(), at, 1, schema.AttrPipelineResult, b.result)
+	} else {
+		intPoint(bs, at, 1, schema.AttrBuildState, "running")
 	}
 	doublePoint(newMetric(sm, schema.MetricBuildDuration, "s").SetEmptyGauge().DataPoints(), at, b.duration)
 }
