@@ -26,22 +26,6 @@ func newEmitter(mbc bmetadata.MetricsBuilderConfig, set receiver.Settings) *emit
 	return &emitter{mb: bmetadata.NewMetricsBuilder(mbc, set)}
 }
 
-var phaseStateAttr = map[events.PhaseState]bmetadata.AttributeBuildPhaseState{
-	events.PhasePending:   bmetadata.AttributeBuildPhaseStatePending,
-	events.PhaseRunning:   bmetadata.AttributeBuildPhaseStateRunning,
-	events.PhaseCompleted: bmetadata.AttributeBuildPhaseStateCompleted,
-	events.PhaseFailed:    bmetadata.AttributeBuildPhaseStateFailed,
-	events.PhaseSkipped:   bmetadata.AttributeBuildPhaseStateSkipped,
-}
-
-var buildResultAttr = map[string]bmetadata.AttributeCicdPipelineResult{
-	"success":      bmetadata.AttributeCicdPipelineResultSuccess,
-	"failure":      bmetadata.AttributeCicdPipelineResultFailure,
-	"error":        bmetadata.AttributeCicdPipelineResultError,
-	"timeout":      bmetadata.AttributeCicdPipelineResultTimeout,
-	"cancellation": bmetadata.AttributeCicdPipelineResultCancellation,
-}
-
 // elapsed is the time from start to end, or to now while end is not set, never negative.
 func elapsed(start, end, now time.Time) float64 {
 	if start.IsZero() {
@@ -77,10 +61,10 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 			// The state set is the current state (1) and the state the phase left (0): a
 			// consumer that keeps the last value of every series (the Prometheus exporter)
 			// sees the old state drop to 0, and states a phase never had cost no series.
-			if a, ok := phaseStateAttr[ph.State]; ok {
+			if a, ok := bmetadata.MapAttributeBuildPhaseState[string(ph.State)]; ok {
 				e.mb.RecordBuildPhaseStateDataPoint(ts, 1, ph.Name, a)
 			}
-			if a, ok := phaseStateAttr[ph.Left]; ok {
+			if a, ok := bmetadata.MapAttributeBuildPhaseState[string(ph.Left)]; ok {
 				e.mb.RecordBuildPhaseStateDataPoint(ts, 0, ph.Name, a)
 			}
 			end := ph.End
@@ -95,7 +79,7 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 		if b.Done() {
 			e.mb.RecordBuildStateDataPoint(ts, 1, bmetadata.AttributeBuildStateFinished)
 			e.mb.RecordBuildStateDataPoint(ts, 0, bmetadata.AttributeBuildStateRunning)
-			if a, ok := buildResultAttr[b.Result]; ok {
+			if a, ok := bmetadata.MapAttributeCicdPipelineResult[b.Result]; ok {
 				e.mb.RecordBuildResultDataPoint(ts, 1, a)
 			}
 		} else {
