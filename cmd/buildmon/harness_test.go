@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,47 +186,6 @@ func selfCLI(t *testing.T) (string, string) {
 	self, err := os.Executable()
 	require.NoError(t, err)
 	return self, testModeEnv + "=cli"
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func lineCount(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	return strings.Count(string(b), "\n")
-}
-
-// grows reports whether the counter file grows within a generous window.
-func grows(path string) bool {
-	a := lineCount(path)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		if lineCount(path) > a {
-			return true
-		}
-	}
-	return false
-}
-
-// stalls reports whether the counter file stays the same over many of its 20ms periods, after
-// letting a write in progress settle.
-func stalls(path string) bool {
-	time.Sleep(100 * time.Millisecond)
-	a := lineCount(path)
-	time.Sleep(400 * time.Millisecond)
-	return lineCount(path) == a
 }
 
 func statusJSON(id string, paused bool, alerts string) string {

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/testcounter"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -358,9 +360,9 @@ func TestStatusWatchEndsWhenTheBuildFinishes(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- cli.run("status", "--watch") }()
 	sigs := <-cli.sigs
-	eventually(t, "the not-known message", func() bool { return strings.Contains(cli.stderr.String(), "not known") })
+	testcounter.Eventually(t, "the not-known message", func() bool { return strings.Contains(cli.stderr.String(), "not known") })
 	f.setStatus("b-w", statusJSON("b-w", false, ""))
-	eventually(t, "a frame", func() bool { return strings.Contains(cli.stdout.String(), "state running") })
+	testcounter.Eventually(t, "a frame", func() bool { return strings.Contains(cli.stdout.String(), "state running") })
 	f.setStatus("b-w", `{"id":"b-w","state":"finished","result":"success","progress":1}`)
 	select {
 	case code := <-done:
@@ -378,7 +380,7 @@ func TestStatusWatchEndsWhenTheBuildFinishes(t *testing.T) {
 	f.setStatus("b-w", statusJSON("b-w", false, ""))
 	go func() { done <- cli.run("status", "--watch") }()
 	sigs = <-cli.sigs
-	eventually(t, "a frame", func() bool { return strings.Contains(cli.stdout.String(), "state running") })
+	testcounter.Eventually(t, "a frame", func() bool { return strings.Contains(cli.stdout.String(), "state running") })
 	sigs <- os.Interrupt
 	assert.Equal(t, 0, <-done)
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/testcounter"
 )
 
 func TestPauseStopsAndContinuesTheCommand(t *testing.T) {
@@ -26,25 +28,25 @@ func TestPauseStopsAndContinuesTheCommand(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- cli.run("phase", "BUILD", "--", self, "__counter", counterFile) }()
 	sigs := <-cli.sigs
-	eventually(t, "the command to run", func() bool { return lineCount(counterFile) > 0 })
-	require.True(t, grows(counterFile))
+	testcounter.Eventually(t, "the command to run", func() bool { return testcounter.Lines(counterFile) > 0 })
+	require.True(t, testcounter.Grows(counterFile))
 
 	f.setStatus("b-p", statusJSON("b-p", true, `{"rule":"cpu_saturated","level":"CRITICAL","state":"firing","value":99}`))
-	eventually(t, "the pause message", func() bool { return strings.Contains(cli.stderr.String(), "stopping process group") })
+	testcounter.Eventually(t, "the pause message", func() bool { return strings.Contains(cli.stderr.String(), "stopping process group") })
 	assert.Regexp(t, `buildmon: build paused by CRITICAL alert cpu_saturated \(99\); stopping process group \d+`, cli.stderr.String())
-	assert.True(t, stalls(counterFile), "the command keeps running while the build is paused")
+	assert.True(t, testcounter.Stalls(counterFile), "the command keeps running while the build is paused")
 
 	f.setStatus("b-p", statusJSON("b-p", false, ""))
-	eventually(t, "the resume message", func() bool { return strings.Contains(cli.stderr.String(), "pause cleared after") })
-	assert.True(t, grows(counterFile), "the command was not continued")
+	testcounter.Eventually(t, "the resume message", func() bool { return strings.Contains(cli.stderr.String(), "pause cleared after") })
+	assert.True(t, testcounter.Grows(counterFile), "the command was not continued")
 
 	// The status API going away while paused continues the command too.
 	f.setStatus("b-p", statusJSON("b-p", true, ""))
-	eventually(t, "the second pause", func() bool { return strings.Count(cli.stderr.String(), "stopping process group") == 2 })
+	testcounter.Eventually(t, "the second pause", func() bool { return strings.Count(cli.stderr.String(), "stopping process group") == 2 })
 	assert.Contains(t, cli.stderr.String(), "build paused by the collector;")
 	f.Close()
-	eventually(t, "the outage message", func() bool { return strings.Contains(cli.stderr.String(), "the build status cannot be read") })
-	assert.True(t, grows(counterFile), "a status API outage must not hold the build")
+	testcounter.Eventually(t, "the outage message", func() bool { return strings.Contains(cli.stderr.String(), "the build status cannot be read") })
+	assert.True(t, testcounter.Grows(counterFile), "a status API outage must not hold the build")
 	assert.Equal(t, 1, strings.Count(cli.stderr.String(), "cannot read the build status at"), cli.stderr.String())
 
 	sigs <- syscall.SIGTERM
@@ -73,12 +75,12 @@ func TestSignalToPausedBuildmon(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 
-	eventually(t, "the pause message", func() bool { return strings.Contains(stderr.String(), "stopping process group") })
+	testcounter.Eventually(t, "the pause message", func() bool { return strings.Contains(stderr.String(), "stopping process group") })
 	m := regexp.MustCompile(`stopping process group (\d+)`).FindStringSubmatch(stderr.String())
 	require.Len(t, m, 2)
 	pgid, err := strconv.Atoi(m[1])
 	require.NoError(t, err)
-	assert.True(t, stalls(counterFile))
+	assert.True(t, testcounter.Stalls(counterFile))
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
@@ -91,7 +93,7 @@ func TestSignalToPausedBuildmon(t *testing.T) {
 	assert.Equal(t, 128+int(syscall.SIGTERM), cmd.ProcessState.ExitCode(), stderr.String())
 	assert.Contains(t, stderr.String(), "continuing process group "+m[1]+" so that it can handle terminated")
 	// The whole group, the counting grandchild included, is gone.
-	eventually(t, "the process group to be gone", func() bool { return syscall.Kill(-pgid, 0) == syscall.ESRCH })
+	testcounter.Eventually(t, "the process group to be gone", func() bool { return syscall.Kill(-pgid, 0) == syscall.ESRCH })
 	assert.Equal(t, []string{"phase_started", "phase_failed"}, f.types())
 	assert.Equal(t, "exit code 143", f.received()[1].Message)
 }

@@ -5,7 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"time"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/testcounter"
 )
 
 // runHelper is the command the tests supervise:
@@ -20,15 +21,7 @@ func runHelper(mode string, args []string) int {
 		n, _ := strconv.Atoi(args[0])
 		return n
 	case "counter":
-		f, err := os.OpenFile(args[0], os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		for i := 0; ; i++ {
-			fmt.Fprintln(f, i)
-			time.Sleep(20 * time.Millisecond)
-		}
+		return testcounter.Run(args)
 	case "spawn-counter":
 		self, _ := os.Executable()
 		c := exec.Command(self, args...)

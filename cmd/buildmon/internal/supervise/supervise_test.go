@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/testcounter"
 )
 
 // logRecorder collects Logf messages from Run's goroutine.
@@ -82,48 +84,6 @@ func wait(t *testing.T, done <-chan runResult) runResult {
 	}
 }
 
-// eventually polls cond with generous time; the assertions are about state, not speed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func lines(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	return strings.Count(string(b), "\n")
-}
-
-// growing reports whether the counter file grows within a generous window.
-func growing(path string) bool {
-	a := lines(path)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		if lines(path) > a {
-			return true
-		}
-	}
-	return false
-}
-
-// stalled reports whether the counter file stays the same over a window many times the
-// counter's 20ms period, after letting a write in progress settle.
-func stalled(path string) bool {
-	time.Sleep(100 * time.Millisecond)
-	a := lines(path)
-	time.Sleep(400 * time.Millisecond)
-	return lines(path) == a
-}
-
 func TestRunPassesExitCode(t *testing.T) {
 	code, err := Run(context.Background(), helperCommand("exit", "3"), Options{})
 	require.NoError(t, err)
@@ -154,13 +114,13 @@ func TestRunForwardsSignals(t *testing.T) {
 	sigs := make(chan os.Signal, 1)
 	log := &logRecorder{}
 	done := start(t, context.Background(), "spawn-counter", []string{counter}, Options{Signals: sigs, Logf: log.logf})
-	eventually(t, "the counter to start", func() bool { return lines(counter) > 0 })
+	testcounter.Eventually(t, "the counter to start", func() bool { return testcounter.Lines(counter) > 0 })
 	sigs <- syscall.SIGTERM
 	r := wait(t, done)
 	require.NoError(t, r.err)
 	assert.Equal(t, 128+int(syscall.SIGTERM), r.code)
 	// The grandchild got the signal too: the counter stops for good.
-	assert.True(t, stalled(counter), "grandchild still counting after SIGTERM to the group")
+	assert.True(t, testcounter.Stalls(counter), "grandchild still counting after SIGTERM to the group")
 	assert.Contains(t, log.String(), "received terminated; forwarding it to process group")
 }
 
@@ -172,17 +132,17 @@ func TestPauseStopsAndContinuesTheGroup(t *testing.T) {
 	done := start(t, context.Background(), "spawn-counter", []string{counter}, Options{
 		Poll: sw.poll, Interval: 20 * time.Millisecond, Signals: sigs, Logf: log.logf,
 	})
-	eventually(t, "the counter to start", func() bool { return lines(counter) > 0 })
-	require.True(t, growing(counter))
+	testcounter.Eventually(t, "the counter to start", func() bool { return testcounter.Lines(counter) > 0 })
+	require.True(t, testcounter.Grows(counter))
 
 	sw.set(true, nil)
-	eventually(t, "the pause message", func() bool { return strings.Contains(log.String(), "stopping process group") })
+	testcounter.Eventually(t, "the pause message", func() bool { return strings.Contains(log.String(), "stopping process group") })
 	assert.Contains(t, log.String(), "build paused by CRITICAL alert cpu_usage (99.5); stopping process group")
-	assert.True(t, stalled(counter), "the counting grandchild keeps running while the build is paused")
+	assert.True(t, testcounter.Stalls(counter), "the counting grandchild keeps running while the build is paused")
 
 	sw.set(false, nil)
-	eventually(t, "the resume message", func() bool { return strings.Contains(log.String(), "pause cleared after") })
-	assert.True(t, growing(counter), "the command was not continued after the pause cleared")
+	testcounter.Eventually(t, "the resume message", func() bool { return strings.Contains(log.String(), "pause cleared after") })
+	assert.True(t, testcounter.Grows(counter), "the command was not continued after the pause cleared")
 
 	sigs <- syscall.SIGINT
 	r := wait(t, done)
@@ -197,13 +157,13 @@ func TestSignalWhilePausedContinuesTheGroup(t *testing.T) {
 	done := start(t, context.Background(), "spawn-counter", []string{counter}, Options{
 		Poll: sw.poll, Interval: 20 * time.Millisecond, Signals: sigs, Logf: log.logf,
 	})
-	eventually(t, "the pause message", func() bool { return strings.Contains(log.String(), "stopping process group") })
+	testcounter.Eventually(t, "the pause message", func() bool { return strings.Contains(log.String(), "stopping process group") })
 	// A stopped process keeps SIGTERM pending until continued; without SIGCONT this would hang.
 	sigs <- syscall.SIGTERM
 	r := wait(t, done)
 	assert.Equal(t, 128+int(syscall.SIGTERM), r.code)
 	assert.Contains(t, log.String(), "so that it can handle terminated")
-	assert.True(t, stalled(counter))
+	assert.True(t, testcounter.Stalls(counter))
 }
 
 func TestStatusFailureContinuesAPausedGroup(t *testing.T) {
@@ -214,14 +174,14 @@ func TestStatusFailureContinuesAPausedGroup(t *testing.T) {
 	done := start(t, context.Background(), "spawn-counter", []string{counter}, Options{
 		Poll: sw.poll, Interval: 20 * time.Millisecond, Signals: sigs, Logf: log.logf,
 	})
-	eventually(t, "the counter to start", func() bool { return lines(counter) > 0 })
+	testcounter.Eventually(t, "the counter to start", func() bool { return testcounter.Lines(counter) > 0 })
 	sw.set(true, nil)
-	eventually(t, "the pause message", func() bool { return strings.Contains(log.String(), "stopping process group") })
-	assert.True(t, stalled(counter))
+	testcounter.Eventually(t, "the pause message", func() bool { return strings.Contains(log.String(), "stopping process group") })
+	assert.True(t, testcounter.Stalls(counter))
 
 	sw.set(true, fmt.Errorf("status API unreachable"))
-	eventually(t, "the continue message", func() bool { return strings.Contains(log.String(), "the build status cannot be read") })
-	assert.True(t, growing(counter), "a status API outage must not hold the build")
+	testcounter.Eventually(t, "the continue message", func() bool { return strings.Contains(log.String(), "the build status cannot be read") })
+	assert.True(t, testcounter.Grows(counter), "a status API outage must not hold the build")
 
 	sigs <- syscall.SIGTERM
 	wait(t, done)
@@ -235,8 +195,8 @@ func TestMaxPause(t *testing.T) {
 	done := start(t, context.Background(), "spawn-counter", []string{counter}, Options{
 		Poll: sw.poll, Interval: 20 * time.Millisecond, MaxPause: 100 * time.Millisecond, Signals: sigs, Logf: log.logf,
 	})
-	eventually(t, "the max pause message", func() bool { return strings.Contains(log.String(), "(max pause); continuing") })
-	assert.True(t, growing(counter), "the command was not continued after the max pause")
+	testcounter.Eventually(t, "the max pause message", func() bool { return strings.Contains(log.String(), "(max pause); continuing") })
+	assert.True(t, testcounter.Grows(counter), "the command was not continued after the max pause")
 	assert.Equal(t, 1, strings.Count(log.String(), "stopping process group"), "a pause let pass stays let pass:\n%s", log)
 	sigs <- syscall.SIGTERM
 	wait(t, done)
