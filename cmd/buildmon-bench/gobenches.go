@@ -49,11 +49,13 @@ func suites() []benchSuite {
 	)
 	cpuUnits := []string{"cpu-ns/op", "ns/op"}
 	return []benchSuite{
-		{pkg: scraper, pattern: "^Benchmark(Scrape|ProcFloor)(System|Resources)$", rows: []benchRow{
+		{pkg: scraper, pattern: "^Benchmark(Scrape|ProcFloor|PdataFloor)(System|Resources)$", rows: []benchRow{
 			{item: 1, key: "scrape/system/ns_per_op", name: "host scrape system: time/scrape", bench: "BenchmarkScrapeSystem", units: cpuUnits, unit: "ns", better: "lower",
 				baseline: "BenchmarkProcFloorSystem", baselineName: "/proc floor", target: ratioAtMost(3)},
 			{item: 1, key: "scrape/system/allocs_per_op", name: "host scrape system: allocs/scrape", bench: "BenchmarkScrapeSystem", units: []string{"allocs/op"}, unit: "allocs", better: "lower",
 				baseline: "BenchmarkProcFloorSystem", baselineName: "/proc floor", target: ratioAtMost(3)},
+			{item: 1, key: "scrape/system/allocs_vs_pdata", name: "host scrape system: allocs/scrape vs the batch built by hand with pdata", bench: "BenchmarkScrapeSystem", units: []string{"allocs/op"}, unit: "allocs", better: "lower",
+				baseline: "BenchmarkPdataFloorSystem", baselineName: "pdata floor"},
 			{item: 1, key: "scrape/system/bytes_per_op", name: "host scrape system: bytes/scrape", bench: "BenchmarkScrapeSystem", units: []string{"B/op"}, unit: "B", better: "lower",
 				baseline: "BenchmarkProcFloorSystem", baselineName: "/proc floor"},
 			{item: 1, key: "scrape/resources/ns_per_op", name: "host scrape resources: time/scrape", bench: "BenchmarkScrapeResources", units: cpuUnits, unit: "ns", better: "lower",
