@@ -29,9 +29,10 @@ type Collector struct {
 	exitErr error
 }
 
-// StartCollector writes config into a fresh directory under parent, starts bin with it there
-// and waits until health_check answers 200.
-func StartCollector(ctx context.Context, bin, parent, name string, config []byte, ports Ports) (*Collector, error) {
+// StartCollector writes config into a fresh directory under parent, starts bin with it there,
+// with env (KEY=value) added to the bench's environment, and waits until health_check answers
+// 200.
+func StartCollector(ctx context.Context, bin, parent, name string, config []byte, ports Ports, env ...string) (*Collector, error) {
 	dir, err := os.MkdirTemp(parent, name+"-")
 	if err != nil {
 		return nil, err
@@ -47,6 +48,9 @@ func StartCollector(ctx context.Context, bin, parent, name string, config []byte
 	}
 	c.cmd = exec.Command(bin, "--config", cfgPath)
 	c.cmd.Dir = dir
+	if len(env) > 0 {
+		c.cmd.Env = append(os.Environ(), env...)
+	}
 	c.cmd.Stdout = logFile
 	c.cmd.Stderr = logFile
 	if err := c.cmd.Start(); err != nil {

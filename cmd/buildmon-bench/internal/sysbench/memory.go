@@ -14,13 +14,24 @@ import (
 	"github.com/buildmon/buildmon/cmd/buildmon-load/loadgen"
 )
 
+// memoryLimit is the GOMEMLIMIT of the info run that shows what the README's advice gives
+// with the default config: set it to about 80 % of what the process may use, here the 256 MiB
+// of the target.
+const memoryLimit = "200MiB"
+
 // Memory measures item 6: RSS with many tracked builds (default 10,000), against the RSS of
-// the same collector before the builds started; then the same with the Prometheus exporter
-// taken out of the metrics pipeline (an info row), which shows how much of the RSS is the
-// exporter's copy of every series, and with the Prometheus exporter replaced by remote write
-// into a loopback sink (the configuration the README recommends for thousands of builds).
+// the same collector before the builds started; then the same with GOMEMLIMIT set (an info
+// row), with the Prometheus exporter taken out of the metrics pipeline (an info row), which
+// shows how much of the RSS is the exporter's copy of every series, and with the Prometheus
+// exporter replaced by remote write into a loopback sink (the configuration the README
+// recommends for thousands of builds).
 func (r *Runner) Memory(ctx context.Context) ([]results.Measure, error) {
 	ms, err := r.memoryWith(ctx, "memory", memoryOverrides(r.Settings), memoryDefault)
+	if err != nil {
+		return ms, err
+	}
+	limited, err := r.memoryWith(ctx, "memory-gomemlimit", memoryOverrides(r.Settings), memoryLimited, "GOMEMLIMIT="+memoryLimit)
+	ms = append(ms, limited...)
 	if err != nil {
 		return ms, err
 	}
@@ -61,9 +72,10 @@ func (r *Runner) Memory(ctx context.Context) ([]results.Measure, error) {
 	return append(ms, rw...), err
 }
 
-// The three memory measurements.
+// The four memory measurements.
 const (
 	memoryDefault = iota
+	memoryLimited
 	memoryWithoutPrometheus
 	memoryRemoteWrite
 )
@@ -102,12 +114,12 @@ func (s *remoteWriteSink) received() (requests, bytes int64) {
 }
 
 // memoryWith runs the memory measurement with overrides; kind says which of the three it is.
-func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Override, kind int) ([]results.Measure, error) {
+func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Override, kind int, env ...string) ([]results.Measure, error) {
 	s := r.Settings
 	// The builds run for several report and checkpoint intervals before RSS is read, so the
 	// steady state is measured.
 	memorySettle := s.MemorySettle
-	c, err := r.start(ctx, name, overrides)
+	c, err := r.start(ctx, name, overrides, env...)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +186,12 @@ func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Overri
 	r.heapProfile(ctx, c, name)
 	r.logf("%s: RSS %.1f MiB (before the builds %.1f MiB), peak %.1f MiB; %s; %s", name, mib(int64(rss[len(rss)-1])), mib(base.RSS), mib(last), parts, scrape)
 	switch kind {
+	case memoryLimited:
+		return []results.Measure{
+			results.New(6, "memory/rss_builds_gomemlimit", fmt.Sprintf("RSS with %d builds, GOMEMLIMIT=%s", len(ids), memoryLimit), "B", "lower", rss).
+				WithBaseline("no builds", []float64{float64(base.RSS)}).
+				WithNote(fmt.Sprintf("the default measurement with GOMEMLIMIT=%s in the collector's environment, as the README advises (%s; %s; peak %.0f MiB)", memoryLimit, parts, scrape, mib(last))),
+		}, nil
 	case memoryWithoutPrometheus:
 		return []results.Measure{
 			results.New(6, "memory/rss_builds_without_prometheus", fmt.Sprintf("RSS with %d builds, no Prometheus exporter", len(ids)), "B", "lower", rss).

@@ -75,12 +75,12 @@ func (r *Runner) logf(format string, args ...any) {
 }
 
 // start renders the config with overrides and starts a collector with it.
-func (r *Runner) start(ctx context.Context, name string, overrides []Override) (*Collector, error) {
+func (r *Runner) start(ctx context.Context, name string, overrides []Override, env ...string) (*Collector, error) {
 	cfg, ports, err := RenderConfig(r.DefaultConfig, overrides)
 	if err != nil {
 		return nil, err
 	}
-	c, err := StartCollector(ctx, r.Bin, r.TmpDir, name, cfg, ports)
+	c, err := StartCollector(ctx, r.Bin, r.TmpDir, name, cfg, ports, env...)
 	if err != nil {
 		return nil, fmt.Errorf("%s collector: %w", name, err)
 	}

@@ -104,6 +104,10 @@ func TestMemory(t *testing.T) {
 	assert.NotNil(t, rss.Baseline)
 	assert.Contains(t, rss.Note, "first and last build present")
 	assert.Positive(t, m["memory/peak_rss_builds"].Median)
+	limited := m["memory/rss_builds_gomemlimit"]
+	assert.Len(t, limited.Samples, 5, "measured again with GOMEMLIMIT")
+	assert.Nil(t, limited.Target)
+	assert.Contains(t, limited.Note, "GOMEMLIMIT=200MiB")
 	noProm := m["memory/rss_builds_without_prometheus"]
 	assert.Len(t, noProm.Samples, 5, "measured again without the Prometheus exporter")
 	assert.Nil(t, noProm.Target)
@@ -111,6 +115,20 @@ func TestMemory(t *testing.T) {
 	assert.Len(t, rw.Samples, 5, "measured again with remote write")
 	assert.NotNil(t, rw.Target)
 	assert.Contains(t, rw.Note, "the sink received")
+}
+
+func TestStartCollectorPassesEnv(t *testing.T) {
+	cfg, ports, err := RenderConfig([]byte("receivers: {buildmon: {events: {endpoint: 127.0.0.1:1}}}\nexporters: {checkpoint: {status: {endpoint: 127.0.0.1:2}}, prometheus: {endpoint: 127.0.0.1:3}}\nextensions: {health_check: {endpoint: 127.0.0.1:4}}\n"), nil)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "collector.sh")
+	out := filepath.Join(dir, "env.txt")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho \"$GOMEMLIMIT\" > "+out+"\n"), 0o700))
+	_, err = StartCollector(context.Background(), bin, dir, "x", cfg, ports, "GOMEMLIMIT=123MiB")
+	require.ErrorContains(t, err, "exited before it became healthy")
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "123MiB\n", string(got))
 }
 
 func TestStartCollectorReportsEarlyExit(t *testing.T) {
