@@ -126,30 +126,51 @@ const (
 // traceID is derived from the build id, so every span of a build lands in one trace without
 // the receiver remembering anything.
 func traceID(buildID string) pcommon.TraceID {
-	sum := sha256.Sum256([]byte("buildmon/trace/" + buildID))
+	var buf [128]byte
+	sum := sha256.Sum256(append(append(buf[:0], "buildmon/trace/"...), buildID...))
 	var id pcommon.TraceID
 	copy(id[:], sum[:16])
 	return id
 }
 
+// spanID is derived from the names of the span and its ancestors: each part followed by a
+// zero byte, hashed.
 func spanID(parts ...string) pcommon.SpanID {
-	h := sha256.New()
+	var buf [128]byte
+	b := buf[:0]
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		b = append(append(b, p...), 0)
 	}
+	sum := sha256.Sum256(b)
 	var id pcommon.SpanID
-	copy(id[:], h.Sum(nil)[:8])
+	copy(id[:], sum[:8])
 	return id
+}
+
+// buildSpans is where one emission puts a build's spans, with the ids and names its spans
+// share: the steps of a phase come one after the other, so the last phase's are kept.
+type buildSpans struct {
+	spans     ptrace.SpanSlice
+	trace     pcommon.TraceID
+	root      pcommon.SpanID
+	phase     string
+	phaseSpan pcommon.SpanID
+	taskRunID string // build id/phase
+}
+
+func (b *buildSpans) setPhase(buildID, phase string) {
+	if b.phase != phase || b.taskRunID == "" {
+		b.phase, b.phaseSpan, b.taskRunID = phase, spanID(buildID, phase), buildID+"/"+phase
+	}
 }
 
 // traces returns the finished spans, grouped by build.
 func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 	td := ptrace.NewTraces()
-	byBuild := map[string]ptrace.SpanSlice{}
+	byBuild := map[string]*buildSpans{}
 	for i := range spans {
 		s := &spans[i]
-		ss, ok := byBuild[s.Build.ID]
+		bs, ok := byBuild[s.Build.ID]
 		if !ok {
 			rs := td.ResourceSpans().AppendEmpty()
 			e.mu.Lock()
@@ -157,31 +178,36 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 			e.mu.Unlock()
 			sc := rs.ScopeSpans().AppendEmpty()
 			sc.Scope().SetName(bmetadata.ScopeName)
-			ss = sc.Spans()
-			byBuild[s.Build.ID] = ss
+			bs = &buildSpans{spans: sc.Spans(), trace: traceID(s.Build.ID), root: spanID(s.Build.ID)}
+			byBuild[s.Build.ID] = bs
 		}
-		span := ss.AppendEmpty()
-		span.SetTraceID(traceID(s.Build.ID))
-		root := spanID(s.Build.ID)
+		span := bs.spans.AppendEmpty()
+		span.SetTraceID(bs.trace)
 		attrs := span.Attributes()
-		attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
-		attrs.PutStr(schema.AttrRunID, s.Build.ID)
 		switch {
 		case s.Phase == "":
-			span.SetSpanID(root)
+			attrs.EnsureCapacity(5)
+			attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
+			attrs.PutStr(schema.AttrRunID, s.Build.ID)
+			span.SetSpanID(bs.root)
 			span.SetName("RUN " + s.Build.Pipeline)
 			attrs.PutStr(attrActionName, "RUN")
 			attrs.PutStr(attrSpanKind, "build")
 			attrs.PutStr(schema.AttrPipelineResult, s.Result)
 		case s.StepNumber == 0:
-			span.SetSpanID(spanID(s.Build.ID, s.Phase))
-			span.SetParentSpanID(root)
+			bs.setPhase(s.Build.ID, s.Phase)
+			attrs.EnsureCapacity(6)
+			attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
+			attrs.PutStr(schema.AttrRunID, s.Build.ID)
+			span.SetSpanID(bs.phaseSpan)
+			span.SetParentSpanID(bs.root)
 			span.SetName(s.Phase)
 			attrs.PutStr(attrSpanKind, "phase")
 			attrs.PutStr(attrTaskName, s.Phase)
-			attrs.PutStr(attrTaskRunID, s.Build.ID+"/"+s.Phase)
+			attrs.PutStr(attrTaskRunID, bs.taskRunID)
 			attrs.PutStr(attrTaskRunResult, s.Result)
 		default:
+			bs.setPhase(s.Build.ID, s.Phase)
 			n := strconv.FormatInt(s.StepNumber, 10)
 			name := s.Step
 			switch {
@@ -191,12 +217,15 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 			default:
 				name = "step " + n
 			}
+			attrs.EnsureCapacity(9)
+			attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
+			attrs.PutStr(schema.AttrRunID, s.Build.ID)
 			span.SetSpanID(spanID(s.Build.ID, s.Phase, n))
-			span.SetParentSpanID(spanID(s.Build.ID, s.Phase))
+			span.SetParentSpanID(bs.phaseSpan)
 			span.SetName(s.Phase + "/" + name)
 			attrs.PutStr(attrSpanKind, "step")
 			attrs.PutStr(attrTaskName, s.Phase)
-			attrs.PutStr(attrTaskRunID, s.Build.ID+"/"+s.Phase)
+			attrs.PutStr(attrTaskRunID, bs.taskRunID)
 			attrs.PutStr(attrStepName, name)
 			attrs.PutInt(attrStepNumber, s.StepNumber)
 			attrs.PutInt(attrStepCount, s.StepCount)
