@@ -175,10 +175,13 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 	var newIDs map[string][]string
 	var spans []SpanRecord
 	spansOut := &spans
-	if !r.recordSpans {
+	if r.recordSpans {
+		spans = make([]SpanRecord, 0, len(evs)) // most events end one span
+	} else {
 		spansOut = nil
 	}
-	for i, ev := range evs {
+	for i := range evs {
+		ev := &evs[i]
 		b := work[ev.BuildID]
 		if b == nil {
 			if cur := r.builds[ev.BuildID]; cur != nil {
@@ -198,7 +201,7 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 		switch {
 		case ev.Type == TypeBuildStarted:
 			if b != nil {
-				if !samePlan(b, &ev) {
+				if !samePlan(b, ev) {
 					err = &Error{Status: StatusConflict, Field: "build_id", Message: fmt.Sprintf("build %s already started with a different plan", ev.BuildID)}
 				} else {
 					res.Duplicates++
@@ -210,13 +213,13 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 				err = &Error{Status: StatusTooMany, Field: "build_id", Message: fmt.Sprintf("the receiver tracks %d builds already (max_builds)", r.opts.MaxBuilds)}
 				break
 			}
-			b = r.newBuild(&ev, ts)
+			b = r.newBuild(ev, ts)
 			work[ev.BuildID] = b
 			created = append(created, ev.BuildID)
 		case b == nil:
 			err = &Error{Status: StatusNotFound, Field: "build_id", Message: fmt.Sprintf("unknown build %s", ev.BuildID)}
 		default:
-			err = apply(b, &ev, ts, spansOut)
+			err = apply(b, ev, ts, spansOut)
 		}
 		if err != nil {
 			err.Index = i
