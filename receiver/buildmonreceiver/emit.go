@@ -164,6 +164,15 @@ func (b *buildSpans) setPhase(buildID, phase string) {
 	}
 }
 
+// spanAttributes makes room for n attributes of span and sets the two every span has.
+func spanAttributes(span ptrace.Span, n int, b *events.Identity) pcommon.Map {
+	attrs := span.Attributes()
+	attrs.EnsureCapacity(n)
+	attrs.PutStr(schema.AttrPipelineName, b.Pipeline)
+	attrs.PutStr(schema.AttrRunID, b.ID)
+	return attrs
+}
+
 // traces returns the finished spans, grouped by build.
 func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 	td := ptrace.NewTraces()
@@ -183,12 +192,9 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 		}
 		span := bs.spans.AppendEmpty()
 		span.SetTraceID(bs.trace)
-		attrs := span.Attributes()
 		switch {
 		case s.Phase == "":
-			attrs.EnsureCapacity(5)
-			attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
-			attrs.PutStr(schema.AttrRunID, s.Build.ID)
+			attrs := spanAttributes(span, 5, s.Build)
 			span.SetSpanID(bs.root)
 			span.SetName("RUN " + s.Build.Pipeline)
 			attrs.PutStr(attrActionName, "RUN")
@@ -196,9 +202,7 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 			attrs.PutStr(schema.AttrPipelineResult, s.Result)
 		case s.StepNumber == 0:
 			bs.setPhase(s.Build.ID, s.Phase)
-			attrs.EnsureCapacity(6)
-			attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
-			attrs.PutStr(schema.AttrRunID, s.Build.ID)
+			attrs := spanAttributes(span, 6, s.Build)
 			span.SetSpanID(bs.phaseSpan)
 			span.SetParentSpanID(bs.root)
 			span.SetName(s.Phase)
@@ -217,9 +221,7 @@ func (e *emitter) traces(spans []events.SpanRecord) ptrace.Traces {
 			default:
 				name = "step " + n
 			}
-			attrs.EnsureCapacity(9)
-			attrs.PutStr(schema.AttrPipelineName, s.Build.Pipeline)
-			attrs.PutStr(schema.AttrRunID, s.Build.ID)
+			attrs := spanAttributes(span, 9, s.Build)
 			span.SetSpanID(spanID(s.Build.ID, s.Phase, n))
 			span.SetParentSpanID(bs.phaseSpan)
 			span.SetName(s.Phase + "/" + name)
