@@ -113,7 +113,8 @@ func (s *remoteWriteSink) received() (requests, bytes int64) {
 	return s.requests.Load(), s.bytes.Load()
 }
 
-// memoryWith runs the memory measurement with overrides; kind says which of the three it is.
+// memoryWith runs the memory measurement with overrides and env; kind says which of the four
+// it is.
 func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Override, kind int, env ...string) ([]results.Measure, error) {
 	s := r.Settings
 	// The builds run for several report and checkpoint intervals before RSS is read, so the
