@@ -158,8 +158,9 @@ type buildSpans struct {
 	taskRunID string // build id/phase
 }
 
+// setPhase makes phase (never empty) the build's current phase.
 func (b *buildSpans) setPhase(buildID, phase string) {
-	if b.phase != phase || b.taskRunID == "" {
+	if b.phase != phase {
 		b.phase, b.phaseSpan, b.taskRunID = phase, spanID(buildID, phase), buildID+"/"+phase
 	}
 }

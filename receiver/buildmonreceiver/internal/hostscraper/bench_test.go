@@ -183,50 +183,41 @@ func (v *systemBatch) handBuilt() pmetric.Metrics {
 	return md
 }
 
+// scrapeSystemBatch starts a system scraper and scrapes until its batch holds the CPU point
+// (the first scrape only takes the CPU baseline); it returns that batch and what it holds.
+func scrapeSystemBatch(tb testing.TB) (pmetric.Metrics, systemBatch) {
+	tb.Helper()
+	cfg := NewDefaultConfig()
+	s := newSystemScraper(newHostBase(&cfg, "bench", metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type)))
+	require.NoError(tb, s.start(context.Background(), nil))
+	for range 3 {
+		s.lastCPU = cpuTimes{} // as if a clock tick had passed since the baseline
+		md, err := s.scrape(context.Background())
+		require.NoError(tb, err)
+		if v, ok := systemBatchOf(md); ok {
+			return md, v
+		}
+	}
+	tb.Fatal("the system scraper never emitted a batch with the CPU point and four memory states")
+	return pmetric.Metrics{}, systemBatch{}
+}
+
 // TestHandBuiltSystemBatch checks that BenchmarkPdataFloorSystem builds exactly the batch
 // that the system scraper emits, byte for byte.
 func TestHandBuiltSystemBatch(t *testing.T) {
-	cfg := NewDefaultConfig()
-	s := newSystemScraper(newHostBase(&cfg, "bench", metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type)))
-	require.NoError(t, s.start(context.Background(), nil))
-	for range 3 { // the first batch has no CPU point; the third is made from the template
-		s.lastCPU = cpuTimes{}
-		md, err := s.scrape(context.Background())
-		require.NoError(t, err)
-		v, ok := systemBatchOf(md)
-		if !ok {
-			continue
-		}
-		var m pmetric.ProtoMarshaler
-		want, err := m.MarshalMetrics(md)
-		require.NoError(t, err)
-		got, err := m.MarshalMetrics(v.handBuilt())
-		require.NoError(t, err)
-		require.Equal(t, want, got)
-		return
-	}
-	t.Fatal("the system scraper never emitted a batch with the CPU point and four memory states")
+	md, v := scrapeSystemBatch(t)
+	var m pmetric.ProtoMarshaler
+	want, err := m.MarshalMetrics(md)
+	require.NoError(t, err)
+	got, err := m.MarshalMetrics(v.handBuilt())
+	require.NoError(t, err)
+	require.Equal(t, want, got)
 }
 
 // BenchmarkPdataFloorSystem builds the system batch by hand from values (handBuilt): what
 // pdata alone costs for it, the part of BenchmarkScrapeSystem that no scraper can avoid.
 func BenchmarkPdataFloorSystem(b *testing.B) {
-	s, _ := benchScrapers(b)
-	var v systemBatch
-	for i := 0; ; i++ {
-		s.lastCPU = cpuTimes{}
-		md, err := s.scrape(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
-		var ok bool
-		if v, ok = systemBatchOf(md); ok {
-			break
-		}
-		if i == 3 {
-			b.Fatal("no system batch with the CPU point")
-		}
-	}
+	_, v := scrapeSystemBatch(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = v.handBuilt()
