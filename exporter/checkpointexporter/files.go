@@ -3,10 +3,13 @@ package checkpointexporter // import "github.com/buildmon/buildmon/exporter/chec
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
+
+	"go.uber.org/zap"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/checkpoint"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/encryption"
@@ -21,16 +24,28 @@ const reportsDir = "reports"
 // safeName matches build ids and phase names that can be file names as they are.
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
+// legacyEscaped matches the names that releases before injective naming gave ids that are no
+// safe file name (x-<first 16 bytes of the SHA-256, hex>). Report folders of builds restored
+// from such a release keep these names, so no id may map to one of them now.
+var legacyEscaped = regexp.MustCompile(`^x-[0-9a-f]{32}$`)
+
+// escapedPrefix starts the name of every id that is not kept as it is. Names kept as they are
+// start with a letter or a digit, so an escaped name is never the name of another id.
+const escapedPrefix = "_"
+
 // plainNamer names report files after build ids and phase names (hashed when they are not
 // safe as file names).
 type plainNamer struct{}
 
+// fileSafe maps an id to a file name injectively: a safe name that cannot be mistaken for an
+// escaped one stays as it is; every other id becomes escapedPrefix and the hex SHA-256 of the
+// id, which no name kept as it is can start with.
 func fileSafe(s string) string {
-	if safeName.MatchString(s) {
+	if safeName.MatchString(s) && !legacyEscaped.MatchString(s) {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))
-	return "x-" + hex.EncodeToString(sum[:16])
+	return escapedPrefix + hex.EncodeToString(sum[:])
 }
 
 func (plainNamer) BuildDir(id string) string     { return fileSafe(id) }
@@ -92,11 +107,18 @@ func (e *checkpointExporter) Report(id, phase string) ([]byte, error) {
 		return nil, fmt.Errorf("unknown build %q or phase %q: %w", id, phase, statusapi.ErrNotFound)
 	}
 	if written {
-		data, err := e.readReport(filepath.Join(e.dir, reportsDir, dir, file))
+		path := filepath.Join(e.dir, reportsDir, dir, file)
+		data, err := e.readReport(path)
 		if err == nil {
-			return data, nil
+			err = reportBelongsTo(data, id, phase)
+			if err == nil {
+				return data, nil
+			}
+			e.logger.Error("report file belongs to another build or phase; answering from the state",
+				zapPath(path), zap.String("build_id", id), zap.String("phase", phase), zapErr(err))
+		} else {
+			e.logger.Warn("reading report file failed; answering from the state", zapPath(path), zapErr(err))
 		}
-		e.logger.Warn("reading report file failed; answering from the state", zapPath(filepath.Join(e.dir, reportsDir, dir, file)), zapErr(err))
 	}
 	b, ok := e.store.BuildCopy(id)
 	if !ok {
@@ -118,6 +140,33 @@ func (e *checkpointExporter) Report(id, phase string) ([]byte, error) {
 		return nil, fmt.Errorf("unknown phase %q: %w", phase, statusapi.ErrNotFound)
 	}
 	return report.Marshal(doc)
+}
+
+// reportBelongsTo checks that a report file is the report asked for: a build report of build
+// id, or the report of that build's phase. A report folder shared with another build, or a
+// file put there by hand, must not be served as this build's report.
+func reportBelongsTo(data []byte, id, phase string) error {
+	var r struct {
+		Kind    string `json:"kind"`
+		BuildID string `json:"build_id"`
+		Phase   string `json:"phase"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("decoding report: %w", err)
+	}
+	wantKind := "build"
+	if phase != "" {
+		wantKind = "phase"
+	}
+	switch {
+	case r.BuildID != id:
+		return fmt.Errorf("the report belongs to another build: build_id %q", r.BuildID)
+	case r.Kind != wantKind:
+		return fmt.Errorf("a report of kind %q, not %q", r.Kind, wantKind)
+	case r.Phase != phase:
+		return fmt.Errorf("the report belongs to another build phase: phase %q", r.Phase)
+	}
+	return nil
 }
 
 func ended(p *state.Phase) bool {
