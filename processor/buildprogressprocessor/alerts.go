@@ -27,13 +27,13 @@ func attrValue(v pcommon.Value) string {
 
 // matches reports whether every filter attribute has its value on the data point or, failing
 // that, on the resource.
-func matches(filter []attrMatch, dp, res pcommon.Map) bool {
+func matches(filter []alerting.AttrMatch, dp, res pcommon.Map) bool {
 	for _, f := range filter {
-		v, ok := dp.Get(f.key)
+		v, ok := dp.Get(f.Key)
 		if !ok {
-			v, ok = res.Get(f.key)
+			v, ok = res.Get(f.Key)
 		}
-		if !ok || attrValue(v) != f.value {
+		if !ok || attrValue(v) != f.Value {
 			return false
 		}
 	}
@@ -42,34 +42,20 @@ func matches(filter []attrMatch, dp, res pcommon.Map) bool {
 
 // matchesPhase is matches for a derived value whose only data point attribute is
 // build.phase=phase ("" for none).
-func matchesPhase(filter []attrMatch, phase string, res pcommon.Map) bool {
+func matchesPhase(filter []alerting.AttrMatch, phase string, res pcommon.Map) bool {
 	for _, f := range filter {
-		if phase != "" && f.key == schema.AttrPhase {
-			if f.value != phase {
+		if phase != "" && f.Key == schema.AttrPhase {
+			if f.Value != phase {
 				return false
 			}
 			continue
 		}
-		v, ok := res.Get(f.key)
-		if !ok || attrValue(v) != f.value {
+		v, ok := res.Get(f.Key)
+		if !ok || attrValue(v) != f.Value {
 			return false
 		}
 	}
 	return true
-}
-
-// seriesKey starts a series key in the processor's key buffer: the rule index, then attrs.
-// The buffer is reused; the key is valid until the next call.
-func (p *buildProgressProcessor) seriesKey(r *compiledRule, attrs string) []byte {
-	p.keyBuf = appendSeriesKey(p.keyBuf[:0], r, attrs)
-	return p.keyBuf
-}
-
-// appendSeriesKey appends the key of rule r's series with attributes attrs to key: two bytes
-// of rule index, then attrs.
-func appendSeriesKey(key []byte, r *compiledRule, attrs string) []byte {
-	key = append(key, byte(r.index>>8), byte(r.index))
-	return append(key, attrs...)
 }
 
 // appendAttrs appends a data point's attributes as "k=v" sorted by key and joined by commas.
@@ -112,21 +98,21 @@ func (p *buildProgressProcessor) appendAttrs(key []byte, attrs pcommon.Map) []by
 
 // observeMetric feeds the data points of one metric to the rules that watch it. b is the
 // build whose resource carries the metric (nil on a host resource), h the host.
-func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*compiledRule, dps pmetric.NumberDataPointSlice, res pcommon.Map, b *buildState, h *hostState, now time.Time) {
+func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*alerting.CompiledRule, dps pmetric.NumberDataPointSlice, res pcommon.Map, b *buildState, h *hostState, now time.Time) {
 	for _, r := range rules {
-		if r.combine != combineNone {
+		if r.Combine != alerting.CombineNone {
 			var v float64
 			var ts time.Time
 			n := 0
 			for k := 0; k < dps.Len(); k++ {
 				dp := dps.At(k)
 				x := value(dp)
-				if math.IsNaN(x) || !matches(r.filter, dp.Attributes(), res) {
+				if math.IsNaN(x) || !matches(r.Filter, dp.Attributes(), res) {
 					continue
 				}
-				if n == 0 || (r.combine == combineMax && x > v) {
+				if n == 0 || (r.Combine == alerting.CombineMax && x > v) {
 					v = x
-				} else if r.combine == combineSum {
+				} else if r.Combine == alerting.CombineSum {
 					v += x
 				}
 				n++
@@ -135,79 +121,54 @@ func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*com
 				}
 			}
 			if n > 0 {
-				p.deliver(ctx, r, p.seriesKey(r, ""), ts, v, b, h)
+				p.deliver(ctx, r, nil, ts, v, b, h)
 			}
 			continue
 		}
 		for k := 0; k < dps.Len(); k++ {
 			dp := dps.At(k)
-			if !matches(r.filter, dp.Attributes(), res) {
+			if !matches(r.Filter, dp.Attributes(), res) {
 				continue
 			}
-			key := p.appendAttrs(p.seriesKey(r, ""), dp.Attributes())
-			p.keyBuf = key
-			p.deliver(ctx, r, key, pointTime(dp, now), value(dp), b, h)
+			// The buffer is reused: the engine copies the attributes only into a new series.
+			p.attrBuf = p.appendAttrs(p.attrBuf[:0], dp.Attributes())
+			p.deliver(ctx, r, p.attrBuf, pointTime(dp, now), value(dp), b, h)
 		}
 	}
 }
 
 // deliver routes one value to the series of the rule's scope: the host's; the build's; or,
 // for a build-scoped rule on a host metric, each running build on that host.
-func (p *buildProgressProcessor) deliver(ctx context.Context, r *compiledRule, key []byte, ts time.Time, v float64, b *buildState, h *hostState) {
+func (p *buildProgressProcessor) deliver(ctx context.Context, r *alerting.CompiledRule, attrs []byte, ts time.Time, v float64, b *buildState, h *hostState) {
 	switch {
-	case r.scope == scopeHost && h != nil:
-		p.observe(ctx, r, &h.alertSet, key, ts, v, nil, h)
-	case r.scope == scopeBuild && b != nil:
-		p.observe(ctx, r, &b.alertSet, key, ts, v, b, nil)
-	case r.scope == scopeBuild && h != nil:
+	case r.Scope == alerting.ScopeHost && h != nil:
+		p.observe(ctx, r, &h.alerts, attrs, ts, v, nil, h)
+	case r.Scope == alerting.ScopeBuild && b != nil:
+		p.observe(ctx, r, &b.alerts, attrs, ts, v, b, nil)
+	case r.Scope == alerting.ScopeBuild && h != nil:
 		for bb := range h.builds {
 			if bb.running() {
-				p.observe(ctx, r, &bb.alertSet, key, ts, v, bb, nil)
+				p.observe(ctx, r, &bb.alerts, attrs, ts, v, bb, nil)
 			}
 		}
 	}
 }
 
-// observe adds one value at ts to a series of set (creating it) and evaluates its alert.
+// observe feeds one value to the engine, logs what changed and queues pause notices.
 // Exactly one of b and h is the resource that owns set.
-func (p *buildProgressProcessor) observe(ctx context.Context, r *compiledRule, set *alertSet, key []byte, ts time.Time, v float64, b *buildState, h *hostState) {
-	s := set.find(r, key)
-	if s == nil {
-		s = set.add(r, key)
-	}
-	now := p.now
-	s.lastSeen = now
-	s.win.Add(ts, v)
-	agg, ok := s.win.Aggregate(&p.aggScratch)
-	c := s.alert.Eval(&r.Rule, agg, ok, now)
-	if was, is := notifies(c.FromState, c.FromLevel), notifies(c.ToState, c.ToLevel); was != is {
-		if is {
-			set.notifying++
-		} else {
-			set.notifying--
-		}
-	}
-	if !c.StateChanged() && !c.LevelChanged() {
+func (p *buildProgressProcessor) observe(ctx context.Context, r *alerting.CompiledRule, set *alerting.Set, attrs []byte, ts time.Time, v float64, b *buildState, h *hostState) {
+	o := p.engine.Observe(set, r, attrs, ts, v, p.now)
+	if !o.StateChanged() && !o.LevelChanged() {
 		return
 	}
-	p.logChange(ctx, r, s, c, b, h)
-
-	wasCritical := c.FromState == alerting.Firing && c.FromLevel == alerting.Critical
-	isCritical := c.ToState == alerting.Firing && c.ToLevel == alerting.Critical
-	if wasCritical == isCritical {
+	p.logChange(ctx, o.Series, o.Change, b, h)
+	if !o.Pause.Changed() {
 		return
 	}
-	if isCritical {
-		set.critical++
+	if b != nil {
+		p.notifyPause(b)
 	} else {
-		set.critical--
-	}
-	if (isCritical && set.critical == 1) || (wasCritical && set.critical == 0) {
-		if b != nil {
-			p.notifyPause(b)
-		} else {
-			p.hostPauseChanged(h)
-		}
+		p.hostPauseChanged(h)
 	}
 }
 
@@ -224,15 +185,16 @@ func zapLevel(l alerting.Level) zapcore.Level {
 }
 
 // logChange logs an alert's state or level change once and counts alerts that fire.
-func (p *buildProgressProcessor) logChange(ctx context.Context, r *compiledRule, s *series, c alerting.Change, b *buildState, h *hostState) {
+func (p *buildProgressProcessor) logChange(ctx context.Context, s *alerting.Series, c alerting.Change, b *buildState, h *hostState) {
+	r := s.Rule()
 	fields := make([]zap.Field, 0, 10)
-	fields = append(fields, logOwner(b, h), zap.String("rule", r.Name), zap.String("metric", r.metric))
-	if s.attrs != "" {
-		fields = append(fields, zap.String("attributes", s.attrs))
+	fields = append(fields, logOwner(b, h), zap.String("rule", r.Name), zap.String("metric", r.Metric))
+	if s.Attrs() != "" {
+		fields = append(fields, zap.String("attributes", s.Attrs()))
 	}
 	fields = append(fields,
 		zap.String("state", c.ToState.String()), zap.String("previous_state", c.FromState.String()),
-		zap.String("level", c.ToLevel.String()), zap.Float64("value", s.alert.Value))
+		zap.String("level", c.ToLevel.String()), zap.Float64("value", s.Alert().Value))
 	if c.ToLevel != alerting.None {
 		th, _ := r.Thresholds.Get(c.ToLevel)
 		fields = append(fields, zap.Float64("threshold", th))

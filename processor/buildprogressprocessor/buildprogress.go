@@ -2,7 +2,6 @@ package buildprogressprocessor // import "github.com/buildmon/buildmon/processor
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -34,8 +33,7 @@ type buildProgressProcessor struct {
 
 	// Read-only after construction.
 	weights        *progress.WeightTable
-	rules          []*compiledRule
-	rulesByMetric  map[string][]*compiledRule
+	engine         *alerting.Engine // its scratch space is guarded by mu
 	phaseResources bool
 	historySize    int
 	expiry         time.Duration
@@ -56,10 +54,9 @@ type buildProgressProcessor struct {
 	now          time.Time // the clock's time when the batch arrived
 	touched      []touchedResource
 	pauseNotices []*buildState
-	aggScratch   []float64
-	keyBuf       []byte
+	attrBuf      []byte // a data point's attributes as a series key (appendAttrs)
 	attrKeys     []string
-	worst        []*series
+	expired      []alerting.Expired
 }
 
 // touchedResource is a ResourceMetrics of the batch the processor recognised.
@@ -91,7 +88,6 @@ func newBuildProgressProcessor(set processor.Settings, cfg *Config, clock alerti
 		telemetry:      tb,
 		clock:          clock,
 		weights:        progress.NewWeightTable(global, perPipeline),
-		rulesByMetric:  map[string][]*compiledRule{},
 		phaseResources: cfg.PhaseResources.Enabled,
 		historySize:    cfg.ETA.HistorySize,
 		expiry:         cfg.Expiry,
@@ -101,21 +97,14 @@ func newBuildProgressProcessor(set processor.Settings, cfg *Config, clock alerti
 		hosts:          map[string]*hostState{},
 		pipelines:      map[string]*pipelineHistory{},
 	}
-	var errs []error
+	specs := make([]alerting.RuleSpec, len(cfg.Rules))
 	for i := range cfg.Rules {
-		r, err := compileRule(i, &cfg.Rules[i])
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.rules = append(p.rules, r)
-		p.rulesByMetric[r.metric] = append(p.rulesByMetric[r.metric], r)
+		specs[i] = cfg.Rules[i].spec()
 	}
-	if err := errors.Join(errs...); err != nil {
+	if p.engine, err = alerting.NewEngine(specs); err != nil {
 		tb.Shutdown()
 		return nil, err
 	}
-	p.worst = make([]*series, len(p.rules))
 	return p, nil
 }
 

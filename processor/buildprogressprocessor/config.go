@@ -139,6 +139,21 @@ type ThresholdsConfig struct {
 	_ struct{}
 }
 
+// spec translates the rule's configuration for the alert engine.
+func (rc *RuleConfig) spec() alerting.RuleSpec {
+	return alerting.RuleSpec{
+		Name: rc.Name, Metric: rc.Metric, Aggregation: rc.Aggregation,
+		Window: rc.Window, Interval: rc.Interval, For: rc.For, KeepFiringFor: rc.KeepFiringFor,
+		Thresholds: rc.Thresholds.compile(), Match: rc.Match, Scope: rc.Scope, Direction: rc.Direction,
+	}
+}
+
+// compileRule validates rules[i] and resolves its alias and defaults. Errors name the key.
+func compileRule(i int, rc *RuleConfig) (*alerting.CompiledRule, error) {
+	spec := rc.spec()
+	return alerting.CompileRule(i, &spec)
+}
+
 func (t ThresholdsConfig) compile() alerting.Thresholds {
 	var th alerting.Thresholds
 	for i, v := range [...]*float64{t.Info, t.Warning, t.Error, t.Critical} {

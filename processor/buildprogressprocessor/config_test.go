@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/buildmon/buildmon/internal/alerting"
 	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
 )
 
@@ -152,18 +153,18 @@ func TestRuleDefaults(t *testing.T) {
 	tests := []struct {
 		metric         string
 		window, interv time.Duration
-		scope          ruleScope
+		scope          alerting.Scope
 		source         string
 	}{
-		{"cpu_usage", 5 * time.Minute, time.Second, scopeHost, "system.cpu.utilization"},
-		{"memory_usage", 5 * time.Minute, time.Second, scopeHost, "system.memory.utilization"},
-		{"disk_usage", time.Minute, 5 * time.Second, scopeHost, "system.filesystem.utilization"},
-		{"network_bandwidth", time.Minute, 5 * time.Second, scopeHost, "system.network.io.rate"},
-		{"io_operations", time.Minute, 5 * time.Second, scopeHost, "system.disk.operations.rate"},
-		{"system.memory.usage", 5 * time.Minute, time.Second, scopeHost, "system.memory.usage"},
-		{"system.disk.io", time.Minute, 5 * time.Second, scopeHost, "system.disk.io"},
-		{"build.phase.duration", 15 * time.Minute, 10 * time.Second, scopeBuild, "build.phase.duration"},
-		{"custom.metric", 15 * time.Minute, 10 * time.Second, scopeHost, "custom.metric"},
+		{"cpu_usage", 5 * time.Minute, time.Second, alerting.ScopeHost, "system.cpu.utilization"},
+		{"memory_usage", 5 * time.Minute, time.Second, alerting.ScopeHost, "system.memory.utilization"},
+		{"disk_usage", time.Minute, 5 * time.Second, alerting.ScopeHost, "system.filesystem.utilization"},
+		{"network_bandwidth", time.Minute, 5 * time.Second, alerting.ScopeHost, "system.network.io.rate"},
+		{"io_operations", time.Minute, 5 * time.Second, alerting.ScopeHost, "system.disk.operations.rate"},
+		{"system.memory.usage", 5 * time.Minute, time.Second, alerting.ScopeHost, "system.memory.usage"},
+		{"system.disk.io", time.Minute, 5 * time.Second, alerting.ScopeHost, "system.disk.io"},
+		{"build.phase.duration", 15 * time.Minute, 10 * time.Second, alerting.ScopeBuild, "build.phase.duration"},
+		{"custom.metric", 15 * time.Minute, 10 * time.Second, alerting.ScopeHost, "custom.metric"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.metric, func(t *testing.T) {
@@ -171,8 +172,8 @@ func TestRuleDefaults(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.window, r.Window)
 			assert.Equal(t, tt.interv, r.Interval)
-			assert.Equal(t, tt.scope, r.scope)
-			assert.Equal(t, tt.source, r.metric)
+			assert.Equal(t, tt.scope, r.Scope)
+			assert.Equal(t, tt.source, r.Metric)
 			assert.Equal(t, "avg", r.Aggregation.String())
 		})
 	}

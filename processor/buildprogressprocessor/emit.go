@@ -105,7 +105,7 @@ func (p *buildProgressProcessor) emitBuild(rm pmetric.ResourceMetrics, b *buildS
 		dp.SetDoubleValue(b.eta.Seconds())
 	}
 	p.emitPaused(ms, b, ts)
-	p.emitAlerts(&scope, &b.alertSet, ts)
+	p.emitAlerts(&scope, &b.alerts, ts)
 	if len(b.reports) > 0 {
 		emitReports(&scope, b.reports, ts)
 		clear(b.reports)
@@ -126,7 +126,7 @@ func (p *buildProgressProcessor) emitPaused(ms pmetric.MetricSlice, b *buildStat
 // emitHost appends a host's alerts to its ResourceMetrics (nothing when it has none).
 func (p *buildProgressProcessor) emitHost(rm pmetric.ResourceMetrics, h *hostState, now time.Time) {
 	scope := lazyScope{rm: rm}
-	p.emitAlerts(&scope, &h.alertSet, pcommon.NewTimestampFromTime(now))
+	p.emitAlerts(&scope, &h.alerts, pcommon.NewTimestampFromTime(now))
 }
 
 // emitPauseNotice fills rm with a build's last seen resource, build.paused and its alerts:
@@ -136,88 +136,44 @@ func (p *buildProgressProcessor) emitPauseNotice(rm pmetric.ResourceMetrics, b *
 	scope := lazyScope{rm: rm}
 	ts := pcommon.NewTimestampFromTime(now)
 	p.emitPaused(scope.metrics(), b, ts)
-	p.emitAlerts(&scope, &b.alertSet, ts)
-}
-
-// worse reports whether alert a outranks b for display: firing over pending, then the higher
-// level, then the value further past the thresholds.
-func worse(a, b *series) bool {
-	if b == nil {
-		return true
-	}
-	if a.alert.State != b.alert.State {
-		return a.alert.State == alerting.Firing
-	}
-	if a.alert.Level != b.alert.Level {
-		return a.alert.Level > b.alert.Level
-	}
-	if a.rule.Direction == alerting.Below {
-		return a.alert.Value < b.alert.Value
-	}
-	return a.alert.Value > b.alert.Value
+	p.emitAlerts(&scope, &b.alerts, ts)
 }
 
 // emitAlerts appends build.alert.active and build.alert.value for the alerts of one
-// resource. Per rule it shows the resource's most severe pending or firing series of level
-// WARNING or above (INFO alerts are only logged). A rule whose shown alert changed or ended
-// reports its previous level and state once with value 0, so that consumers that keep the
-// last value (the Prometheus exporter) do not keep showing it.
-func (p *buildProgressProcessor) emitAlerts(scope *lazyScope, set *alertSet, ts pcommon.Timestamp) {
-	if set.notifying == 0 && set.shown == nil {
-		return // nothing to show and nothing shown before
-	}
-	worst := p.worst
-	clear(worst)
-	if set.notifying > 0 {
-		for i := range set.series {
-			s := &set.series[i]
-			if notifies(s.alert.State, s.alert.Level) && worse(s, worst[s.rule.index]) {
-				worst[s.rule.index] = s
-			}
-		}
+// resource. Per rule it shows what the engine's Display selects: the resource's most severe
+// pending or firing series of level WARNING or above (INFO alerts are only logged). A rule
+// whose shown alert changed or ended reports its previous level and state once with value 0,
+// so that consumers that keep the last value (the Prometheus exporter) do not keep showing
+// it.
+func (p *buildProgressProcessor) emitAlerts(scope *lazyScope, set *alerting.Set, ts pcommon.Timestamp) {
+	shown := p.engine.Display(set)
+	if len(shown) == 0 {
+		return
 	}
 	active := lazyGauge{scope: scope, desc: descAlertActive}
 	values := lazyGauge{scope: scope, desc: descAlertValue}
-	anyShown := false
-	for i, r := range p.rules {
-		var cur, prev shownAlert
-		s := worst[i]
-		if s != nil {
-			cur = shownAlert{level: s.alert.Level, state: s.alert.State}
+	for i := range shown {
+		d := &shown[i]
+		if d.Prev.Level != alerting.None && d.Prev != d.Cur {
+			activePoint(active.point(ts), d.Rule.Name, d.Prev, 0)
 		}
-		if set.shown != nil {
-			prev = set.shown[i]
-		}
-		if prev.level != alerting.None && prev != cur {
-			activePoint(active.point(ts), r.Name, prev, 0)
-		}
-		if cur.level != alerting.None {
-			activePoint(active.point(ts), r.Name, cur, 1)
+		if d.Cur.Level != alerting.None {
+			activePoint(active.point(ts), d.Rule.Name, d.Cur, 1)
 			dp := values.point(ts)
-			dp.SetDoubleValue(s.alert.Value)
-			dp.Attributes().PutStr(schema.AttrAlertRule, r.Name)
-			dp.Attributes().PutStr(schema.AttrAlertLevel, cur.level.String())
-			anyShown = true
+			dp.SetDoubleValue(d.Value)
+			dp.Attributes().PutStr(schema.AttrAlertRule, d.Rule.Name)
+			dp.Attributes().PutStr(schema.AttrAlertLevel, d.Cur.Level.String())
 		}
-		if cur != prev {
-			if set.shown == nil {
-				set.shown = make([]shownAlert, len(p.rules))
-			}
-			set.shown[i] = cur
-		}
-	}
-	if !anyShown {
-		set.shown = nil
 	}
 }
 
-func activePoint(dp pmetric.NumberDataPoint, rule string, a shownAlert, v int64) {
+func activePoint(dp pmetric.NumberDataPoint, rule string, a alerting.Shown, v int64) {
 	dp.SetIntValue(v)
 	attrs := dp.Attributes()
 	attrs.EnsureCapacity(3)
 	attrs.PutStr(schema.AttrAlertRule, rule)
-	attrs.PutStr(schema.AttrAlertLevel, a.level.String())
-	attrs.PutStr(schema.AttrAlertState, a.state.String())
+	attrs.PutStr(schema.AttrAlertLevel, a.Level.String())
+	attrs.PutStr(schema.AttrAlertState, a.State.String())
 }
 
 // emitReports appends the resource use of the phases that ended.

@@ -149,7 +149,7 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 					}
 				}
 			}
-			if rules := p.rulesByMetric[m.Name()]; rules != nil {
+			if rules := p.engine.RulesFor(m.Name()); rules != nil {
 				p.observeMetric(ctx, rules, dps, res, b, b.host, now)
 			}
 		}
@@ -270,33 +270,33 @@ func (p *buildProgressProcessor) computeProgress(ctx context.Context, b *buildSt
 		}
 		b.eta, b.etaKnown = progress.ETA(b.overall, elapsed, median, hasHistory)
 	}
-	if len(p.rules) == 0 {
+	if len(p.engine.Rules()) == 0 {
 		return
 	}
 	now := b.lastSeen
-	for _, r := range p.rulesByMetric[schema.MetricBuildProgress] {
-		if matchesPhase(r.filter, "", b.resource) {
-			p.observe(ctx, r, &b.alertSet, p.seriesKey(r, ""), now, b.overall, b, nil)
+	for _, r := range p.engine.RulesFor(schema.MetricBuildProgress) {
+		if matchesPhase(r.Filter, "", b.resource) {
+			p.observe(ctx, r, &b.alerts, nil, now, b.overall, b, nil)
 		}
 	}
 	if b.etaKnown {
-		for _, r := range p.rulesByMetric[schema.MetricBuildETA] {
-			if matchesPhase(r.filter, "", b.resource) {
-				p.observe(ctx, r, &b.alertSet, p.seriesKey(r, ""), now, b.eta.Seconds(), b, nil)
+		for _, r := range p.engine.RulesFor(schema.MetricBuildETA) {
+			if matchesPhase(r.Filter, "", b.resource) {
+				p.observe(ctx, r, &b.alerts, nil, now, b.eta.Seconds(), b, nil)
 			}
 		}
 	}
-	for _, r := range p.rulesByMetric[schema.MetricPhaseProgress] {
+	for _, r := range p.engine.RulesFor(schema.MetricPhaseProgress) {
 		for i := range b.progress.Phases {
 			name := b.progress.Phases[i].Name
-			if !matchesPhase(r.filter, name, b.resource) {
+			if !matchesPhase(r.Filter, name, b.resource) {
 				continue
 			}
-			key := p.seriesKey(r, schema.AttrPhase)
-			key = append(key, '=')
-			key = append(key, name...)
-			p.keyBuf = key
-			p.observe(ctx, r, &b.alertSet, key, now, b.phaseProgress[i], b, nil)
+			attrs := append(p.attrBuf[:0], schema.AttrPhase...)
+			attrs = append(attrs, '=')
+			attrs = append(attrs, name...)
+			p.attrBuf = attrs
+			p.observe(ctx, r, &b.alerts, attrs, now, b.phaseProgress[i], b, nil)
 		}
 	}
 }
@@ -328,7 +328,7 @@ func (p *buildProgressProcessor) ingestHost(ctx context.Context, name string, rm
 			if p.phaseResources {
 				p.readHostUsage(h, m.Name(), dps, &sample)
 			}
-			if rules := p.rulesByMetric[m.Name()]; rules != nil {
+			if rules := p.engine.RulesFor(m.Name()); rules != nil {
 				p.observeMetric(ctx, rules, dps, res, nil, h, now)
 			}
 		}

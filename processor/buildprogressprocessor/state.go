@@ -12,91 +12,6 @@ import (
 	"github.com/buildmon/buildmon/internal/progress"
 )
 
-// series is one rule's window and alert for one resource and attribute set.
-type series struct {
-	rule     *compiledRule
-	attrs    string // its data point attributes, "k=v" joined by commas (part of its key; logged)
-	win      alerting.Window
-	alert    alerting.Alert
-	lastSeen time.Time // clock time of the newest value
-}
-
-// shownAlert is what build.alert.active last reported as 1 for one rule on one resource.
-type shownAlert struct {
-	level alerting.Level // None: nothing shown
-	state alerting.State
-}
-
-// indexedSeries is the number of series from which an alertSet indexes them by key; below
-// it a linear search over the few series of a build or a host is faster than a map.
-const indexedSeries = 16
-
-// alertSet holds the alert series of one resource (a build or a host).
-type alertSet struct {
-	// series in creation order, created on a rule's first value. Pointers into it are valid
-	// until the next series is added or removed.
-	series []series
-	// index maps series keys (seriesKey) to positions in series; nil while there are fewer
-	// than indexedSeries.
-	index map[string]int
-	// shown is indexed by rule; nil until an alert of this resource has been shown.
-	shown []shownAlert
-	// critical counts the series firing at CRITICAL.
-	critical int32
-	// notifying counts the series that emitAlerts shows (pending or firing at WARNING or
-	// above), so that a resource without any skips the walk over its series.
-	notifying int32
-}
-
-// find returns the series of rule r with key (seriesKey), or nil.
-func (set *alertSet) find(r *compiledRule, key []byte) *series {
-	if set.index != nil {
-		if i, ok := set.index[string(key)]; ok {
-			return &set.series[i]
-		}
-		return nil
-	}
-	attrs := key[2:]
-	for i := range set.series {
-		if s := &set.series[i]; s.rule == r && s.attrs == string(attrs) {
-			return s
-		}
-	}
-	return nil
-}
-
-// add adds a series of rule r with key (seriesKey) and returns it.
-func (set *alertSet) add(r *compiledRule, key []byte) *series {
-	set.series = append(set.series, series{rule: r, attrs: string(key[2:]), win: r.NewWindow()})
-	n := len(set.series)
-	switch {
-	case set.index != nil:
-		set.index[string(key)] = n - 1
-	case n >= indexedSeries:
-		set.reindex()
-	}
-	return &set.series[n-1]
-}
-
-// reindex rebuilds the index after series were added or removed.
-func (set *alertSet) reindex() {
-	if len(set.series) < indexedSeries {
-		set.index = nil
-		return
-	}
-	set.index = make(map[string]int, len(set.series))
-	var key []byte
-	for i := range set.series {
-		key = appendSeriesKey(key[:0], set.series[i].rule, set.series[i].attrs)
-		set.index[string(key)] = i
-	}
-}
-
-// notifies reports whether an alert in that state and level is shown in telemetry.
-func notifies(state alerting.State, level alerting.Level) bool {
-	return (state == alerting.Pending || state == alerting.Firing) && level.Notifies()
-}
-
 // phaseUsage accumulates a host's resource use while one phase runs.
 type phaseUsage struct {
 	cpuSum, cpuMax float64
@@ -119,7 +34,7 @@ type phaseReport struct {
 
 // buildState is what the processor knows about one build.
 type buildState struct {
-	alertSet
+	alerts   alerting.Set
 	id       string
 	pipeline string
 	resource pcommon.Map // the build's last seen resource attributes
@@ -155,7 +70,7 @@ func (b *buildState) running() bool { return !b.progress.Finished }
 
 // paused reports whether a CRITICAL alert on the build or its host pauses the build.
 func (b *buildState) paused() bool {
-	return b.running() && (b.critical > 0 || (b.host != nil && b.host.critical > 0))
+	return b.running() && (b.alerts.Pausing() || (b.host != nil && b.host.alerts.Pausing()))
 }
 
 // hostTotals are a host's cumulative byte and operation counts summed from the increments
@@ -173,7 +88,7 @@ type counterKey struct {
 
 // hostState is what the processor knows about one host.
 type hostState struct {
-	alertSet
+	alerts   alerting.Set
 	name     string
 	builds   map[*buildState]struct{} // builds whose resource names this host
 	lastSeen time.Time
@@ -297,51 +212,34 @@ func (p *buildProgressProcessor) sweep(ctx context.Context, now time.Time) {
 		p.removeBuild(ctx, b)
 	}
 	for _, b := range p.builds {
-		if p.expireSeries(&b.alertSet, cutoff, zap.String(attrBuildID, b.id)) {
+		if p.expireSeries(&b.alerts, cutoff, zap.String(attrBuildID, b.id)) {
 			p.notifyPause(b)
 		}
 	}
 	for name, h := range p.hosts {
-		if p.expireSeries(&h.alertSet, cutoff, zap.String(attrHostName, h.name)) {
+		if p.expireSeries(&h.alerts, cutoff, zap.String(attrHostName, h.name)) {
 			p.hostPauseChanged(h)
 		}
-		if len(h.builds) == 0 && len(h.series) == 0 && h.lastSeen.Before(cutoff) {
+		if len(h.builds) == 0 && h.alerts.Len() == 0 && h.lastSeen.Before(cutoff) {
 			delete(p.hosts, name)
 		}
 	}
 	p.lastSweep = now
 }
 
-// expireSeries drops the series of set that saw no value since cutoff; it reports whether
-// the set stopped having a CRITICAL alert firing.
-func (p *buildProgressProcessor) expireSeries(set *alertSet, cutoff time.Time, owner zap.Field) bool {
-	hadCritical := set.critical > 0
-	kept := set.series[:0]
-	for i := range set.series {
-		s := &set.series[i]
-		if !s.lastSeen.Before(cutoff) {
-			kept = append(kept, *s)
-			continue
-		}
-		if s.alert.State == alerting.Firing || s.alert.State == alerting.Pending {
+// expireSeries drops the series of set that saw no value since cutoff, logging those that
+// were pending or firing; it reports whether the set stopped having a CRITICAL alert firing.
+func (p *buildProgressProcessor) expireSeries(set *alerting.Set, cutoff time.Time, owner zap.Field) bool {
+	var pause alerting.PauseChange
+	p.expired, pause = set.Expire(cutoff, p.expired[:0])
+	for i := range p.expired {
+		e := &p.expired[i]
+		if e.Alert.State == alerting.Firing || e.Alert.State == alerting.Pending {
 			p.logger.Info("alert series expired without data", owner,
-				zap.String("rule", s.rule.Name), zap.String("attributes", s.attrs),
-				zap.String("state", s.alert.State.String()), zap.String("level", s.alert.Level.String()))
-		}
-		if s.alert.State == alerting.Firing && s.alert.Level == alerting.Critical {
-			set.critical--
-		}
-		if notifies(s.alert.State, s.alert.Level) {
-			set.notifying--
+				zap.String("rule", e.Rule.Name), zap.String("attributes", e.Attrs),
+				zap.String("state", e.Alert.State.String()), zap.String("level", e.Alert.Level.String()))
 		}
 	}
-	if len(kept) < len(set.series) {
-		clear(set.series[len(kept):])
-		set.series = kept
-		if len(kept) == 0 {
-			set.series = nil
-		}
-		set.reindex()
-	}
-	return hadCritical && set.critical == 0
+	clear(p.expired)
+	return pause == alerting.PauseStopped
 }
