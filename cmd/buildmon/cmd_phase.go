@@ -74,7 +74,9 @@ func cmdPhase(a *app, o *options, args []string) int {
 	if monitored {
 		err := s.post(collector.Event{Type: collector.PhaseStarted, BuildID: id, Phase: name})
 		var he *collector.HTTPError
-		startRejected = errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 && he.StatusCode != 429
+		var ie *collector.InvalidEventError
+		startRejected = errors.As(err, &ie) ||
+			(errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 && he.StatusCode != 429)
 	}
 
 	cmd := a.command(command, o, id, name)
@@ -100,7 +102,8 @@ func cmdPhase(a *app, o *options, args []string) int {
 	case exit != 0:
 		end.Type, end.Message = collector.PhaseFailed, fmt.Sprintf("exit code %d", exit)
 	}
-	// After a 4xx for phase_started the end would be refused the same way; don't repeat it.
+	// After a 4xx for phase_started, or a phase name that is not sent at all, the end would be
+	// refused the same way; don't repeat it.
 	if monitored && !startRejected {
 		// The events API takes a phase's step total only in the plan of build_started, so
 		// --steps reports the steps as done once the command has succeeded.

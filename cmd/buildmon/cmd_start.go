@@ -6,6 +6,7 @@ import (
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/plan"
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 )
 
 func cmdStart(a *app, o *options, args []string) int {
@@ -53,7 +54,9 @@ func cmdStart(a *app, o *options, args []string) int {
 		a.warnf("no build id in the environment; this build is %s (export %s=%s for the commands that follow)", id, envBuildID, id)
 	}
 	if pipeline == "" {
-		pipeline = info.Pipeline
+		// What CI names describes the build; a control character in it is sent as a visible
+		// escape rather than losing the build. Names typed by the user are sent as typed.
+		pipeline = printable.String(info.Pipeline)
 	}
 	if pipeline == "" {
 		pipeline = a.defaultPipeline()
@@ -64,10 +67,10 @@ func cmdStart(a *app, o *options, args []string) int {
 		BuildID:  id,
 		Pipeline: pipeline,
 		Attributes: &collector.Attributes{
-			Repository: info.Repository,
-			Branch:     info.Branch,
-			Revision:   info.Revision,
-			Worker:     info.Worker,
+			Repository: printable.String(info.Repository),
+			Branch:     printable.String(info.Branch),
+			Revision:   printable.String(info.Revision),
+			Worker:     printable.String(info.Worker),
 			Host:       host,
 		},
 		Phases: phasePlan,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/statusview"
 )
 
@@ -88,12 +89,13 @@ func (a *app) showStatus(s *session, id string, asJSON, clear bool) (collector.S
 		if err := json.Unmarshal(raw, &st); err != nil {
 			return st, fmt.Errorf("decoding status of build %q: %w", id, err)
 		}
-		var line bytes.Buffer
-		if err := json.Compact(&line, raw); err != nil {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
 			return st, fmt.Errorf("decoding status of build %q: %w", id, err)
 		}
-		line.WriteByte('\n')
-		_, err = a.stdout.Write(line.Bytes())
+		// The same document, with what a terminal would act on written as \u escapes.
+		line := append(printable.JSON(compact.Bytes()), '\n')
+		_, err = a.stdout.Write(line)
 		return st, err
 	}
 	st, err := s.client.GetStatus(ctx, id)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 )
 
 // command is one subcommand of buildmon.
@@ -56,7 +57,7 @@ func lookupCommand(name string) *command {
 func (a *app) run(args []string) int {
 	o := a.loadOptions()
 	global := flag.NewFlagSet("buildmon", flag.ContinueOnError)
-	global.SetOutput(a.stderr)
+	global.SetOutput(printable.Writer{W: a.stderr})
 	global.Usage = func() { a.usage(global) }
 	o.register(global)
 	if err := global.Parse(args); err != nil {
@@ -77,7 +78,7 @@ func (a *app) run(args []string) int {
 				return c.run(a, &o, []string{"-h"})
 			}
 		}
-		global.SetOutput(a.stdout)
+		global.SetOutput(printable.Writer{W: a.stdout})
 		a.usage(global)
 		return exitOK
 	}
@@ -104,9 +105,10 @@ func (a *app) usage(global *flag.FlagSet) {
 // flagSet returns the flag set of c with the common flags.
 func (a *app) flagSet(c *command, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("buildmon "+c.name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	// The flag package quotes unknown flags as typed; printable keeps them visible.
+	fs.SetOutput(printable.Writer{W: a.stderr})
 	if a.helpToStdout {
-		fs.SetOutput(a.stdout)
+		fs.SetOutput(printable.Writer{W: a.stdout})
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: buildmon %s\n\n%s.\n\nflags:\n", c.synopsis, c.summary)
@@ -183,8 +185,9 @@ func (s *session) post(ev collector.Event) error {
 	if ev.Time == "" {
 		ev.Time = s.a.now().UTC().Format(time.RFC3339Nano)
 	}
-	// Over-long text would get the whole event refused; a cut message still says what happened.
-	ev.Message = truncate(ev.Message, maxMessageLen)
+	// Over-long text or a control character would get the whole event refused; a cut message,
+	// with its control characters written as visible escapes, still says what happened.
+	ev.Message = truncate(printable.String(ev.Message), maxMessageLen)
 	ev.Pipeline = truncate(ev.Pipeline, maxPipelineLen)
 	_, err := s.client.Post(context.Background(), ev)
 	if err != nil {
@@ -197,22 +200,21 @@ func (s *session) post(ev collector.Event) error {
 func (s *session) report(ev collector.Event, err error) {
 	var ue *collector.UnreachableError
 	var he *collector.HTTPError
+	var ie *collector.InvalidEventError
 	switch {
+	case errors.As(err, &ie):
+		s.a.warnf("not sending %s for build %s: %v", ev.Type, ev.BuildID, ie)
 	case errors.As(err, &ue):
 		if !s.warnedUnreachable {
 			s.warnedUnreachable = true
 			s.a.warnf("collector unreachable at %s; continuing without monitoring (%v)", ue.URL, ue.Err)
 		}
 	case errors.As(err, &he):
-		body := he.Raw
-		if body == "" {
-			body = http.StatusText(he.StatusCode)
-		}
 		what := "rejected"
 		if he.StatusCode >= 500 || he.StatusCode == http.StatusTooManyRequests {
 			what = "could not take"
 		}
-		s.a.warnf("collector %s %s for build %s: %d %s: %s", what, ev.Type, ev.BuildID, he.StatusCode, http.StatusText(he.StatusCode), body)
+		s.a.warnf("collector %s %s for build %s: %d %s: %s", what, ev.Type, ev.BuildID, he.StatusCode, http.StatusText(he.StatusCode), he.Detail())
 		if he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden {
 			s.a.warnf("check --token / %s", envToken)
 		}

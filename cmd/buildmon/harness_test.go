@@ -23,21 +23,25 @@ import (
 type fakeCollector struct {
 	*httptest.Server
 	mu         sync.Mutex
-	events     []collector.Event   // accepted events, in order
-	raw        []map[string]any    // the same, as JSON objects
-	reject     map[string]response // answer for an event type instead of 202
-	status     map[string]string   // status API body per build id; missing is 404
+	events     []collector.Event     // accepted events, in order
+	raw        []map[string]any      // the same, as JSON objects
+	reject     map[string]response   // answer for an event type instead of 202
+	once       map[string][]response // answers for an event type, each used once, before reject
+	status     map[string]string     // status API body per build id; missing is 404
 	statusHits int
+	postCount  int
+	sent       [][]byte // every request body of the events API, accepted or not
 }
 
 type response struct {
-	code int
-	body string
+	code       int
+	body       string
+	retryAfter string // Retry-After header, if not empty
 }
 
 func newFakeCollector(t *testing.T) *fakeCollector {
 	t.Helper()
-	f := &fakeCollector{reject: map[string]response{}, status: map[string]string{}}
+	f := &fakeCollector{reject: map[string]response{}, once: map[string][]response{}, status: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/events", f.postEvents)
 	mux.HandleFunc("GET /v1/builds/{id}", f.getBuild)
@@ -57,8 +61,18 @@ func (f *fakeCollector) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if rej, ok := f.reject[ev.Type]; ok {
+	f.postCount++
+	f.sent = append(f.sent, body)
+	rej, ok := f.reject[ev.Type]
+	if queued := f.once[ev.Type]; len(queued) > 0 {
+		rej, ok = queued[0], true
+		f.once[ev.Type] = queued[1:]
+	}
+	if ok {
 		w.Header().Set("Content-Type", "application/json")
+		if rej.retryAfter != "" {
+			w.Header().Set("Retry-After", rej.retryAfter)
+		}
 		w.WriteHeader(rej.code)
 		_, _ = io.WriteString(w, rej.body)
 		return
@@ -92,7 +106,28 @@ func (f *fakeCollector) setStatus(id, body string) {
 func (f *fakeCollector) setReject(eventType string, code int, body string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reject[eventType] = response{code, body}
+	f.reject[eventType] = response{code: code, body: body}
+}
+
+// answerOnce queues answers for the next events of eventType, before any setReject answer.
+func (f *fakeCollector) answerOnce(eventType string, answers ...response) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.once[eventType] = append(f.once[eventType], answers...)
+}
+
+// posts counts the requests to the events API, accepted or not.
+func (f *fakeCollector) posts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.postCount
+}
+
+// sentBodies are the bodies of every request to the events API, accepted or not.
+func (f *fakeCollector) sentBodies() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]byte(nil), f.sent...)
 }
 
 func (f *fakeCollector) received() []collector.Event {

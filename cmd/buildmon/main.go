@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -74,9 +76,11 @@ func newApp(env []string, stdin io.Reader, stdout, stderr io.Writer) *app {
 	}
 }
 
-// warnf writes one "buildmon: …" line to stderr.
+// warnf writes one "buildmon: …" line to stderr. The line is made printable as a whole: its
+// arguments quote the collector's answers, the environment and the command line, and a
+// control character in them must neither reach the terminal nor start a line of its own.
 func (a *app) warnf(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "buildmon: "+format+"\n", args...)
+	fmt.Fprintf(a.stderr, "buildmon: %s\n", printable.String(fmt.Sprintf(format, args...)))
 }
 
 // syncWriter serialises writes to w, which the wrapped command's output copier and buildmon's

@@ -292,7 +292,7 @@ func TestRejectedEvents(t *testing.T) {
 	code, stdout, stderr := runCLI(env, "start")
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "b-1\n", stdout)
-	assert.Equal(t, `buildmon: collector rejected build_started for build b-1: 400 Bad Request: {"error":"steps must not be negative","field":"phases[0].steps"}`+"\n", stderr)
+	assert.Equal(t, "buildmon: collector rejected build_started for build b-1: 400 Bad Request: steps must not be negative (field phases[0].steps)\n", stderr)
 	code, _, _ = runCLI(env, "--strict", "start")
 	assert.Equal(t, exitCollector, code)
 
@@ -301,7 +301,7 @@ func TestRejectedEvents(t *testing.T) {
 	code, _, stderr = runCLI(env, "phase", "BUILD", "--", "true")
 	assert.Equal(t, 0, code)
 	assert.Equal(t, 1, strings.Count(stderr, "buildmon:"), stderr)
-	assert.Contains(t, stderr, `404 Not Found: {"error":"unknown build \"b-1\""}`)
+	assert.Contains(t, stderr, `404 Not Found: unknown build "b-1"`)
 	assert.Empty(t, f.received())
 
 	f.setReject("step_completed", 401, `{"error":"unauthorized"}`)

@@ -21,8 +21,28 @@ import (
 // the timeout budget lasts.
 const maxAttempts = 3
 
-// maxErrorBody caps how much of an error answer is read.
+// maxErrorBody caps how much of an error answer is read; the rest is not read.
 const maxErrorBody = 64 << 10
+
+// maxAcceptedReply caps the answer to an event, {"accepted":1,"duplicates":0} when all is well.
+const maxAcceptedReply = 64 << 10
+
+// MaxStatusReply is the largest status API answer the client reads: a longer one fails with a
+// *ReplyTooLargeError rather than growing the client's memory without bound.
+//
+// The largest legitimate answer is the status of a build at the events API's limits: 64 phases
+// (names up to 1,024 bytes) of up to 1,000 milestones (names up to 128 bytes). Should the status
+// list every milestone ({"name":…,"reached_at":"…"}, about 60 bytes besides the name), that is
+// 64,000 × about 190 bytes ≈ 12 MB, or ≈ 54 MB in the worst case where every character of every
+// name is one that the server's JSON encoder writes as a 6-byte \u escape (<, > and &). The
+// phases themselves (in phases, active_operations and reports, each name up to 6 KiB escaped)
+// add about 1.2 MB, the other fields a few KiB. 64 MiB is above that worst case and about five
+// times the realistic one. Today's status has no milestone list and stays below 1.5 MB.
+const MaxStatusReply = 64 << 20
+
+// maxRetryAfter caps a Retry-After, so that an absurd one cannot overflow a time.Duration;
+// any wait this long is past every budget and ends the retries.
+const maxRetryAfter = 24 * time.Hour
 
 // Client talks to the events API and the status API. Its zero value is not usable; create it
 // with NewClient.
@@ -33,6 +53,8 @@ type Client struct {
 	timeout   time.Duration
 	userAgent string
 	http      *http.Client
+	// statusReplyLimit is MaxStatusReply; tests lower it.
+	statusReplyLimit int64
 	// sleep waits between attempts; tests replace it to observe back-off without waiting.
 	sleep func(ctx context.Context, d time.Duration) error
 	now   func() time.Time
@@ -55,14 +77,15 @@ func NewClient(cfg Config) *Client {
 	transport.DialContext = (&net.Dialer{Timeout: cfg.Timeout}).DialContext
 	transport.ResponseHeaderTimeout = cfg.Timeout
 	return &Client{
-		eventsURL: strings.TrimRight(cfg.EventsURL, "/"),
-		statusURL: strings.TrimRight(cfg.StatusURL, "/"),
-		token:     cfg.Token,
-		timeout:   cfg.Timeout,
-		userAgent: cfg.UserAgent,
-		http:      &http.Client{Transport: transport},
-		sleep:     sleepContext,
-		now:       time.Now,
+		eventsURL:        strings.TrimRight(cfg.EventsURL, "/"),
+		statusURL:        strings.TrimRight(cfg.StatusURL, "/"),
+		token:            cfg.Token,
+		timeout:          cfg.Timeout,
+		userAgent:        cfg.UserAgent,
+		http:             &http.Client{Transport: transport},
+		sleep:            sleepContext,
+		statusReplyLimit: MaxStatusReply,
+		now:              time.Now,
 	}
 }
 
@@ -90,6 +113,12 @@ type HTTPError struct {
 }
 
 func (e *HTTPError) Error() string {
+	return fmt.Sprintf("%d %s", e.StatusCode, e.Detail())
+}
+
+// Detail is what the answer says: the JSON error with the field it names, e.g. "steps must not
+// be negative (field phases[1].steps)", else the body as received, else the status text.
+func (e *HTTPError) Detail() string {
 	msg := e.Body.Error
 	if msg == "" {
 		msg = e.Raw
@@ -97,12 +126,50 @@ func (e *HTTPError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.StatusCode)
 	}
-	s := fmt.Sprintf("%d %s", e.StatusCode, msg)
-	if e.Body.Field != "" {
-		s += fmt.Sprintf(" (field %s)", e.Body.Field)
+	switch {
+	case e.Body.Field != "" && e.Body.Index != nil:
+		msg += fmt.Sprintf(" (event %d, field %s)", *e.Body.Index, e.Body.Field)
+	case e.Body.Field != "":
+		msg += fmt.Sprintf(" (field %s)", e.Body.Field)
 	}
-	return s
+	return msg
 }
+
+// ReplyTooLargeError is an answer longer than the client reads. It is not retried.
+type ReplyTooLargeError struct {
+	URL        string
+	StatusCode int
+	Limit      int64 // bytes
+}
+
+func (e *ReplyTooLargeError) Error() string {
+	return fmt.Sprintf("%s: reply larger than %d bytes (%s), the most the client reads", e.URL, e.Limit, sizeText(e.Limit))
+}
+
+// sizeText writes n bytes as KiB or MiB when it is a whole number of them.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// InvalidEventError is an event that the client does not send, because a field holds text the
+// events API refuses (a control character, invalid UTF-8).
+type InvalidEventError struct {
+	Field string // as the events API names it, e.g. "phases[1].milestones[0]"
+	Value string
+	Err   error
+}
+
+func (e *InvalidEventError) Error() string {
+	return fmt.Sprintf("%s %q %v", e.Field, e.Value, e.Err)
+}
+
+func (e *InvalidEventError) Unwrap() error { return e.Err }
 
 // NewEventID returns a random event id, so that a retried event counts once.
 func NewEventID() string {
@@ -113,7 +180,13 @@ func NewEventID() string {
 
 // Post sends one event to the events API. An event without an id gets a random one, and the
 // same id is used for every retry.
+//
+// An event with a control character or invalid UTF-8 in any of its texts is not sent: Post
+// returns an *InvalidEventError naming the field.
 func (c *Client) Post(ctx context.Context, ev Event) (Accepted, error) {
+	if err := ev.check(); err != nil {
+		return Accepted{}, err
+	}
 	if ev.ID == "" {
 		ev.ID = NewEventID()
 	}
@@ -122,7 +195,7 @@ func (c *Client) Post(ctx context.Context, ev Event) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("encoding %s event: %w", ev.Type, err)
 	}
 	var acc Accepted
-	err = c.do(ctx, http.MethodPost, c.eventsURL+"/v1/events", body, func(b []byte) error {
+	err = c.do(ctx, http.MethodPost, c.eventsURL+"/v1/events", body, maxAcceptedReply, func(b []byte) error {
 		if len(bytes.TrimSpace(b)) == 0 {
 			return nil
 		}
@@ -130,6 +203,11 @@ func (c *Client) Post(ctx context.Context, ev Event) (Accepted, error) {
 		_ = json.Unmarshal(b, &acc)
 		return nil
 	})
+	var tooLarge *ReplyTooLargeError
+	if errors.As(err, &tooLarge) && tooLarge.StatusCode/100 == 2 {
+		// Accepted all the same; only the count is lost.
+		return Accepted{}, nil
+	}
 	return acc, err
 }
 
@@ -149,10 +227,11 @@ func (c *Client) GetStatus(ctx context.Context, buildID string) (Status, error) 
 	return st, nil
 }
 
-// GetStatusRaw reads a build from the status API and returns the JSON as received.
+// GetStatusRaw reads a build from the status API and returns the JSON as received. An answer
+// longer than MaxStatusReply fails with a *ReplyTooLargeError.
 func (c *Client) GetStatusRaw(ctx context.Context, buildID string) ([]byte, error) {
 	var raw []byte
-	err := c.do(ctx, http.MethodGet, c.statusURL+"/v1/builds/"+url.PathEscape(buildID), nil, func(b []byte) error {
+	err := c.do(ctx, http.MethodGet, c.statusURL+"/v1/builds/"+url.PathEscape(buildID), nil, c.statusReplyLimit, func(b []byte) error {
 		raw = b
 		return nil
 	})
@@ -164,14 +243,14 @@ func (c *Client) GetStatusRaw(ctx context.Context, buildID string) ([]byte, erro
 }
 
 // do runs one request with retries on connection errors, 5xx and 429 within the timeout
-// budget, and hands a 2xx body to ok.
-func (c *Client) do(ctx context.Context, method, target string, body []byte, ok func([]byte) error) error {
+// budget, and hands a 2xx body of at most replyLimit bytes to ok.
+func (c *Client) do(ctx context.Context, method, target string, body []byte, replyLimit int64, ok func([]byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		wait, err := c.attempt(ctx, method, target, body, ok)
+		wait, err := c.attempt(ctx, method, target, body, replyLimit, ok)
 		if err == nil {
 			return nil
 		}
@@ -182,7 +261,7 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, ok 
 		if wait == 0 {
 			wait = time.Duration(attempt) * 100 * time.Millisecond
 		}
-		if c.now().Add(wait).After(deadline) {
+		if wait > deadline.Sub(c.now()) {
 			// Waiting would outlast the budget: give up now rather than at the deadline.
 			return lastErr
 		}
@@ -194,7 +273,7 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, ok 
 
 // attempt makes one request. It returns the error and how long to wait before a retry:
 // negative for errors that a retry cannot fix, zero for the default back-off.
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, ok func([]byte) error) (time.Duration, error) {
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, replyLimit int64, ok func([]byte) error) (time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -219,9 +298,16 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		b, err := io.ReadAll(resp.Body)
+		// One byte more than the limit tells a reply of exactly the limit from a longer one.
+		b, err := io.ReadAll(io.LimitReader(resp.Body, replyLimit+1))
 		if err != nil {
+			if ctx.Err() != nil {
+				err = errors.New("timed out reading the reply")
+			}
 			return 0, &UnreachableError{URL: baseOf(target), Err: err}
+		}
+		if int64(len(b)) > replyLimit {
+			return -1, &ReplyTooLargeError{URL: baseOf(target), StatusCode: resp.StatusCode, Limit: replyLimit}
 		}
 		return 0, ok(b)
 	}
@@ -244,15 +330,18 @@ func retryAfter(h string, now time.Time) time.Duration {
 	if h == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(h); err == nil {
-		if secs <= 0 {
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case secs <= 0:
 			return 0
+		case secs >= int64(maxRetryAfter/time.Second):
+			return maxRetryAfter
 		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(h); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 )
 
 // Event types of the events API.
@@ -37,6 +39,39 @@ type Event struct {
 	Count      int         `json:"count,omitempty"`
 	Message    string      `json:"message,omitempty"`
 	Result     string      `json:"result,omitempty"`
+}
+
+// textField is one text of an event, named as the events API names it.
+type textField struct{ name, value string }
+
+// check returns an *InvalidEventError for the first text of ev that holds a control character
+// or invalid UTF-8, with the field named as the events API names it.
+func (ev Event) check() error {
+	fields := []textField{
+		{"id", ev.ID}, {"type", ev.Type}, {"build_id", ev.BuildID}, {"time", ev.Time},
+		{"pipeline", ev.Pipeline}, {"phase", ev.Phase}, {"step", ev.Step},
+		{"message", ev.Message}, {"result", ev.Result},
+	}
+	if a := ev.Attributes; a != nil {
+		fields = append(fields,
+			textField{"attributes.repository", a.Repository},
+			textField{"attributes.branch", a.Branch},
+			textField{"attributes.revision", a.Revision},
+			textField{"attributes.worker", a.Worker},
+			textField{"attributes.host", a.Host})
+	}
+	for i, p := range ev.Phases {
+		fields = append(fields, textField{fmt.Sprintf("phases[%d].name", i), p.Name})
+		for j, m := range p.Milestones {
+			fields = append(fields, textField{fmt.Sprintf("phases[%d].milestones[%d]", i, j), m})
+		}
+	}
+	for _, f := range fields {
+		if err := printable.Check(f.value); err != nil {
+			return &InvalidEventError{Field: f.name, Value: f.value, Err: err}
+		}
+	}
+	return nil
 }
 
 // Attributes describe where a build runs; they become resource attributes of its telemetry.
@@ -113,6 +148,12 @@ type Value struct {
 
 // NumberValue returns a numeric Value.
 func NumberValue(f float64) Value { return Value{number: f, isNum: true} }
+
+// TextValue returns a Value the status API sent as a string.
+func TextValue(s string) Value { return Value{text: s} }
+
+// IsNumber reports whether the status API sent v as a number.
+func (v Value) IsNumber() bool { return v.isNum }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (v *Value) UnmarshalJSON(b []byte) error {

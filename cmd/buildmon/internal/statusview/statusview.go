@@ -11,13 +11,16 @@ import (
 	"time"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 )
 
 // BarWidth is the number of cells between the brackets of the progress bar.
 const BarWidth = 40
 
-// Render writes st for a terminal; now is used for "updated … ago".
+// Render writes st for a terminal; now is used for "updated … ago". Every text of st is shown
+// as printable.String writes it: what the status API sends cannot act on the terminal.
 func Render(w io.Writer, st collector.Status, now time.Time) error {
+	st = escaped(st)
 	var b strings.Builder
 	fmt.Fprintf(&b, "build %s", orDash(st.ID))
 	if st.Pipeline != "" {
@@ -89,6 +92,29 @@ func Render(w io.Writer, st collector.Status, now time.Time) error {
 	}
 	_, err := io.WriteString(w, strings.Join(lines, "\n"))
 	return err
+}
+
+// escaped returns a copy of st with every text made printable.
+func escaped(st collector.Status) collector.Status {
+	e := printable.String
+	st.ID, st.Pipeline, st.Host, st.State, st.Result, st.Phase, st.UpdatedAt =
+		e(st.ID), e(st.Pipeline), e(st.Host), e(st.State), e(st.Result), e(st.Phase), e(st.UpdatedAt)
+	alerts := make([]collector.Alert, len(st.Alerts))
+	for i, a := range st.Alerts {
+		a.Rule, a.Level, a.State = e(a.Rule), e(a.Level), e(a.State)
+		if !a.Value.IsNumber() {
+			a.Value = collector.TextValue(e(a.Value.String()))
+		}
+		alerts[i] = a
+	}
+	st.Alerts = alerts
+	phases := make([]collector.PhaseStatus, len(st.Phases))
+	for i, p := range st.Phases {
+		p.Name, p.State = e(p.Name), e(p.State)
+		phases[i] = p
+	}
+	st.Phases = phases
+	return st
 }
 
 // Bar draws progress (0..1) as [####----] with width cells.

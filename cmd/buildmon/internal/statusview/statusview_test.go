@@ -3,15 +3,20 @@ package statusview
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -48,6 +53,21 @@ func TestRender(t *testing.T) {
 			},
 		},
 		"minimal": {ID: "b-1"},
+		// Every text as a hostile status API could send it: screen clear, window title, C1 CSI,
+		// DEL, a bidi override, a newline and a tab (which would break the lines and columns),
+		// and invalid UTF-8.
+		"hostile": {
+			ID: "b-1" + hostile, Pipeline: "p" + hostile, Host: "h\xff\xfe", State: "running\x1b[2J",
+			Phase: "BUILD\u009b31m", Progress: 0.5, Paused: true, UpdatedAt: "later\x1b]0;t\x07",
+			Phases: []collector.PhaseStatus{
+				{Name: "BUILD" + hostile, State: "running\x7f", StepsTotal: 2, StepsCompleted: 1, Progress: 0.5, DurationSeconds: 3},
+				{Name: "TEST", State: "pending"},
+			},
+			Alerts: []collector.Alert{
+				{Rule: "cpu" + hostile, Level: "CRITICAL", State: "firing", Value: collector.TextValue("v\x1b[31m")},
+				{Rule: "mem", Level: "WARN\r", State: "pending\t", Value: collector.NumberValue(1)},
+			},
+		},
 	}
 	for name, st := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -62,6 +82,66 @@ func TestRender(t *testing.T) {
 			assert.Equal(t, string(want), buf.String())
 		})
 	}
+}
+
+const hostile = "\x1b[2J\x1b]0;pwned\x07\u009b31m\x7f\r\t\n\u202eX"
+
+// TestRenderEscapesEveryText sets each text of a status in turn, found by reflection, to
+// hostile text, so that a field shown later cannot be forgotten by the escaping.
+func TestRenderEscapesEveryText(t *testing.T) {
+	base := func() collector.Status {
+		return collector.Status{
+			Paused: true, Alerts: []collector.Alert{{Level: "CRITICAL"}},
+			Phases: []collector.PhaseStatus{{}},
+		}
+	}
+	var walk func(v reflect.Value, path string, visit func(reflect.Value, string))
+	walk = func(v reflect.Value, path string, visit func(reflect.Value, string)) {
+		switch v.Kind() {
+		case reflect.String:
+			visit(v, path)
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if v.Type().Field(i).IsExported() {
+					walk(v.Field(i), path+"."+v.Type().Field(i).Name, visit)
+				}
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i), visit)
+			}
+		}
+	}
+	st := base()
+	var paths []string
+	walk(reflect.ValueOf(&st).Elem(), "Status", func(_ reflect.Value, p string) { paths = append(paths, p) })
+	require.Len(t, paths, 12)
+	for _, target := range paths {
+		st := base()
+		walk(reflect.ValueOf(&st).Elem(), "Status", func(v reflect.Value, p string) {
+			if p == target {
+				v.SetString("x" + hostile)
+			}
+		})
+		var buf bytes.Buffer
+		require.NoError(t, Render(&buf, st, now))
+		out := buf.String()
+		for i, r := range out {
+			if r == '\n' {
+				continue
+			}
+			assert.False(t, printable.IsControl(r) || r == '\u202e' || (r == utf8.RuneError && !strings.HasPrefix(out[i:], "\uFFFD")),
+				"%s: %U at byte %d of %q", target, r, i, out)
+		}
+		assert.Equal(t, strings.Count(buf.String(), "\n"), strings.Count(renderString(t, base()), "\n"), "%s: no extra line", target)
+	}
+}
+
+func renderString(t *testing.T, st collector.Status) string {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, Render(&buf, st, now))
+	return buf.String()
 }
 
 func TestBar(t *testing.T) {
