@@ -25,6 +25,10 @@ type Config struct {
 	MaxBuilds int `mapstructure:"max_builds"`
 	// MaxEventIDsPerBuild is how many recent event ids each build remembers for idempotent retries.
 	MaxEventIDsPerBuild int `mapstructure:"max_event_ids_per_build"`
+	// MaxClockSkew bounds how far an event's time may lie from the collector's clock, into
+	// the future or the past; an event beyond it gets 400. 0 sets no such bound (times must
+	// still be between 1970 and 2261).
+	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 	// RateLimit bounds the events each client (remote address) may send per second.
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
 	// Storage is the storage extension (e.g. file_storage) that keeps the registry across restarts.
@@ -63,6 +67,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxEventIDsPerBuild < 0 {
 		errs = append(errs, errors.New("max_event_ids_per_build must not be negative"))
+	}
+	if cfg.MaxClockSkew < 0 {
+		errs = append(errs, errors.New("max_clock_skew must not be negative"))
 	}
 	if cfg.RateLimit.EventsPerSecond < 0 {
 		errs = append(errs, errors.New("rate_limit.events_per_second must not be negative"))

@@ -31,6 +31,7 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, "127.0.0.1:4320", cfg.Events.NetAddr.Endpoint)
 				assert.Equal(t, 10*time.Second, cfg.ReportInterval)
 				assert.Equal(t, 1000, cfg.MaxBuilds)
+				assert.Equal(t, 24*time.Hour, cfg.MaxClockSkew)
 				assert.True(t, cfg.Host.Enabled)
 			},
 		},
@@ -43,6 +44,7 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, time.Minute, cfg.FinishedBuildTTL)
 				assert.Equal(t, 50, cfg.MaxBuilds)
 				assert.Equal(t, 100, cfg.MaxEventIDsPerBuild)
+				assert.Equal(t, time.Hour, cfg.MaxClockSkew)
 				assert.Equal(t, RateLimitConfig{EventsPerSecond: 10, Burst: 20}, cfg.RateLimit)
 				assert.Equal(t, &storageID, cfg.Storage)
 				assert.False(t, cfg.Host.Enabled)
@@ -58,6 +60,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{id: component.NewIDWithName(metadata.Type, "bad_rate_limit"), wantErr: "rate_limit.burst must be at least 1 when rate_limit.events_per_second is set"},
 		{id: component.NewIDWithName(metadata.Type, "negative_rate"), wantErr: "rate_limit.events_per_second must not be negative"},
+		{id: component.NewIDWithName(metadata.Type, "negative_clock_skew"), wantErr: "max_clock_skew must not be negative"},
 		{
 			id:      component.NewIDWithName(metadata.Type, "bad_host"),
 			wantErr: "events.max_request_body_size must not be negative\nhost.system.collection_interval must be positive",

@@ -23,6 +23,7 @@ const (
 	defaultFinishedBuildTTL    = 5 * time.Minute
 	defaultMaxBuilds           = 1000
 	defaultMaxEventIDsPerBuild = 1000
+	defaultMaxClockSkew        = 24 * time.Hour
 	defaultEventsPerSecond     = 1000
 	defaultBurst               = 2000
 )
@@ -47,6 +48,7 @@ func createDefaultConfig() component.Config {
 		FinishedBuildTTL:     defaultFinishedBuildTTL,
 		MaxBuilds:            defaultMaxBuilds,
 		MaxEventIDsPerBuild:  defaultMaxEventIDsPerBuild,
+		MaxClockSkew:         defaultMaxClockSkew,
 		RateLimit:            RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst},
 		Host:                 hostscraper.NewDefaultConfig(),
 		MetricsBuilderConfig: bmetadata.DefaultMetricsBuilderConfig(),

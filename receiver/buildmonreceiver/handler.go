@@ -131,10 +131,10 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 	}
 	var evs []events.Event
 	if batch {
-		evs, err = events.DecodeNDJSON(body, nil)
+		evs, err = events.DecodeNDJSON(body, nil, events.DecodeOptions{Now: r.now(), MaxClockSkew: r.cfg.MaxClockSkew})
 	} else {
 		var ev events.Event
-		ev, err = events.DecodeOne(body)
+		ev, err = events.DecodeOne(body, events.DecodeOptions{Now: r.now(), MaxClockSkew: r.cfg.MaxClockSkew})
 		evs = []events.Event{ev}
 	}
 	if err != nil {

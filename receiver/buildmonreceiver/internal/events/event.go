@@ -4,15 +4,19 @@ package events // import "github.com/buildmon/buildmon/receiver/buildmonreceiver
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Type is the kind of a build event.
@@ -195,46 +199,149 @@ func invalid(field, format string, args ...any) *Error {
 	return &Error{Status: StatusBadRequest, Field: field, Message: fmt.Sprintf(format, args...), Index: -1}
 }
 
-// DecodeOne decodes a body holding exactly one JSON event object.
-func DecodeOne(body []byte) (Event, error) {
-	ev, err := decode(body)
-	if err != nil {
-		return Event{}, err
-	}
-	return ev, nil
+// DecodeOptions are what decoding checks an event's time against.
+type DecodeOptions struct {
+	// Now is the collector's clock when the request arrived.
+	Now time.Time
+	// MaxClockSkew bounds how far a client's time may lie from Now, into the future or the
+	// past; 0 sets no bound besides the range every time must be in (MinTime to MaxTime).
+	MaxClockSkew time.Duration
 }
 
-// DecodeNDJSON decodes a batch with one JSON event object per line; blank lines are skipped.
-// It appends to dst and stops at the first bad event, whose 0-based position the error gives.
-// One decoder reads the whole batch: per-line decoders cost more than the events themselves.
-func DecodeNDJSON(body []byte, dst []Event) ([]Event, error) {
+// The range of client times, inclusive: what every part of the system can hold. pdata and
+// time.Time.UnixNano count nanoseconds since 1970 in 64 bits (int64 runs out in April 2262),
+// durations between two times of the range fit time.Duration, and JSON can write them.
+var (
+	MinTime = time.Unix(0, 0).UTC()
+	MaxTime = time.Date(2261, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+)
+
+// maxZoneOffset is exclusive: RFC 3339 offsets are at most ±23:59, and time.Time.MarshalJSON
+// fails on larger ones although time.Parse accepts them.
+const maxZoneOffset = 24 * 60 * 60
+
+// jsonOptions make the parser strict, so that no other parser can read a different event
+// from the same bytes: duplicate names are errors (jsontext's default), names match
+// case-sensitively (json v2's default), unknown names and null values are errors.
+var jsonOptions = json.JoinOptions(
+	json.RejectUnknownMembers(true),
+	// One function per Go type of the wire format (a function for the interface any would
+	// do for all, at three times the cost of decoding); TestNullIsRejectedEverywhere checks
+	// that every field is covered.
+	json.WithUnmarshalers(json.JoinUnmarshalers(
+		rejectNull[*wireEvent](),
+		rejectNull[*string](),
+		rejectNull[**int64](),
+		rejectNull[**Attributes](),
+		rejectNull[*[]PhasePlan](),
+		rejectNull[*PhasePlan](),
+		rejectNull[*int64](),
+		rejectNull[*[]string](),
+		rejectNull[**float64](),
+	)),
+)
+
+// errNull marks a JSON null: no field of an event takes null, and absent is not the same.
+var errNull = errors.New("must not be null")
+
+// rejectNull returns an unmarshaler that runs before each value of type T is decoded: it
+// rejects null and declines anything else, which is then decoded as usual.
+func rejectNull[T any]() *json.Unmarshalers {
+	return json.UnmarshalFromFunc(func(dec *jsontext.Decoder, _ T) error {
+		if dec.PeekKind() == 'n' {
+			return errNull
+		}
+		return errors.ErrUnsupported
+	})
+}
+
+// lineDecoder decodes one JSON value from a byte slice; pooled, as one is a few hundred bytes.
+type lineDecoder struct {
+	rd  bytes.Reader
+	dec jsontext.Decoder
+}
+
+var lineDecoders = sync.Pool{New: func() any { return new(lineDecoder) }}
+
+// decode reads exactly one event object from b, a body or a line of a batch, into w:
+// anything after it, even another object, is an error.
+func (d *lineDecoder) decode(b []byte, w *wireEvent, batch bool) *Error {
+	d.rd.Reset(b)
+	d.dec.Reset(&d.rd, jsonOptions)
+	if err := json.UnmarshalDecode(&d.dec, w); err != nil {
+		e := jsonError(err)
+		if batch && e.Message == msgTruncated {
+			e.Message += " (each line of a batch holds one whole event object)"
+		}
+		return e
+	}
+	if _, err := d.dec.ReadToken(); !errors.Is(err, io.EOF) {
+		if batch {
+			return invalid("", "trailing data after the event object: each line of a batch holds exactly one")
+		}
+		return invalid("", "trailing data after the event object: the body holds exactly one")
+	}
+	return nil
+}
+
+const msgTruncated = "truncated JSON"
+
+// DecodeOne decodes a body holding exactly one JSON event object.
+func DecodeOne(body []byte, opts DecodeOptions) (Event, error) {
+	trimmed := trimJSONSpace(body)
+	if len(trimmed) == 0 {
+		return Event{}, invalid("", "empty body")
+	}
+	if trimmed[0] != '{' {
+		return Event{}, invalid("", "an event must be a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return Event{}, invalid("", "body is not valid UTF-8")
+	}
+	d := lineDecoders.Get().(*lineDecoder)
+	defer lineDecoders.Put(d)
+	var w wireEvent
+	if err := d.decode(body, &w, false); err != nil {
+		return Event{}, err
+	}
+	return validate(&w, &opts)
+}
+
+// DecodeNDJSON decodes a batch with exactly one JSON event object on each line; blank lines
+// are skipped. It appends to dst and stops at the first bad event, whose 0-based position
+// (blank lines not counted) the error gives.
+func DecodeNDJSON(body []byte, dst []Event, opts DecodeOptions) ([]Event, error) {
 	if !utf8.Valid(body) {
 		return dst, invalid("", "body is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	// One event per line: growing dst event by event would copy it about log2(n) times. No
 	// valid event is shorter than minEventLen, which bounds what a body of newlines reserves.
 	dst = slices.Grow(dst, min(bytes.Count(body, []byte{'\n'})+1, len(body)/minEventLen+1))
+	d := lineDecoders.Get().(*lineDecoder)
+	defer lineDecoders.Put(d)
 	var w wireEvent // reused: decoding into a fresh value per line costs an allocation each
-	for index := 0; ; index++ {
-		w = wireEvent{}
-		err := dec.Decode(&w)
-		if errors.Is(err, io.EOF) {
-			if index == 0 {
-				return dst, invalid("", "empty batch")
-			}
-			return dst, nil
+	index := 0
+	for rest := body; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
 		}
-		if err == nil {
+		if len(trimJSONSpace(line)) == 0 {
+			continue
+		}
+		w = wireEvent{}
+		var err error
+		if e := d.decode(line, &w, true); e != nil {
+			err = e
+		} else {
 			var ev Event
-			ev, err = validate(&w)
-			if err == nil {
+			if ev, err = validate(&w, &opts); err == nil {
 				dst = append(dst, ev)
+				index++
 				continue
 			}
-		} else {
-			err = jsonError(err)
 		}
 		var e *Error
 		if errors.As(err, &e) {
@@ -242,70 +349,159 @@ func DecodeNDJSON(body []byte, dst []Event) ([]Event, error) {
 		}
 		return dst, err
 	}
+	if index == 0 {
+		return dst, invalid("", "empty batch")
+	}
+	return dst, nil
 }
 
-func decode(raw []byte) (Event, error) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 {
-		return Event{}, invalid("", "empty body")
-	}
-	if trimmed[0] != '{' {
-		return Event{}, invalid("", "an event must be a JSON object")
-	}
-	if !utf8.Valid(raw) {
-		return Event{}, invalid("", "body is not valid UTF-8")
-	}
-	var w wireEvent
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return Event{}, jsonError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Event{}, invalid("", "trailing data after the event object")
-	}
-	return validate(&w)
+// trimJSONSpace trims what JSON counts as whitespace, and nothing else: a parser that also
+// skipped other white space (U+00A0, U+0085) would accept what a strict one rejects.
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
 }
 
-// jsonError turns encoding/json's errors into API errors naming the field.
+// jsonError turns the JSON library's errors into API errors naming the field.
 func jsonError(err error) *Error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	var semErr *json.SemanticError
+	var synErr *jsontext.SyntacticError
 	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return invalid("", "an event must be a JSON object")
+	case errors.As(err, &synErr):
+		field := fieldOf(synErr.JSONPointer)
+		switch {
+		case errors.Is(err, jsontext.ErrDuplicateName):
+			return invalid(field, "appears twice in one object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return invalid("", msgTruncated)
 		}
-		return invalid(field, "must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return invalid("", "malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())
+		return invalid("", "malformed JSON at byte %d: %s", synErr.ByteOffset, unwrapMessage(synErr.Err))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return invalid("", "truncated JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return invalid(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field")
+		return invalid("", msgTruncated)
+	case errors.As(err, &semErr):
+		field := fieldOf(semErr.JSONPointer)
+		switch {
+		case field == "":
+			return invalid("", "an event must be a JSON object")
+		case errors.Is(err, json.ErrUnknownName):
+			if known := knownName(semErr.JSONPointer); known != "" {
+				return invalid(field, "unknown field (names are case-sensitive: %s)", known)
+			}
+			return invalid(field, "unknown field")
+		case errors.Is(err, errNull):
+			return invalid(field, "must not be null; leave the field out instead")
+		case semErr.GoType != nil:
+			if semErr.JSONKind != 0 && len(semErr.JSONValue) > 0 && len(semErr.JSONValue) <= 32 {
+				return invalid(field, "must be %s, got JSON %s %s", jsonKind(semErr.GoType), kindName(semErr.JSONKind), semErr.JSONValue)
+			}
+			return invalid(field, "must be %s, got JSON %s", jsonKind(semErr.GoType), kindName(semErr.JSONKind))
+		}
+		return invalid(field, "%s", unwrapMessage(semErr.Err))
 	default:
 		return invalid("", "malformed JSON: %s", err.Error())
 	}
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "int64":
-		return "an integer"
-	case "float64", "ptr":
-		return "a number"
-	case "string":
-		return "a string"
-	case "slice":
-		return "an array"
-	case "struct":
-		return "an object"
+func unwrapMessage(err error) string {
+	if err == nil {
+		return "invalid value"
 	}
-	return goKind
+	return err.Error()
 }
 
-func validate(w *wireEvent) (Event, error) {
+// fieldOf names the field a JSON pointer points to as the API's errors do: phases[1].steps.
+func fieldOf(p jsontext.Pointer) string {
+	var b strings.Builder
+	prev := ""
+	for tok := range p.Tokens() {
+		if (prev == "phases" || prev == "milestones") && isIndex(tok) {
+			b.WriteString("[" + tok + "]")
+		} else {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(tok)
+		}
+		prev = tok
+	}
+	return truncate(b.String())
+}
+
+func isIndex(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if !isDigit(tok[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// knownName returns the field an unknown name differs from only by case, if any.
+func knownName(p jsontext.Pointer) string {
+	name := p.LastToken()
+	var names []string
+	switch p.Parent().LastToken() {
+	case "":
+		names = wireNames
+	case "attributes":
+		names = attributeNames
+	default:
+		names = phaseNames
+	}
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return n
+		}
+	}
+	return ""
+}
+
+var (
+	wireNames      = []string{"id", "type", "build_id", "time", "pipeline", "attributes", "phases", "phase", "step", "count", "message", "result"}
+	attributeNames = []string{"repository", "branch", "revision", "worker", "host"}
+	phaseNames     = []string{"name", "steps", "milestones", "weight"}
+)
+
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int64:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Struct:
+		return "an object"
+	}
+	return t.Kind().String()
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "boolean"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 'n':
+		return "null"
+	}
+	return "value"
+}
+
+func validate(w *wireEvent, opts *DecodeOptions) (Event, error) {
 	ev := Event{ID: w.ID, BuildID: w.BuildID, Pipeline: w.Pipeline, Phase: w.Phase, Step: w.Step, Message: w.Message, Result: w.Result, Count: 1}
 	if w.Type == "" {
 		return ev, invalid("type", "is required")
@@ -318,6 +514,9 @@ func validate(w *wireEvent) (Event, error) {
 	if len(w.ID) > maxIDLen {
 		return ev, invalid("id", "longer than %d characters", maxIDLen)
 	}
+	if err := noControl("id", w.ID, false); err != nil {
+		return ev, err
+	}
 	if w.BuildID == "" {
 		return ev, invalid("build_id", "is required")
 	}
@@ -325,14 +524,17 @@ func validate(w *wireEvent) (Event, error) {
 		return ev, invalid("build_id", "must match %s", buildIDPattern)
 	}
 	if w.Time != "" {
-		ts, err := time.Parse(time.RFC3339Nano, w.Time)
+		ts, err := parseTime(w.Time, opts)
 		if err != nil {
-			return ev, invalid("time", "must be an RFC 3339 timestamp")
+			return ev, err
 		}
 		ev.Time = ts
 	}
 	if len(w.Message) > maxMessageLen {
 		return ev, invalid("message", "longer than %d characters", maxMessageLen)
+	}
+	if err := noControl("message", w.Message, true); err != nil {
+		return ev, err
 	}
 	if w.Count != nil {
 		if t != TypeStepCompleted {
@@ -365,6 +567,9 @@ func validate(w *wireEvent) (Event, error) {
 		if len(w.Step) > maxMilestoneName {
 			return ev, invalid("step", "longer than %d characters", maxMilestoneName)
 		}
+		if err := noControl("step", w.Step, false); err != nil {
+			return ev, err
+		}
 	}
 	return ev, nil
 }
@@ -376,14 +581,17 @@ func validateStart(w *wireEvent, ev *Event) error {
 	if len(w.Pipeline) > maxPipelineLen {
 		return invalid("pipeline", "longer than %d characters", maxPipelineLen)
 	}
+	if err := noControl("pipeline", w.Pipeline, false); err != nil {
+		return err
+	}
 	if w.Attributes != nil {
 		a := w.Attributes
 		for _, f := range []struct{ name, v string }{{"repository", a.Repository}, {"branch", a.Branch}, {"revision", a.Revision}, {"worker", a.Worker}, {"host", a.Host}} {
 			if len(f.v) > maxTextLen {
 				return invalid("attributes."+f.name, "longer than %d characters", maxTextLen)
 			}
-			if strings.ContainsAny(f.v, "\x00\r\n") {
-				return invalid("attributes."+f.name, "must not contain control characters")
+			if err := noControl("attributes."+f.name, f.v, false); err != nil {
+				return err
 			}
 		}
 		ev.Attributes = *a
@@ -416,6 +624,9 @@ func validateStart(w *wireEvent, ev *Event) error {
 				if m == "" || len(m) > maxMilestoneName {
 					return invalid(fmt.Sprintf("%s.milestones[%d]", field, j), "must be 1 to %d characters", maxMilestoneName)
 				}
+				if err := noControl(fmt.Sprintf("%s.milestones[%d]", field, j), m, false); err != nil {
+					return err
+				}
 				if names[m] {
 					return invalid(fmt.Sprintf("%s.milestones[%d]", field, j), "milestone %q appears twice", m)
 				}
@@ -441,4 +652,58 @@ func truncate(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// parseTime parses an event's time and checks that the whole system can hold it: an offset
+// within ±23:59, inside MinTime to MaxTime, and within opts.MaxClockSkew of opts.Now.
+func parseTime(s string, opts *DecodeOptions) (time.Time, error) {
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalid("time", "must be an RFC 3339 timestamp")
+	}
+	if _, offset := ts.Zone(); offset <= -maxZoneOffset || offset >= maxZoneOffset {
+		return time.Time{}, invalid("time", "UTC offset must be within ±23:59")
+	}
+	if ts.Before(MinTime) || ts.After(MaxTime) {
+		return time.Time{}, invalid("time", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+	}
+	if opts.MaxClockSkew > 0 {
+		if d := ts.Sub(opts.Now); d > opts.MaxClockSkew || d < -opts.MaxClockSkew {
+			return time.Time{}, invalid("time", "more than %s from the collector's clock (max_clock_skew)", opts.MaxClockSkew)
+		}
+	}
+	return ts, nil
+}
+
+// controlAt returns the byte offset of the first control character in s, or -1: C0
+// (U+0000–U+001F), DEL (U+007F) and C1 (U+0080–U+009F), which a terminal may act on. With
+// text, tab and newline are allowed. s is valid UTF-8, so C1 is 0xC2 followed by 0x80–0x9F.
+func controlAt(s string, text bool) int {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20:
+			if text && (c == '\t' || c == '\n') {
+				continue
+			}
+			return i
+		case c == 0x7f:
+			return i
+		case c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f:
+			return i
+		}
+	}
+	return -1
+}
+
+// noControl is the error for a control character in field, or nil when there is none.
+func noControl(field, s string, text bool) *Error {
+	i := controlAt(s, text)
+	if i < 0 {
+		return nil
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	if text {
+		return invalid(field, "must not contain control characters (only tab and newline are allowed): %U at byte %d", r, i)
+	}
+	return invalid(field, "must not contain control characters: %U at byte %d", r, i)
 }

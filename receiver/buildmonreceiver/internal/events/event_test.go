@@ -49,7 +49,7 @@ func TestDecodeOne(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeOne([]byte(tt.body))
+			_, err := DecodeOne([]byte(tt.body), DecodeOptions{})
 			if tt.field == "-" {
 				require.NoError(t, err)
 				return
@@ -65,20 +65,20 @@ func TestDecodeOne(t *testing.T) {
 }
 
 func TestDecodeNDJSON(t *testing.T) {
-	evs, err := DecodeNDJSON([]byte("{\"type\":\"phase_started\",\"build_id\":\"b\",\"phase\":\"A\"}\n\n{\"type\":\"phase_completed\",\"build_id\":\"b\",\"phase\":\"A\"}"), nil)
+	evs, err := DecodeNDJSON([]byte("{\"type\":\"phase_started\",\"build_id\":\"b\",\"phase\":\"A\"}\n\n{\"type\":\"phase_completed\",\"build_id\":\"b\",\"phase\":\"A\"}"), nil, DecodeOptions{})
 	require.NoError(t, err)
 	assert.Len(t, evs, 2)
-	_, err = DecodeNDJSON([]byte("{\"type\":\"phase_started\",\"build_id\":\"b\",\"phase\":\"A\"}\n{\"type\":1}\n"), nil)
+	_, err = DecodeNDJSON([]byte("{\"type\":\"phase_started\",\"build_id\":\"b\",\"phase\":\"A\"}\n{\"type\":1}\n"), nil, DecodeOptions{})
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, 1, e.Index)
-	_, err = DecodeNDJSON([]byte("\n\n"), nil)
+	_, err = DecodeNDJSON([]byte("\n\n"), nil, DecodeOptions{})
 	require.Error(t, err)
 }
 
 func mustDecode(t *testing.T, lines ...string) []Event {
 	t.Helper()
-	evs, err := DecodeNDJSON([]byte(strings.Join(lines, "\n")), nil)
+	evs, err := DecodeNDJSON([]byte(strings.Join(lines, "\n")), nil, DecodeOptions{})
 	require.NoError(t, err)
 	return evs
 }
