@@ -233,3 +233,17 @@ func TestControlCharactersAreNotSent(t *testing.T) {
 		assert.Empty(t, unsafeInOutput(fmt.Sprint(ev)), "%s", b)
 	}
 }
+
+func TestUsageErrorsEscapeWhatWasTyped(t *testing.T) {
+	for _, args := range [][]string{
+		{"step", "--\x1b]0;t\x07"},
+		{"--\x9b2J", "step"},
+		{"no\x1b[2Jsuch"},
+		{"start", "--phases", "A\x1b,A\x1b"},
+	} {
+		code, _, stderr := runCLI(baseEnv("http://127.0.0.1:1", "http://127.0.0.1:1"), args...)
+		assert.Equal(t, exitUsage, code, "%q", args)
+		assert.NotEmpty(t, stderr)
+		assert.Empty(t, unsafeInOutput(strings.ReplaceAll(stderr, "\t", " ")), "%q: %q", args, stderr)
+	}
+}
