@@ -113,7 +113,9 @@ func (e *checkpointExporter) start(ctx context.Context, host component.Host) (er
 	if err := e.fs.MkdirAll(filepath.Join(e.dir, reportsDir), 0o750); err != nil {
 		return fmt.Errorf("creating checkpoint directory %q: %w", e.dir, err)
 	}
-	e.codec = checkpoint.Codec{Keyring: keys}
+	// A checkpoint holds at most what max_builds builds encode to; a file that decodes to
+	// more is corrupt, however small it is compressed.
+	e.codec = checkpoint.Codec{Keyring: keys, MaxPayload: state.PayloadLimit(e.cfg.MaxBuilds)}
 	var namer state.Namer = plainNamer{}
 	if keys != nil {
 		namer = hashedNamer{keys: keys}
@@ -177,8 +179,17 @@ func (e *checkpointExporter) restore() error {
 		return err
 	}
 	for _, c := range res.Corrupt {
+		if c.Sealed {
+			e.logger.Error("checkpoint file is sealed with a key that is not configured; moved it aside and used an older generation (configure the key and rename it back to use it)",
+				zap.String("path", c.Path), zap.String("moved_to", c.MovedTo), zap.Error(c.Err))
+			continue
+		}
 		e.logger.Error("checkpoint file is corrupt; moved it aside and trying the previous one",
 			zap.String("path", c.Path), zap.String("moved_to", c.MovedTo), zap.Error(c.Err))
+	}
+	if n := e.store.LoadTrimmed(); n > 0 {
+		e.logger.Warn("the checkpoint holds more builds, hosts or tombstones than max_builds; left out the oldest",
+			zap.Int("left_out", n), zap.Int("max_builds", e.cfg.MaxBuilds))
 	}
 	switch {
 	case res.Path != "":
@@ -261,6 +272,9 @@ func (e *checkpointExporter) consumeMetrics(ctx context.Context, md pmetric.Metr
 	}
 	res := e.store.Apply(translate(md, e.clock.Now().UnixNano()))
 	e.notify(res.Changes)
+	if res.Ignored > 0 {
+		e.logger.Debug("left out builds, hosts, phases, alerts or attributes beyond the state's bounds", zap.Int("ignored", res.Ignored))
+	}
 	if res.Evicted > 0 {
 		e.telemetry.ExporterCheckpointBuildsEvicted.Add(ctx, int64(res.Evicted))
 		e.logger.Warn("max_builds reached: evicted the oldest builds", zap.Int("evicted", res.Evicted), zap.Int("max_builds", e.cfg.MaxBuilds))

@@ -1,7 +1,9 @@
 package checkpointexporter
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -11,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/checkpoint"
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
 )
 
 // legacyFolder is the folder name that releases before injective naming gave a build id that
@@ -96,4 +101,75 @@ func TestReportOfAnotherBuildIsNotServed(t *testing.T) {
 	assert.Equal(t, "victim", id)
 	assert.Equal(t, "BUILD", phase)
 	assert.True(t, h.logged("error", "belongs to another build"), "the mismatch is logged")
+}
+
+// forgedSealed is a checkpoint envelope flagged as sealed with a key id no one has, with a
+// valid checksum (anyone who can write the folder can make one: the checksum is not keyed).
+func forgedSealed(t *testing.T) []byte {
+	t.Helper()
+	env, err := checkpoint.Codec{}.Encode(checkpoint.KindCheckpoint, []byte(`{"format":1}`))
+	require.NoError(t, err)
+	env = append(env, make([]byte, 40)...)
+	env[11] |= 2 // sealed
+	copy(env[12:20], "bogus-id")
+	binary.BigEndian.PutUint64(env[20:28], uint64(len(env)-60))
+	sum := sha256.New()
+	sum.Write(env[:28])
+	sum.Write(env[60:])
+	copy(env[28:60], sum.Sum(nil))
+	return env
+}
+
+// A file named with the largest sequence number made the sequence wrap and every new
+// checkpoint was pruned as soon as it was written; a forged sealed header stopped Start.
+func TestHostileCheckpointFilesDoNotStopCheckpointing(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, testConfig(dir), nil).mustStart()
+	h.consume(finishedBuild("before", "pipe").metrics())
+	h.tick()
+	h.stop()
+
+	for name, data := range map[string][]byte{
+		"state-18446744073709551615.ckpt": []byte("planted"),
+		"state-99999.ckpt":                []byte("planted"),
+		checkpoint.FileName(1000):         forgedSealed(t),
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o600))
+	}
+
+	h2 := newHarness(t, testConfig(dir), nil).mustStart()
+	assert.Equal(t, "success", status(t, h2, "before").Result, "restored from the real generation")
+	assert.True(t, h2.logged("error", "state-18446744073709551615.ckpt"), "the absurd name is logged")
+	assert.True(t, h2.logged("error", "sealed with a key that is not configured"))
+	h2.consume(finishedBuild("after", "pipe").metrics())
+	h2.tick()
+	h2.stop()
+
+	h3 := newHarness(t, testConfig(dir), nil).mustStart()
+	assert.Equal(t, "success", status(t, h3, "before").Result)
+	assert.Equal(t, "success", status(t, h3, "after").Result, "the build finished after the planted files is restored")
+}
+
+// A payload that decompresses to more than max_builds builds can encode to is corrupt,
+// however well it compresses (a forged 255 MiB payload cost 872 MiB to load).
+func TestCheckpointPayloadIsBoundedByMaxBuilds(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxBuilds = 10
+	h := newHarness(t, cfg, nil).mustStart()
+	h.consume(finishedBuild("kept", "pipe").metrics())
+	h.tick()
+	h.stop()
+
+	// Valid JSON, padded with spaces past the bound.
+	limit := state.PayloadLimit(cfg.MaxBuilds)
+	payload := append([]byte(`{"format":1,"builds":[],"hosts":[]`), bytes.Repeat([]byte(" "), int(limit))...)
+	payload = append(payload, '}')
+	env, err := checkpoint.Codec{}.Encode(checkpoint.KindCheckpoint, payload)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, checkpoint.FileName(1000)), env, 0o600))
+
+	h2 := newHarness(t, cfg, nil).mustStart()
+	assert.Equal(t, "success", status(t, h2, "kept").Result, "the forged checkpoint was not loaded")
+	assert.True(t, h2.logged("error", "once decompressed"))
 }

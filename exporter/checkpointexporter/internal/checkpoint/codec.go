@@ -51,6 +51,9 @@ const (
 // ErrCorrupt is wrapped by Decode errors for files that are truncated, damaged or modified.
 var ErrCorrupt = errors.New("corrupt")
 
+// ErrTooLarge is returned by Generations.Write for a payload larger than the codec's bound.
+var ErrTooLarge = errors.New("checkpoint too large")
+
 // ErrNoKey is returned by Decode for a sealed envelope when no keyring is configured.
 var ErrNoKey = errors.New("the file is encrypted but no encryption key is configured")
 
@@ -118,9 +121,20 @@ func IsEnvelope(data []byte) bool {
 	return len(data) >= len(magic) && bytes.Equal(data[:len(magic)], magic[:])
 }
 
-// DefaultMaxPayload is far above the state of the exporter's max_builds (10,000 builds
-// encode to a few MiB of JSON) and bounds what a damaged or crafted file can cost.
+// DefaultMaxPayload bounds a payload when the codec is given no bound: tools that read a
+// checkpoint without the exporter's configuration (ReadCheckpointProgress). The exporter
+// derives its bound from max_builds (state.PayloadLimit).
 const DefaultMaxPayload = 256 << 20
+
+func (c Codec) maxPayload() int64 {
+	if c.MaxPayload > 0 {
+		return c.MaxPayload
+	}
+	return DefaultMaxPayload
+}
+
+// gcmTagSize is the size of the authentication tag of AES-GCM.
+const gcmTagSize = 16
 
 // Decode checks an envelope and returns its kind and payload. Errors wrap ErrCorrupt for
 // damaged files, and encryption.ErrUnknownKey or ErrNoKey when the right key is missing.
@@ -147,6 +161,10 @@ func (c Codec) Decode(data []byte) (Kind, []byte, error) {
 	kind, flags := Kind(data[10]), data[11]
 	body := data[headerSize:]
 	if flags&flagSealed != 0 {
+		// Too short to be sealed by any key: damage, not a missing key.
+		if len(body) < encryption.NonceSize+gcmTagSize {
+			return 0, nil, fmt.Errorf("%w: sealed payload of %d bytes, shorter than nonce and tag", ErrCorrupt, len(body))
+		}
 		if c.Keyring == nil {
 			return 0, nil, ErrNoKey
 		}
@@ -162,22 +180,36 @@ func (c Codec) Decode(data []byte) (Kind, []byte, error) {
 		body = plain
 	}
 	if flags&flagGzip != 0 {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
+		out, err := gunzip(body, c.maxPayload())
 		if err != nil {
-			return 0, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		limit := c.MaxPayload
-		if limit <= 0 {
-			limit = DefaultMaxPayload
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, limit+1))
-		if err != nil {
-			return 0, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		if int64(len(out)) > limit {
-			return 0, nil, fmt.Errorf("%w: payload larger than %d bytes once decompressed", ErrCorrupt, limit)
+			return 0, nil, err
 		}
 		body = out
 	}
 	return kind, body, nil
+}
+
+// gunzip decompresses body if it holds at most limit bytes. It decompresses twice: first only
+// counting, so that a file crafted to decompress into much more than the limit costs no
+// memory, then into a buffer of the exact size.
+func gunzip(body []byte, limit int64) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%w: payload larger than %d bytes once decompressed", ErrCorrupt, limit)
+	}
+	if err := zr.Reset(bytes.NewReader(body)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	out := make([]byte, n)
+	if _, err := io.ReadFull(zr, out); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return out, nil
 }

@@ -52,6 +52,9 @@ type ApplyResult struct {
 	Urgent bool
 	// Evicted counts builds removed to stay within MaxBuilds.
 	Evicted int
+	// Ignored counts builds, hosts, phases, alerts and attributes left out because they
+	// exceed the bounds of bounds.go (names too long, too many phases or alerts).
+	Ignored int
 }
 
 // Removed is a build that Expire removed.
@@ -107,6 +110,8 @@ type Store struct {
 	// snapshotTouches is touches at the last Snapshot (one writer takes snapshots).
 	snapshotTouches uint64
 	reportBytes     int64
+	// trimmed counts what the last Load left out to stay within MaxBuilds.
+	trimmed int
 }
 
 // New returns an empty Store.
@@ -177,12 +182,16 @@ func (o *BuildObservation) newest() int64 {
 
 func (b *Build) finished() bool { return b.State.V == BuildFinished }
 
-// phase returns the build's phase with that name, adding it at the end of the plan.
+// phase returns the build's phase with that name, adding it at the end of the plan; nil when
+// the name is too long or the build has MaxPhases phases.
 func (b *Build) phase(name string) *Phase {
 	for _, p := range b.Phases {
 		if p.Name == name {
 			return p
 		}
+	}
+	if len(name) > MaxNameBytes || len(b.Phases) >= MaxPhases {
+		return nil
 	}
 	p := &Phase{Name: name}
 	b.Phases = append(b.Phases, p)
@@ -212,6 +221,10 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	if o.ID == "" {
 		return
 	}
+	if len(o.ID) > MaxNameBytes {
+		res.Ignored++
+		return
+	}
 	newest := o.newest()
 	if t, ok := s.tombstones[o.ID]; ok {
 		if newest <= t.UpdatedAt {
@@ -228,7 +241,9 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 		c.any, c.value = true, true
 	}
 	oldHost, wasRunning := b.Host, !b.finished()
-	c.track(true, mergeResource(&b.Resource, o.Resource))
+	changed, ignored := mergeResource(&b.Resource, o.Resource)
+	res.Ignored += ignored
+	c.track(true, changed)
 
 	wasFinished := b.finished()
 	noteField(&c, &b.State, o.State)
@@ -251,7 +266,12 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 		if po.Name == "" {
 			continue
 		}
-		pc := s.applyPhase(b, b.phase(po.Name), po, res)
+		p := b.phase(po.Name)
+		if p == nil {
+			res.Ignored++
+			continue
+		}
+		pc := s.applyPhase(b, p, po, res)
 		c.any = c.any || pc.any
 		c.value = c.value || pc.value
 	}
@@ -285,10 +305,14 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	s.reindex(b, oldHost, wasRunning)
 }
 
-func mergeResource(dst *Resource, src Resource) bool {
-	changed := false
+// mergeResource takes the attributes src sets; it reports whether dst changed and how many
+// attributes it left out for being longer than MaxTextBytes.
+func mergeResource(dst *Resource, src Resource) (changed bool, ignored int) {
 	set := func(d *string, v string) {
-		if v != "" && *d != v {
+		switch {
+		case len(v) > MaxTextBytes:
+			ignored++
+		case v != "" && *d != v:
 			*d, changed = v, true
 		}
 	}
@@ -298,7 +322,7 @@ func mergeResource(dst *Resource, src Resource) bool {
 	set(&dst.Repository, src.Repository)
 	set(&dst.Branch, src.Branch)
 	set(&dst.Revision, src.Revision)
-	return changed
+	return changed, ignored
 }
 
 func phaseEnded(state string) bool {
@@ -358,6 +382,10 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 		if o.Rule == "" {
 			continue
 		}
+		if len(o.Rule) > MaxNameBytes || len(o.Level) > MaxNameBytes || len(o.State) > MaxNameBytes {
+			res.Ignored++
+			continue
+		}
 		i := slices.IndexFunc(*list, func(a *Alert) bool { return a.Rule == o.Rule })
 		if !o.Active {
 			if i >= 0 && o.TS >= (*list)[i].UpdatedAt {
@@ -368,6 +396,10 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 				}
 				c.track(true, true)
 			}
+			continue
+		}
+		if i < 0 && len(*list) >= MaxAlerts {
+			res.Ignored++
 			continue
 		}
 		if i < 0 {
@@ -525,6 +557,14 @@ func (l issueLog) add(is Issue) {
 func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 	if o.Name == "" {
 		return
+	}
+	if len(o.Name) > MaxNameBytes {
+		res.Ignored++
+		return
+	}
+	if len(o.FSMount) > MaxTextBytes {
+		o.FSMount = ""
+		res.Ignored++
 	}
 	h := s.hosts[o.Name]
 	created := false
@@ -1075,7 +1115,16 @@ func (s *Store) MarkWritten(version uint64) {
 	s.touchesWritten = max(s.touchesWritten, s.snapshotTouches)
 }
 
-// Load replaces the state with a checkpoint payload.
+// LoadTrimmed returns how many builds, hosts and tombstones the last Load left out because
+// the checkpoint held more than MaxBuilds (it was written with a larger max_builds).
+func (s *Store) LoadTrimmed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.trimmed
+}
+
+// Load replaces the state with a checkpoint payload after checking it against the bounds
+// Apply keeps (bounds.go); a checkpoint that holds more is rejected.
 func (s *Store) Load(payload []byte) error {
 	var snap snapshot
 	if err := json.Unmarshal(payload, &snap); err != nil {
@@ -1084,8 +1133,13 @@ func (s *Store) Load(payload []byte) error {
 	if snap.Format != FormatVersion {
 		return fmt.Errorf("checkpoint payload format %d, this version reads %d", snap.Format, FormatVersion)
 	}
+	if err := snap.validate(); err != nil {
+		return err
+	}
+	trimmed := snap.trim(s.limits.MaxBuilds)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.trimmed = trimmed
 	s.builds = make(map[string]*Build, len(snap.Builds))
 	s.hosts = make(map[string]*Host, len(snap.Hosts))
 	s.running = map[string]map[string]*Build{}
