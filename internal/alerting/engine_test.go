@@ -216,3 +216,56 @@ func TestObserveNotifyingCount(t *testing.T) {
 		assert.Equal(t, s.want, set.notifying, "step %d", i)
 	}
 }
+
+// TestDisplayRuleOrder: Display reports rules in configuration order, whatever order their
+// series were created in, with each rule's own value.
+func TestDisplayRuleOrder(t *testing.T) {
+	specs := make([]RuleSpec, 5)
+	for i := range specs {
+		specs[i] = lastRule(fmt.Sprintf("r%d", i), 0, 0, Warning, 1.0)
+	}
+	e := newEngine(t, specs...)
+	var set Set
+	for _, i := range []int{4, 1, 3} {
+		e.Observe(&set, e.Rules()[i], nil, t0, float64(10+i), t0)
+	}
+	e.Observe(&set, e.Rules()[0], nil, t0, 0.5, t0) // below its threshold: not shown
+	assert.Equal(t, []string{
+		"r1 -→WARNING/firing 11",
+		"r3 -→WARNING/firing 13",
+		"r4 -→WARNING/firing 14",
+	}, shown(e.Display(&set)))
+}
+
+// TestExpiredIsACopy: what Expire returns stays as it was when the set changes afterwards.
+func TestExpiredIsACopy(t *testing.T) {
+	e := newEngine(t, lastRule("a", 0, 0, Critical, 1.0))
+	r := e.Rules()[0]
+	var set Set
+	e.Observe(&set, r, []byte("x"), t0, 2, t0)
+	expired, pause := set.Expire(t0.Add(time.Second), nil)
+	require.Len(t, expired, 1)
+	assert.Equal(t, PauseStopped, pause)
+	e.Observe(&set, r, []byte("x"), t0.Add(2*time.Second), 0.5, t0.Add(2*time.Second))
+	assert.Equal(t, Firing, expired[0].Alert.State)
+	assert.Equal(t, Critical, expired[0].Alert.Level)
+	assert.InDelta(t, 2.0, expired[0].Alert.Value, 0)
+	assert.Equal(t, t0, expired[0].Alert.FiredAt)
+}
+
+// TestCompileRuleCopiesSpec: the compiled rule shares nothing with the spec, so a caller may
+// reuse or change its configuration afterwards.
+func TestCompileRuleCopiesSpec(t *testing.T) {
+	spec := warn("r", "cpu_usage", 0.9)
+	spec.Match = map[string]string{"host.name": "h1"}
+	r, err := CompileRule(0, &spec)
+	require.NoError(t, err)
+	spec.Match["host.name"] = "h2"
+	spec.Thresholds.Set(Warning, 0.1)
+	spec.Name = "changed"
+	assert.Equal(t, "r", r.Name)
+	assert.Equal(t, []AttrMatch{{"cpu.mode", "busy"}, {"host.name", "h1"}}, r.Filter)
+	th, ok := r.Thresholds.Get(Warning)
+	assert.True(t, ok)
+	assert.InDelta(t, 0.9, th, 0)
+}

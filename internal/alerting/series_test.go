@@ -422,3 +422,33 @@ func TestObserveAggregates(t *testing.T) {
 	}
 	assert.Equal(t, 1, set.Len())
 }
+
+// TestObservationChange: each Observation carries what the evaluation did, which the
+// processor logs (a state change or a level change while pending or firing) and otherwise
+// does not.
+func TestObservationChange(t *testing.T) {
+	e := newEngine(t, lastRule("a", 0, time.Minute, Info, 1.0, Warning, 2.0, Error, 3.0))
+	r := e.Rules()[0]
+	var set Set
+	steps := []struct {
+		v                  float64
+		from, to           State
+		fromLevel, toLevel Level
+		stateChanged       bool
+		levelChanged       bool
+	}{
+		{0.5, Inactive, Inactive, None, None, false, false},
+		{1.5, Inactive, Firing, None, Info, true, false},
+		{1.6, Firing, Firing, Info, Info, false, false},
+		{3.5, Firing, Firing, Info, Error, false, true},
+		{2.5, Firing, Firing, Error, Warning, false, true},
+		{0.5, Firing, Firing, Warning, Warning, false, false}, // kept firing
+	}
+	for i, s := range steps {
+		at := t0.Add(time.Duration(i) * time.Second)
+		o := e.Observe(&set, r, nil, at, s.v, at)
+		assert.Equal(t, Change{FromState: s.from, ToState: s.to, FromLevel: s.fromLevel, ToLevel: s.toLevel}, o.Change, "step %d", i)
+		assert.Equal(t, s.stateChanged, o.StateChanged(), "step %d", i)
+		assert.Equal(t, s.levelChanged, o.LevelChanged(), "step %d", i)
+	}
+}
