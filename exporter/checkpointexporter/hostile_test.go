@@ -1,14 +1,19 @@
 package checkpointexporter
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -172,4 +177,61 @@ func TestCheckpointPayloadIsBoundedByMaxBuilds(t *testing.T) {
 	h2 := newHarness(t, cfg, nil).mustStart()
 	assert.Equal(t, "success", status(t, h2, "kept").Result, "the forged checkpoint was not loaded")
 	assert.True(t, h2.logged("error", "once decompressed"))
+}
+
+// rawStatus sends one request line as it is (Go's client cleans paths) and returns the status
+// code, the Content-Type and the body.
+func rawStatus(t *testing.T, h *harness, target string) (int, string, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", h.inner.listenAddr.String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: status\r\nConnection: close\r\n\r\n", target)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+}
+
+func TestStatusAPIHostileRequests(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, testConfig(dir), nil).mustStart()
+	h.consume(finishedBuild("b1", "pipe").metrics())
+
+	t.Run("unclean paths answer JSON, never a redirect", func(t *testing.T) {
+		for _, target := range []string{"//v1/builds", "/v1/builds/../hosts", "/v1/builds/b1/.", "/v1/builds/b1/..", "/v1/hosts/"} {
+			code, ctype, body := rawStatus(t, h, target)
+			assert.Contains(t, []int{http.StatusBadRequest, http.StatusNotFound}, code, "%s: %s", target, body)
+			assert.Equal(t, "application/json", ctype, target)
+			assert.Contains(t, body, `"error"`, target)
+		}
+	})
+	t.Run("a closed filter with a bad value answers 400", func(t *testing.T) {
+		code, body := h.get("/v1/builds?state=bogus")
+		assert.Equal(t, http.StatusBadRequest, code)
+		assert.Contains(t, string(body), "state")
+		assert.Contains(t, string(body), "running, finished")
+		code, _ = h.get("/v1/builds?state=finished")
+		assert.Equal(t, http.StatusOK, code)
+	})
+	t.Run("long paths do not rotate the audit trail away", func(t *testing.T) {
+		code, _ := h.get("/v1/builds/b1")
+		require.Equal(t, http.StatusOK, code)
+		long := "/v1/builds/" + strings.Repeat("A", 100_000)
+		for range 300 {
+			code, _ := h.get(long)
+			require.Equal(t, http.StatusNotFound, code)
+		}
+		recs := auditRecords(t, filepath.Join(dir, "audit.log"))
+		require.NotEmpty(t, recs)
+		found := false
+		for _, r := range recs {
+			found = found || r.Path == "/v1/builds/b1"
+		}
+		assert.True(t, found, "the request before the flood is still in the audit log")
+		assert.Contains(t, recs[len(recs)-1].Path, "[truncated, 100011 bytes]")
+	})
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"unicode/utf8"
 )
 
 // Record kinds.
@@ -27,6 +29,7 @@ type Record struct {
 	Remote     string  `json:"remote,omitempty"`
 	Method     string  `json:"method,omitempty"`
 	Path       string  `json:"path,omitempty"`
+	Query      string  `json:"query,omitempty"`
 	Status     int     `json:"status,omitempty"`
 	DurationMS float64 `json:"duration_ms,omitempty"`
 
@@ -45,6 +48,43 @@ type Note struct {
 	State   string `json:"state"`
 	BuildID string `json:"build_id,omitempty"`
 	Host    string `json:"host,omitempty"`
+}
+
+// MaxFieldBytes caps every string of a record (path, query, subject, …): a longer value is cut
+// at a character boundary and ends with "…[truncated, <length> bytes]", so that a request
+// with a huge path writes a line of a few KiB and cannot rotate the trail away.
+const MaxFieldBytes = 1024
+
+// capField returns s, or its first MaxFieldBytes bytes (whole characters) with a marker that
+// gives the original length.
+func capField(s string) string {
+	if len(s) <= MaxFieldBytes {
+		return s
+	}
+	cut := MaxFieldBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…[truncated, " + strconv.Itoa(len(s)) + " bytes]"
+}
+
+// capped returns a copy of the record with every string capped.
+func (r Record) capped() Record {
+	for _, f := range []*string{&r.Time, &r.Kind, &r.Subject, &r.Remote, &r.Method, &r.Path, &r.Query,
+		&r.Target, &r.Endpoint, &r.Outcome, &r.Error} {
+		*f = capField(*f)
+	}
+	if len(r.Alerts) > 0 {
+		alerts := make([]Note, len(r.Alerts))
+		for i, n := range r.Alerts {
+			for _, f := range []*string{&n.Rule, &n.Level, &n.State, &n.BuildID, &n.Host} {
+				*f = capField(*f)
+			}
+			alerts[i] = n
+		}
+		r.Alerts = alerts
+	}
+	return r
 }
 
 // Log is an audit log file. It is safe for concurrent use; mu guards the fields below it.
@@ -68,7 +108,7 @@ func (l *Log) Path() string { return l.path }
 
 // Write appends a record.
 func (l *Log) Write(r Record) error {
-	line, err := json.Marshal(r)
+	line, err := json.Marshal(r.capped())
 	if err != nil {
 		return fmt.Errorf("encoding audit record: %w", err)
 	}

@@ -7,7 +7,8 @@
 //	GET /v1/hosts                                hosts with their latest utilisation
 //	GET /v1/hosts/{name}                         one host
 //
-// Every other method gets 405, every other path 404, with a JSON error body. The package
+// Every other method gets 405, every other path 404, an unclean path (//, . or .. segments,
+// a trailing slash) 400, a bad value of a closed filter 400, all with a JSON error body. The package
 // also has the middleware that writes every request to the audit log.
 package statusapi // import "github.com/buildmon/buildmon/exporter/checkpointexporter/internal/statusapi"
 
@@ -15,7 +16,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/audit"
@@ -63,6 +69,10 @@ func NewHandler(src Source) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/builds", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		if err := checkClosed(q, "state", state.BuildRunning, state.BuildFinished); err != "" {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
 		f := state.BuildFilter{State: q.Get("state"), Host: q.Get("host"), Pipeline: q.Get("pipeline")}
 		builds := src.Builds(f)
 		writeJSON(w, http.StatusOK, BuildList{Builds: builds, Count: len(builds)})
@@ -117,8 +127,27 @@ func NewHandler(src Source) http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "the status API is read-only: method "+r.Method+" not allowed")
 			return
 		}
+		// ServeMux would answer an unclean path with a redirect to the clean one (an HTML
+		// body); a client of this API gets a JSON error instead, and one path names one thing.
+		if p := r.URL.Path; p != path.Clean(p) {
+			writeError(w, http.StatusBadRequest, "unclean path "+quote(p)+": empty, \".\" or \"..\" segments and trailing slashes are not allowed")
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// checkClosed checks a query parameter with a closed set of values: at most once, and empty
+// or one of allowed. It returns the error message, "" if the parameter is fine.
+func checkClosed(q url.Values, name string, allowed ...string) string {
+	vs := q[name]
+	switch {
+	case len(vs) > 1:
+		return fmt.Sprintf("query parameter %s given %d times; give it once: %s", name, len(vs), strings.Join(allowed, " or "))
+	case len(vs) == 0 || vs[0] == "" || slices.Contains(allowed, vs[0]):
+		return ""
+	}
+	return fmt.Sprintf("query parameter %s is %s; allowed values: %s", name, quote(vs[0]), strings.Join(allowed, ", "))
 }
 
 func quote(s string) string {
@@ -179,6 +208,7 @@ func Audit(next http.Handler, c clock.Clock, record func(audit.Record)) http.Han
 			Remote:     r.RemoteAddr,
 			Method:     r.Method,
 			Path:       r.URL.Path,
+			Query:      r.URL.RawQuery,
 			Status:     sw.status,
 			DurationMS: float64(c.Now().Sub(start).Microseconds()) / 1000,
 		})
