@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/audit"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/checkpoint"
@@ -215,6 +216,9 @@ func (e *checkpointExporter) startServer(ctx context.Context, host component.Hos
 	ln, err := sc.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("status API: listening on %q: %w", sc.NetAddr.Endpoint, err)
+	}
+	if n := e.cfg.Status.MaxConnections; n > 0 {
+		ln = netutil.LimitListener(ln, n)
 	}
 	handler := statusapi.Subject(statusapi.NewHandler(e), e.subject)
 	srv, err := sc.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, handler)

@@ -37,10 +37,14 @@ type Config struct {
 	Webhook      NotifierConfig   `mapstructure:"webhook"`
 }
 
-// StatusConfig configures the status API server (endpoint, tls, auth, … of confighttp). An
-// empty endpoint switches the API off.
+// StatusConfig configures the status API server (endpoint, tls, auth, timeouts, … of
+// confighttp) and its connection cap. An empty endpoint switches the API off.
 type StatusConfig struct {
 	confighttp.ServerConfig `mapstructure:",squash"`
+	// MaxConnections caps the connections served at once; further connections wait in the
+	// kernel's accept queue until one closes, so that a flood of (slow) clients cannot take
+	// every file descriptor the checkpoints need. 0 sets no cap.
+	MaxConnections int `mapstructure:"max_connections"`
 }
 
 // EncryptionKey names a key: a file or an environment variable holding 32 bytes as 64 hex
@@ -132,6 +136,21 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxBuilds < 1 {
 		errs = append(errs, errors.New("max_builds must be at least 1"))
+	}
+	if cfg.Status.MaxConnections < 0 {
+		errs = append(errs, errors.New("status.max_connections must not be negative"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"status.read_timeout", cfg.Status.ReadTimeout},
+		{"status.read_header_timeout", cfg.Status.ReadHeaderTimeout},
+		{"status.write_timeout", cfg.Status.WriteTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", d.name))
+		}
 	}
 	if cfg.AlertStaleAfter < 0 {
 		errs = append(errs, errors.New("alert_stale_after must not be negative"))

@@ -35,6 +35,12 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 15*time.Second, def.AlertStaleAfter)
 	assert.Equal(t, "127.0.0.1:4321", def.Status.NetAddr.Endpoint)
 	assert.False(t, def.Status.Auth.HasValue())
+	assert.Equal(t, 512, def.Status.MaxConnections)
+	assert.Equal(t, 10*time.Second, def.Status.ReadHeaderTimeout)
+	assert.Equal(t, 30*time.Second, def.Status.ReadTimeout)
+	assert.Equal(t, 45*time.Second, def.Status.WriteTimeout)
+	require.True(t, def.Status.Keepalive.HasValue())
+	assert.Equal(t, time.Minute, def.Status.Keepalive.Get().IdleTimeout)
 	assert.False(t, def.Encryption.Enabled())
 	assert.Equal(t, 24*time.Hour, def.Retention.FinishedBuilds)
 	assert.Equal(t, int64(256<<20), def.Retention.MaxReportsBytes)
@@ -56,6 +62,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 500, full.MaxBuilds)
 	assert.Equal(t, 30*time.Second, full.AlertStaleAfter)
 	assert.Equal(t, "0.0.0.0:4321", full.Status.NetAddr.Endpoint)
+	assert.Equal(t, 64, full.Status.MaxConnections)
+	assert.Equal(t, 5*time.Second, full.Status.ReadTimeout)
 	require.True(t, full.Status.Auth.HasValue())
 	assert.Equal(t, "bearertokenauth", full.Status.Auth.Get().Config.AuthenticatorID.String())
 	assert.Equal(t, "/etc/buildmon/checkpoint.key", full.Encryption.KeyFile)
@@ -84,6 +92,7 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 			"interval must be positive", "generations must be at least 1", "max_builds must be at least 1",
 			"alert_stale_after must not be negative", "retention.finished_builds must not be negative",
 			"retention.max_reports_bytes must not be negative", "audit_log.max_bytes must not be negative",
+			"status.max_connections must not be negative", "status.read_timeout must not be negative",
 		},
 		"two_keys":                 {"encryption: set key_file or key_env, not both"},
 		"previous_without_current": {"encryption.previous_keys needs encryption.key_file or encryption.key_env"},

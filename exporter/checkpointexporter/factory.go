@@ -28,6 +28,13 @@ const (
 	defaultResendInterval  = time.Minute
 	defaultNotifyTimeout   = 10 * time.Second
 	defaultQueueSize       = 1000
+	// Limits of the status API's connections: clients that send slowly or not at all cannot
+	// hold connections, file descriptors or memory (confighttp sets no read timeout). The
+	// write timeout counts from the request's headers, so it is longer than the read timeout.
+	defaultMaxConnections    = 512
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 45 * time.Second
 	// minWriteGap is the shortest time between two checkpoints: bursts of phase completions
 	// are coalesced into one write.
 	minWriteGap = 250 * time.Millisecond
@@ -64,13 +71,16 @@ func defaultNotifier(minLevel string) NotifierConfig {
 func createDefaultConfig() component.Config {
 	status := confighttp.NewDefaultServerConfig()
 	status.NetAddr.Endpoint = defaultStatusEndpoint
+	status.ReadHeaderTimeout = defaultReadHeaderTimeout
+	status.ReadTimeout = defaultReadTimeout
+	status.WriteTimeout = defaultWriteTimeout
 	return &Config{
 		Directory:       defaultDirectory,
 		Interval:        defaultInterval,
 		Generations:     defaultGenerations,
 		MaxBuilds:       defaultMaxBuilds,
 		AlertStaleAfter: defaultAlertStaleAfter,
-		Status:          StatusConfig{ServerConfig: status},
+		Status:          StatusConfig{ServerConfig: status, MaxConnections: defaultMaxConnections},
 		Retention: RetentionConfig{
 			FinishedBuilds:  defaultFinishedBuilds,
 			MaxReportsBytes: defaultMaxReportsBytes,

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -234,4 +236,51 @@ func TestStatusAPIHostileRequests(t *testing.T) {
 		assert.True(t, found, "the request before the flood is still in the audit log")
 		assert.Contains(t, recs[len(recs)-1].Path, "[truncated, 100011 bytes]")
 	})
+}
+
+// A client that sends part of its headers and then nothing is disconnected after
+// read_header_timeout instead of holding the connection for ever.
+func TestStatusAPIDropsStalledClients(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Status.ReadHeaderTimeout = 100 * time.Millisecond
+	h := newHarness(t, cfg, nil).mustStart()
+	conn, err := net.Dial("tcp", h.inner.listenAddr.String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte("GET /v1/builds HTTP/1.1\r\nHost: status\r\n"))
+	require.NoError(t, err)
+	// The deadline only keeps a broken server from hanging the test.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the server closed the stalled connection: %v", err)
+}
+
+// With max_connections connections open, a further request waits until one closes.
+func TestStatusAPIConnectionCap(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Status.MaxConnections = 1
+	h := newHarness(t, cfg, nil).mustStart()
+	held, err := net.Dial("tcp", h.inner.listenAddr.String())
+	require.NoError(t, err)
+	_, err = held.Write([]byte("GET /v1/builds HTTP/1.1\r\nHost: status\r\n"))
+	require.NoError(t, err)
+
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(h.url("/v1/hosts"))
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case code := <-done:
+		t.Fatalf("a second connection was served (%d) while the only one allowed was held", code)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, held.Close())
+	assert.Equal(t, http.StatusOK, <-done)
 }
