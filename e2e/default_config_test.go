@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -90,6 +91,17 @@ func TestDefaultConfig(t *testing.T) {
 			}
 			return nil
 		})
+	})
+	t.Run("pprof is not on by default", func(t *testing.T) {
+		for _, a := range listeningAddrs(t, c.cmd.Process.Pid) {
+			if strings.HasSuffix(a, ":1777") {
+				t.Errorf("the default config serves pprof on %s; it is a debugging aid to switch on by hand", a)
+			}
+		}
+		if conn, err := net.DialTimeout("tcp", "127.0.0.1:1777", time.Second); err == nil {
+			conn.Close()
+			t.Errorf("something answers on pprof's port 127.0.0.1:1777")
+		}
 	})
 	t.Run("binds only loopback", func(t *testing.T) {
 		addrs := listeningAddrs(t, c.cmd.Process.Pid)
