@@ -105,7 +105,8 @@ func TestAppendAttrs(t *testing.T) {
 		assert.Equal(t, tt.want, string(p.appendAttrs(nil, m)), tt.name)
 		assert.Equal(t, "prefix|"+tt.want, string(p.appendAttrs([]byte("prefix|"), m)), tt.name+": appends")
 	}
-	// The key scratch space is cleared between calls: no key of an earlier point leaks.
+	// The sort scratch space is reused: a point with fewer attributes after one with more
+	// gives only its own.
 	big := attrMap("a", "1", "b", "2", "c", "3")
 	small := attrMap("x", "9")
 	assert.Equal(t, "a=1,b=2,c=3", string(p.appendAttrs(nil, big)))
