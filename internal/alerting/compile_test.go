@@ -279,3 +279,29 @@ func TestNewEngineReportsEveryRule(t *testing.T) {
 		`rules[2].scope: unknown scope "fleet" (want host or build)`,
 	}, strings.Split(err.Error(), "\n"))
 }
+
+// TestCompileRuleDefaultScope: build.* metrics default to build scope and refuse host
+// scope; every other metric defaults to host scope.
+func TestCompileRuleDefaultScope(t *testing.T) {
+	tests := []struct {
+		metric string
+		want   Scope
+	}{
+		{schema.MetricBuildDuration, ScopeBuild},
+		{schema.MetricBuildETA, ScopeBuild},
+		{schema.MetricPhaseProgress, ScopeBuild},
+		{"buildx.metric", ScopeHost},
+		{"build", ScopeHost},
+		{"io_operations", ScopeHost},
+		{"custom.build.time", ScopeHost},
+	}
+	for _, tt := range tests {
+		s := warn("r", tt.metric, 1)
+		r, err := CompileRule(0, &s)
+		require.NoError(t, err, tt.metric)
+		assert.Equal(t, tt.want, r.Scope, tt.metric)
+		s.Scope = "host"
+		_, err = CompileRule(0, &s)
+		assert.Equal(t, tt.want == ScopeBuild, err != nil, "%s with scope host", tt.metric)
+	}
+}

@@ -3,9 +3,17 @@
 // resolved, with a hold before firing (`for`) and a hold before resolving
 // (`keep_firing_for`).
 //
-// The package is plain Go and knows nothing of pdata: the buildprogress processor feeds
-// values into Windows and evaluates one Alert per rule and series. Nothing in it is safe for
-// concurrent use; the processor guards it with its mutex.
+// Beside the state machine (Alert) and the rolling windows (Window) it holds the engine
+// that keeps them per series: CompileRule resolves a configured rule (aliases, metric-class
+// defaults, scope) and names the configuration key of every problem; an Engine feeds values
+// into the Set of series of a build or host (Observe), reports each alert change and whether
+// the set's CRITICAL count went 0 → 1 or 1 → 0, drops silent series (Set.Expire), and picks
+// what each rule shows (Display).
+//
+// The package is plain Go and knows nothing of pdata: the buildprogress processor translates
+// data points into (rule, series attributes, time, value) observations, routes them to the
+// Set of the build or host they concern, and logs and emits what the engine reports. Nothing
+// in it is safe for concurrent use; the processor guards it with its mutex.
 package alerting // import "github.com/buildmon/buildmon/internal/alerting"
 
 import (

@@ -140,6 +140,12 @@ func BenchmarkNDJSONBatch(b *testing.B) { runNDJSONBatch(b, benchReceiver(b, ben
 // BenchmarkFloorNDJSONBatch is the baseline of BenchmarkNDJSONBatch.
 func BenchmarkFloorNDJSONBatch(b *testing.B) { runNDJSONBatch(b, floorServer(b)) }
 
+// BenchmarkNDJSONBatchWithStorage: the same with file_storage, where every batch is written
+// before it is answered.
+func BenchmarkNDJSONBatchWithStorage(b *testing.B) {
+	runNDJSONBatch(b, benchReceiver(b, benchBuilds, true))
+}
+
 func runNDJSONBatch(b *testing.B, url string) {
 	const builds, batch = benchBuilds, 1000
 	var body bytes.Buffer

@@ -14,8 +14,9 @@ import (
 
 // Config of the buildmon receiver.
 type Config struct {
-	// Events is the HTTP server of the build events API (endpoint, tls, auth, max_request_body_size…).
-	Events confighttp.ServerConfig `mapstructure:"events"`
+	// Events is the HTTP server of the build events API (endpoint, tls, auth, max_request_body_size,
+	// timeouts…) and its connection cap.
+	Events EventsConfig `mapstructure:"events"`
 	// ReportInterval is how often every tracked build's metrics are emitted, besides on each change.
 	ReportInterval time.Duration `mapstructure:"report_interval"`
 	// FinishedBuildTTL is how long a finished build stays in the registry (late retries still
@@ -39,6 +40,15 @@ type Config struct {
 	bmetadata.MetricsBuilderConfig `mapstructure:",squash"`
 }
 
+// EventsConfig is the events API's HTTP server: confighttp's settings and a cap on connections.
+type EventsConfig struct {
+	confighttp.ServerConfig `mapstructure:",squash"`
+	// MaxConnections caps the connections served at once; further connections wait in the
+	// kernel's accept queue until one closes, so that a flood of (slow) clients cannot take
+	// every file descriptor or unbounded memory. 0 sets no cap.
+	MaxConnections int `mapstructure:"max_connections"`
+}
+
 // RateLimitConfig is a token bucket per client; events_per_second 0 switches it off.
 type RateLimitConfig struct {
 	EventsPerSecond float64 `mapstructure:"events_per_second"`
@@ -55,6 +65,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Events.MaxRequestBodySize < 0 {
 		errs = append(errs, errors.New("events.max_request_body_size must not be negative"))
+	}
+	if cfg.Events.MaxConnections < 0 {
+		errs = append(errs, errors.New("events.max_connections must not be negative"))
 	}
 	if cfg.ReportInterval <= 0 {
 		errs = append(errs, errors.New("report_interval must be positive"))

@@ -28,6 +28,16 @@ const (
 	defaultBurst               = 2000
 )
 
+// Limits of the events API's connections, so that clients that send slowly or not at all
+// cannot hold connections, file descriptors or memory: confighttp sets no read timeout.
+// The write timeout counts from the request's headers, so it is longer than the read timeout.
+const (
+	defaultMaxConnections    = 512
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 45 * time.Second
+)
+
 // NewFactory returns the factory of the buildmon receiver.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(
@@ -39,9 +49,12 @@ func NewFactory() receiver.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	events := confighttp.NewDefaultServerConfig()
+	events := EventsConfig{ServerConfig: confighttp.NewDefaultServerConfig(), MaxConnections: defaultMaxConnections}
 	events.NetAddr.Endpoint = defaultEndpoint
 	events.MaxRequestBodySize = defaultMaxRequestBodySize
+	events.ReadHeaderTimeout = defaultReadHeaderTimeout
+	events.ReadTimeout = defaultReadTimeout
+	events.WriteTimeout = defaultWriteTimeout
 	return &Config{
 		Events:               events,
 		ReportInterval:       defaultReportInterval,

@@ -2,12 +2,13 @@ package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildm
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"math"
 	"mime"
+	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,14 +82,24 @@ func confighttpErrorHandler(r *buildmonReceiver) confighttp.ToServerOption {
 	})
 }
 
+const notFoundMessage = "not found: the API is POST /v1/events and GET /v1/builds/{id}"
+
 func (r *buildmonReceiver) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/events", r.handleEvents)
 	mux.HandleFunc("/v1/builds/{id}", r.handleBuild)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not found: the API is POST /v1/events and GET /v1/builds/{id}")
+		writeError(w, http.StatusNotFound, notFoundMessage)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// ServeMux answers an unclean path (//v1/events, /v1/../v1/events) with an HTML
+		// redirect; the API answers JSON, and a client must use the path as documented.
+		if p := req.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+			writeError(w, http.StatusNotFound, notFoundMessage)
+			return
+		}
+		mux.ServeHTTP(w, req)
+	})
 }
 
 func (r *buildmonReceiver) reject(req *http.Request, status int, reason string) {
@@ -113,20 +124,47 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 	}
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer releaseBody(buf)
-	if n := req.ContentLength; n > 0 && n <= r.cfg.Events.MaxRequestBodySize {
-		buf.Grow(int(n) + bytes.MinRead)
-	}
+	// The buffer grows as the body arrives, never ahead of it to an announced Content-Length:
+	// a client that announces a large body and sends it slowly holds only what it sent.
 	_, err := buf.ReadFrom(req.Body)
 	body := buf.Bytes()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooLarge):
 			r.reject(req, http.StatusRequestEntityTooLarge, "body size")
 			writeError(w, http.StatusRequestEntityTooLarge, "body larger than events.max_request_body_size ("+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
-			return
+		case errors.As(err, &netErr) && netErr.Timeout():
+			w.Header().Set("Connection", "close")
+			r.reject(req, http.StatusRequestTimeout, "read timeout")
+			writeError(w, http.StatusRequestTimeout, "the body did not arrive within events.read_timeout")
+		default:
+			r.reject(req, http.StatusBadRequest, "read")
+			writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		}
-		r.reject(req, http.StatusBadRequest, "read")
-		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	// The rate limit is checked on the number of events before they are decoded: a batch
+	// that may not pass costs no decoding.
+	now := r.now()
+	n := 1
+	if batch {
+		n = countLines(body)
+	}
+	if r.limiter.neverFits(n) {
+		r.reject(req, http.StatusRequestEntityTooLarge, "rate limit burst")
+		writeError(w, http.StatusRequestEntityTooLarge, "a batch of "+strconv.Itoa(n)+" events can never pass the rate limit: it is larger than rate_limit.burst ("+strconv.Itoa(r.cfg.RateLimit.Burst)+"); send smaller batches")
+		return
+	}
+	if wait, ok := r.limiter.allow(clientKey(req), n, now); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		if secs < 1 {
+			secs = 1
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		r.reject(req, http.StatusTooManyRequests, "rate limit")
+		writeError(w, http.StatusTooManyRequests, "rate limit of "+strconv.FormatFloat(r.cfg.RateLimit.EventsPerSecond, 'g', -1, 64)+" events/s exceeded; retry after "+strconv.Itoa(secs)+"s")
 		return
 	}
 	var evs []events.Event
@@ -141,27 +179,19 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 		r.writeEventError(w, req, err)
 		return
 	}
-	now := r.now()
-	if wait, ok := r.limiter.allow(clientKey(req), len(evs), now); !ok {
-		secs := int(math.Ceil(wait.Seconds()))
-		if secs < 1 {
-			secs = 1
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		r.reject(req, http.StatusTooManyRequests, "rate limit")
-		writeError(w, http.StatusTooManyRequests, "rate limit of "+strconv.FormatFloat(r.cfg.RateLimit.EventsPerSecond, 'g', -1, 64)+" events/s exceeded; retry after "+strconv.Itoa(secs)+"s")
+	res, err := r.apply(evs, now)
+	if errors.Is(err, errNotStored) {
+		w.Header().Set("Retry-After", strconv.Itoa(storageRetryAfter))
+		r.reject(req, http.StatusServiceUnavailable, "storage write")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	res, err := r.registry.Apply(evs, now)
 	if err != nil {
 		r.writeEventError(w, req, err)
 		return
 	}
 	ctx := req.Context()
 	if res.Accepted > 0 {
-		// Stored before the answer, so an event that got 202 survives a crash; a client that
-		// hangs up does not cancel the write, which may hold other requests' changes too.
-		r.persist(context.WithoutCancel(ctx))
 		r.telemetry.BuildmonReceiverEventsAccepted.Add(ctx, int64(res.Accepted))
 		r.notify()
 	}
@@ -185,6 +215,32 @@ func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Requ
 	}
 	r.reject(req, e.Status, "invalid event")
 	writeJSON(w, e.Status, body)
+}
+
+// storageRetryAfter is the Retry-After, in seconds, of a request whose storage write failed.
+const storageRetryAfter = 5
+
+// countLines counts the lines of an NDJSON body that hold more than JSON whitespace: the
+// events of a batch, as the decoder counts them (blank lines are skipped).
+func countLines(body []byte) int {
+	n := 0
+	blank := true
+	for _, c := range body {
+		switch c {
+		case '\n':
+			if !blank {
+				n++
+			}
+			blank = true
+		case ' ', '\t', '\r':
+		default:
+			blank = false
+		}
+	}
+	if !blank {
+		n++
+	}
+	return n
 }
 
 // batchContentType tells a single event (application/json) from a batch (NDJSON).

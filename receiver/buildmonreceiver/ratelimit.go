@@ -39,8 +39,8 @@ func (l *clientLimiter) allow(client string, n int, now time.Time) (time.Duratio
 	}
 	l.mu.Unlock()
 	if n > l.burst {
-		// Never fits: wait as long as the batch takes to earn.
-		return time.Duration(float64(n) / float64(l.limit) * float64(time.Second)), false
+		// Never fits; neverFits tells the caller before.
+		return 0, false
 	}
 	res := lim.ReserveN(now, n)
 	if d := res.DelayFrom(now); d > 0 {
@@ -49,6 +49,10 @@ func (l *clientLimiter) allow(client string, n int, now time.Time) (time.Duratio
 	}
 	return 0, true
 }
+
+// neverFits reports whether n events are more than a bucket holds, so that no wait lets them
+// pass.
+func (l *clientLimiter) neverFits(n int) bool { return l.limit > 0 && n > l.burst }
 
 // forgetIdle drops clients whose bucket is full again: they lose nothing by being forgotten.
 func (l *clientLimiter) forgetIdle(now time.Time) {

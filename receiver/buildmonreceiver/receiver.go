@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
@@ -58,8 +59,14 @@ type buildmonReceiver struct {
 	serveDone           chan struct{}       // closed when the HTTP server has stopped
 
 	persistent bool           // a storage extension is configured; set in Start
-	storeMu    sync.Mutex     // serialises persistence: one writer takes and writes the unsaved builds
+	storeMu    sync.Mutex     // serialises the writes of the committer and the loop
 	store      *registryStore // guarded by storeMu; nil without storage and after Shutdown
+
+	// The committer (commitLoop) runs with storage: requests hand it their events.
+	commits    chan *commitRequest // unbuffered: waiting senders are the queue
+	commitStop chan struct{}       // closed by Shutdown once the server stopped
+	commitDone chan struct{}       // closed when the committer has stopped
+	committing bool                // the committer was started
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmonReceiver, error) {
@@ -88,14 +95,17 @@ func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmon
 			MaxBuilds: cfg.MaxBuilds, MaxEventIDs: cfg.MaxEventIDsPerBuild,
 			FinishedTTL: cfg.FinishedBuildTTL, DefaultHostname: hostname,
 		}),
-		limiter:   newClientLimiter(cfg.RateLimit),
-		telemetry: tb,
-		obsrecv:   obs,
-		onRemove:  onRemove,
-		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		loopDone:  make(chan struct{}),
-		serveDone: make(chan struct{}),
+		limiter:    newClientLimiter(cfg.RateLimit),
+		telemetry:  tb,
+		obsrecv:    obs,
+		onRemove:   onRemove,
+		wake:       make(chan struct{}, 1),
+		commits:    make(chan *commitRequest),
+		commitStop: make(chan struct{}),
+		commitDone: make(chan struct{}),
+		done:       make(chan struct{}),
+		loopDone:   make(chan struct{}),
+		serveDone:  make(chan struct{}),
 	}
 	r.emitter = newEmitter(cfg.MetricsBuilderConfig, set)
 	if err := tb.RegisterBuildmonReceiverBuildsTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -132,12 +142,16 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 			r.set.Logger.Error("stored builds unreadable", zap.String("storage", r.cfg.Storage.String()), zap.Error(unreadable))
 		}
 		r.store, r.persistent = store, true
-		if dropped := r.registry.Restore(builds); len(dropped) > 0 {
+		if dropped := r.registry.Restore(builds, r.now()); len(dropped) > 0 {
 			r.set.Logger.Warn("stored builds beyond max_builds dropped", zap.Int("dropped", len(dropped)), zap.Int("max_builds", r.cfg.MaxBuilds))
 		}
 		r.set.Logger.Info("build registry restored", zap.Int("builds", r.registry.Len()), zap.String("storage", r.cfg.Storage.String()))
 	}
 	r.registry.RecordSpans(r.traces != nil)
+	if r.persistent {
+		r.committing = true
+		go r.commitLoop()
+	}
 
 	// The loop runs first: restored builds are emitted at once, and Shutdown can rely on it.
 	r.loopRunning = true
@@ -147,6 +161,9 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 	ln, err := r.cfg.Events.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("events.endpoint %s: %w", r.cfg.Events.NetAddr.Endpoint, err)
+	}
+	if n := r.cfg.Events.MaxConnections; n > 0 {
+		ln = netutil.LimitListener(ln, n)
 	}
 	server, err := r.cfg.Events.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.handler(),
 		confighttpErrorHandler(r))
@@ -187,6 +204,10 @@ func (r *buildmonReceiver) Shutdown(ctx context.Context) error {
 		if r.server != nil {
 			err = errors.Join(err, r.server.Shutdown(ctx))
 			<-r.serveDone
+		}
+		if r.committing {
+			close(r.commitStop)
+			<-r.commitDone
 		}
 		if r.host != nil {
 			err = errors.Join(err, r.host.Shutdown(ctx))
@@ -254,26 +275,14 @@ func (r *buildmonReceiver) loop() {
 	}
 }
 
-// persist writes the builds changed or removed since the last write, in one batch. Requests
-// call it before they answer, so an accepted event is stored; concurrent requests share the
-// write of whoever holds storeMu first (the others then find nothing left to write).
+// persist writes what the registry marked unsaved (expired builds, restored builds to
+// rewrite) outside of requests; a failed write is retried with the next one.
 func (r *buildmonReceiver) persist(ctx context.Context) {
 	if !r.persistent {
 		return
 	}
-	r.storeMu.Lock()
-	defer r.storeMu.Unlock()
-	if r.store == nil {
-		return
-	}
-	changes := r.registry.TakeUnsaved()
-	if len(changes) == 0 {
-		return
-	}
-	if err := r.store.save(ctx, changes); err != nil {
-		r.registry.MarkUnsaved(changes)
-		r.telemetry.BuildmonReceiverStorageWriteFailures.Add(ctx, 1)
-		r.set.Logger.Error("persisting the build registry failed; retried with the next change", zap.Int("builds", len(changes)), zap.Error(err))
+	if err := r.write(ctx, nil); err != nil && !errors.Is(err, errStoreClosed) {
+		r.set.Logger.Error("persisting the build registry failed; retried with the next write", zap.Error(err))
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,25 +179,133 @@ func TestRegistryWrittenBeforeAnswer(t *testing.T) {
 	assert.Empty(t, crashed.index(t))
 }
 
-// A failed write does not fail the request (the event is applied); it is counted, logged and
-// retried with the next change, so the index and the build reach storage.
-func TestStorageWriteFailureIsRetried(t *testing.T) {
+// A 202 means the events are in storage. When the write fails the request gets 503 with
+// Retry-After and changes nothing (in memory, in storage, downstream); the same request sent
+// again once the fault clears is applied exactly once. The build removals that the failed
+// write carried are written with the next one.
+func TestStorageWriteFailureAnswers503AndChangesNothing(t *testing.T) {
 	mem := newMemStorage()
 	host, id := storageHost(mem)
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	tr := startReceiverWithSettings(t, host, metadatatest.NewSettings(tel), withStorage(id))
+	tr.postOK(t, `{"id":"e1","type":"build_started","build_id":"b1","pipeline":"p","phases":[{"name":"BUILD","steps":5}]}`)
+	before, _ := tr.r.registry.Get("b1")
+	stored := mem.build(t, "b1")
+
 	mem.setFail(errors.New("disk full"))
-	tr.postOK(t, `{"type":"build_started","build_id":"b1","pipeline":"p"}`)
-	assert.Nil(t, mem.build(t, "b1"))
+	retried := `{"id":"e2","type":"phase_started","build_id":"b1","phase":"BUILD"}` + "\n" +
+		`{"id":"e3","type":"step_completed","build_id":"b1","phase":"BUILD","count":2}` + "\n" +
+		`{"id":"e4","type":"build_started","build_id":"b2","pipeline":"p"}`
+	code, body, hdr := tr.post(t, "application/x-ndjson", retried)
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
+	assert.NotEmpty(t, hdr.Get("Retry-After"))
+	assert.Equal(t, "application/json", hdr.Get("Content-Type"))
+	assert.Contains(t, body, "nothing was changed")
+	after, _ := tr.r.registry.Get("b1")
+	assert.Equal(t, before, after, "memory as before the request")
+	_, ok := tr.r.registry.Get("b2")
+	assert.False(t, ok)
+	assert.Equal(t, stored, mem.build(t, "b1"))
+	assert.Equal(t, []string{"b1"}, mem.index(t))
 	metadatatest.AssertEqualBuildmonReceiverStorageWriteFailures(t, tel,
 		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualBuildmonReceiverEventsAccepted(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 
+	// Concurrent requests during the fault: every one gets 503, none changes anything.
+	var wg sync.WaitGroup
+	codes := make([]int, 16)
+	for i := range codes {
+		wg.Go(func() {
+			resp, err := http.Post(tr.url+"/v1/events", "application/json",
+				strings.NewReader(fmt.Sprintf(`{"type":"build_started","build_id":"c%d","pipeline":"p"}`, i)))
+			if err == nil {
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		assert.Equal(t, http.StatusServiceUnavailable, c, "request %d", i)
+	}
+	assert.Equal(t, 1, tr.r.registry.Len())
+
+	// The fault clears: the client's retry is applied once, and again is a duplicate.
 	mem.setFail(nil)
-	tr.postOK(t, `{"type":"build_started","build_id":"b2","pipeline":"p"}`)
-	assert.NotNil(t, mem.build(t, "b1"))
-	assert.NotNil(t, mem.build(t, "b2"))
+	code, body, _ = tr.post(t, "application/x-ndjson", retried)
+	require.Equal(t, http.StatusAccepted, code, body)
+	assert.JSONEq(t, `{"accepted":3,"duplicates":0}`, body)
+	code, body, _ = tr.post(t, "application/x-ndjson", retried)
+	require.Equal(t, http.StatusAccepted, code, body)
+	assert.JSONEq(t, `{"accepted":0,"duplicates":3}`, body)
+	b, _ := tr.r.registry.Get("b1")
+	assert.Equal(t, int64(2), b.Phases[0].Completed)
+	assert.Equal(t, int64(2), mem.build(t, "b1").Phases[0].Completed)
+	assert.Equal(t, []string{"e1", "e2", "e3"}, mem.build(t, "b1").EventIDs)
 	assert.Equal(t, []string{"b1", "b2"}, mem.index(t))
+
+	// An expiry whose write fails is written with the next request's changes.
+	tr.postOK(t, `{"id":"e5","type":"build_finished","build_id":"b2","result":"success"}`)
+	tr.clock.set(t0.Add(time.Hour))
+	mem.setFail(errors.New("disk full"))
+	require.Equal(t, 1, tr.r.registry.Expire(tr.clock.now()))
+	tr.r.persist(context.Background())
+	assert.NotNil(t, mem.build(t, "b2"))
+	mem.setFail(nil)
+	tr.postOK(t, `{"id":"e6","type":"step_completed","build_id":"b1","phase":"BUILD"}`)
+	assert.Nil(t, mem.build(t, "b2"))
+	assert.Equal(t, []string{"b1"}, mem.index(t))
+}
+
+// Concurrent requests share storage writes (group commit) and each is answered only after
+// the write that holds it: every accepted event is in storage.
+func TestConcurrentRequestsAreAllStored(t *testing.T) {
+	mem := newMemStorage()
+	host, id := storageHost(mem)
+	tr := startReceiver(t, host, func(c *Config) {
+		withStorage(id)(c)
+		c.RateLimit.EventsPerSecond = 0
+	})
+	const builds = 40
+	var wg sync.WaitGroup
+	for i := range builds {
+		wg.Go(func() {
+			body := fmt.Sprintf(`{"type":"build_started","build_id":"b%d","pipeline":"p","phases":[{"name":"BUILD","steps":3}]}`+"\n"+
+				`{"type":"phase_started","build_id":"b%d","phase":"BUILD"}`, i, i)
+			resp, err := http.Post(tr.url+"/v1/events", "application/x-ndjson", strings.NewReader(body))
+			if !assert.NoError(t, err) {
+				return
+			}
+			resp.Body.Close()
+			if assert.Equal(t, http.StatusAccepted, resp.StatusCode) {
+				b := mem.build(t, fmt.Sprintf("b%d", i))
+				if assert.NotNil(t, b, "stored before the answer") {
+					assert.Equal(t, events.PhaseRunning, b.Phases[0].State)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Len(t, mem.index(t), builds)
+	assert.Equal(t, builds, tr.r.registry.Len())
+}
+
+// A finished build restored from storage keeps the time the receiver saw it finish, so a
+// restart does not extend or shorten its stay.
+func TestFinishedObservedSurvivesRestart(t *testing.T) {
+	mem := newMemStorage()
+	host, id := storageHost(mem)
+	tr := startReceiver(t, host, func(c *Config) { withStorage(id)(c); c.FinishedBuildTTL = time.Minute })
+	tr.postOK(t, `{"type":"build_started","build_id":"b1","pipeline":"p","time":"2026-11-28T11:40:00Z"}`,
+		`{"type":"build_finished","build_id":"b1","result":"success","time":"2026-11-28T11:50:00Z"}`)
+	assert.Equal(t, t0, mem.build(t, "b1").FinishedObserved)
+
+	host2, id2 := storageHost(mem.snapshot())
+	tr2 := startReceiver(t, host2, func(c *Config) { withStorage(id2)(c); c.FinishedBuildTTL = time.Minute })
+	assert.Equal(t, 0, tr2.r.registry.Expire(t0.Add(30*time.Second)))
+	assert.Equal(t, 1, tr2.r.registry.Expire(t0.Add(2*time.Minute)))
 }
 
 // Unreadable entries are skipped (and removed with the next write); an unreadable index

@@ -202,7 +202,7 @@ func TestRegistryRestore(t *testing.T) {
 		{ID: "running-new", Pipeline: "p", Started: now, Updated: now.Add(time.Second)},
 	}
 	r := NewRegistry(Options{MaxBuilds: 2, MaxEventIDs: 2})
-	dropped := r.Restore(stored)
+	dropped := r.Restore(stored, now)
 	assert.Equal(t, []string{"old-finished"}, dropped, "running builds are kept first")
 	assert.Equal(t, []Change{{Build: Build{ID: "old-finished"}, Removed: true}}, r.TakeUnsaved())
 	assert.Len(t, r.TakeDirty(), 2, "restored builds are emitted at once")

@@ -45,9 +45,12 @@ type Build struct {
 	Phases     []Phase    `json:"phases"`
 	Started    time.Time  `json:"started_at"`
 	Finished   time.Time  `json:"finished_at,omitzero"`
-	Result     string     `json:"result,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	Updated    time.Time  `json:"updated_at"`
+	// FinishedObserved is when the receiver saw the build finish, on its own clock: expiry
+	// counts from it, never from the client's time.
+	FinishedObserved time.Time `json:"finished_observed_at,omitzero"`
+	Result           string    `json:"result,omitempty"`
+	Message          string    `json:"message,omitempty"`
+	Updated          time.Time `json:"updated_at"`
 	// EventIDs are the ids of recent events, oldest first, for idempotent retries.
 	EventIDs []string `json:"event_ids,omitempty"`
 
@@ -162,17 +165,128 @@ type Result struct {
 
 // Apply applies a request's events in order, all or nothing: if one event is invalid in the
 // state the earlier ones left, nothing changes and the error names that event. Events whose
-// id the build has seen already count as duplicates and change nothing. now is used for
-// events without a time.
+// id the build has seen already count as duplicates and change nothing. now is the
+// receiver's clock: the time of events without one, and when a finished build was seen to
+// finish. Apply must not run while a Stage is open.
 func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	st := r.newStage(nil)
+	res, err := r.stage(st, evs, now)
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Accepted > 0 {
+		r.commit(st, true)
+	}
+	return res, nil
+}
 
+// Stage holds the changes of requests applied on top of the registry but not yet part of it,
+// so that they can be written to storage first and committed only once that write
+// succeeded, or dropped. Each request in a stage is still all or nothing, and sees the
+// changes of the requests staged before it. At most one Stage is open at a time, and Apply
+// does not run meanwhile: the registry's writer owns it. Expire and the readers may run.
+type Stage struct {
+	r      *Registry
+	parent *Stage              // the group a request's stage is merged into; nil for the group
+	work   map[string]*Build   // the builds the staged requests change, as they would be
+	newIDs map[string][]string // event ids the staged requests add, per build, in order
+	// ids holds newIDs as a set, in the group's stage only.
+	ids     map[eventKey]struct{}
+	created int          // builds the staged requests start
+	spans   []SpanRecord // spans the staged requests finish
+	changed bool         // some staged request was accepted
+}
+
+type eventKey struct{ build, id string }
+
+// NewStage opens an empty stage.
+func (r *Registry) NewStage() *Stage {
+	s := r.newStage(nil)
+	s.ids = map[eventKey]struct{}{}
+	return s
+}
+
+func (r *Registry) newStage(parent *Stage) *Stage {
+	return &Stage{r: r, parent: parent, work: make(map[string]*Build, 1)}
+}
+
+// Apply applies a request's events on top of the stage, all or nothing, as Registry.Apply
+// does on top of the registry.
+func (s *Stage) Apply(evs []Event, now time.Time) (Result, error) {
+	r := s.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	req := r.newStage(s)
+	res, err := r.stage(req, evs, now)
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Accepted > 0 {
+		s.merge(req)
+	}
+	return res, nil
+}
+
+// Changed reports whether a staged request changed anything, i.e. whether there is something
+// to write and commit.
+func (s *Stage) Changed() bool { return s.changed }
+
+// Changes returns copies of the builds the stage changes, as they are after a commit (event
+// ids included), sorted by id: what must be written before the stage is committed.
+func (s *Stage) Changes() []Change {
+	r := s.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Change, 0, len(s.work))
+	for id, b := range s.work {
+		c := b.Snapshot()
+		var kept []string
+		if cur := r.builds[id]; cur != nil {
+			kept = cur.EventIDs
+		}
+		c.EventIDs = r.keptIDs(kept, s.newIDs[id])
+		out = append(out, Change{Build: c})
+	}
+	sortChanges(out)
+	return out
+}
+
+// Commit makes the staged changes part of the registry. They are taken as written: Commit
+// does not mark them for the next TakeUnsaved.
+func (s *Stage) Commit() {
+	r := s.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.changed {
+		r.commit(s, false)
+	}
+}
+
+// merge adds an accepted request's stage to its group.
+func (s *Stage) merge(req *Stage) {
+	for id, b := range req.work {
+		s.work[id] = b
+	}
+	for id, ids := range req.newIDs {
+		if s.newIDs == nil {
+			s.newIDs = map[string][]string{}
+		}
+		s.newIDs[id] = append(s.newIDs[id], ids...)
+		for _, e := range ids {
+			s.ids[eventKey{id, e}] = struct{}{}
+		}
+	}
+	s.created += req.created
+	s.spans = append(s.spans, req.spans...)
+	s.changed = true
+}
+
+// stage applies one request's events to st, whose parent (if any) holds the requests staged
+// before it. r.mu is held.
+func (r *Registry) stage(st *Stage, evs []Event, now time.Time) (Result, error) {
 	var res Result
-	// Working copies of the builds this request touches, committed at the end.
-	work := make(map[string]*Build, 1)
-	var created []string
-	var newIDs map[string][]string
 	var spans []SpanRecord
 	spansOut := &spans
 	if r.recordSpans {
@@ -180,16 +294,24 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 	} else {
 		spansOut = nil
 	}
+	created := 0
+	if st.parent != nil {
+		created = st.parent.created
+	}
 	for i := range evs {
 		ev := &evs[i]
-		b := work[ev.BuildID]
+		b := st.work[ev.BuildID]
 		if b == nil {
-			if cur := r.builds[ev.BuildID]; cur != nil {
+			cur := r.builds[ev.BuildID]
+			if st.parent != nil && st.parent.work[ev.BuildID] != nil {
+				cur = st.parent.work[ev.BuildID]
+			}
+			if cur != nil {
 				b = cur.clone()
-				work[ev.BuildID] = b
+				st.work[ev.BuildID] = b
 			}
 		}
-		if ev.ID != "" && b != nil && r.seen(b, ev.ID, newIDs[ev.BuildID]) {
+		if ev.ID != "" && b != nil && st.seen(b, ev.ID) {
 			res.Duplicates++
 			continue
 		}
@@ -209,17 +331,20 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 				}
 				break
 			}
-			if len(r.builds)+len(created) >= r.opts.MaxBuilds {
+			if len(r.builds)+created+st.created >= r.opts.MaxBuilds {
 				err = &Error{Status: StatusTooMany, Field: "build_id", Message: fmt.Sprintf("the receiver tracks %d builds already (max_builds)", r.opts.MaxBuilds)}
 				break
 			}
 			b = r.newBuild(ev, ts)
-			work[ev.BuildID] = b
-			created = append(created, ev.BuildID)
+			st.work[ev.BuildID] = b
+			st.created++
 		case b == nil:
 			err = &Error{Status: StatusNotFound, Field: "build_id", Message: fmt.Sprintf("unknown build %s", ev.BuildID)}
 		default:
 			err = apply(b, ev, ts, spansOut)
+			if err == nil && b.Done() && b.FinishedObserved.IsZero() {
+				b.FinishedObserved = now
+			}
 		}
 		if err != nil {
 			err.Index = i
@@ -229,44 +354,72 @@ func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
 			return Result{}, err
 		}
 		if ev.ID != "" {
-			if newIDs == nil {
-				newIDs = map[string][]string{}
+			if st.newIDs == nil {
+				st.newIDs = map[string][]string{}
 			}
-			newIDs[ev.BuildID] = append(newIDs[ev.BuildID], ev.ID)
+			st.newIDs[ev.BuildID] = append(st.newIDs[ev.BuildID], ev.ID)
 		}
 		if ts.After(b.Updated) {
 			b.Updated = ts
 		}
 		res.Accepted++
 	}
-	// Commit.
-	for id, b := range work {
+	st.spans = spans
+	st.changed = res.Accepted > 0
+	return res, nil
+}
+
+// commit makes a stage's changes part of the registry; markUnsaved marks them for the next
+// TakeUnsaved. r.mu is held.
+func (r *Registry) commit(st *Stage, markUnsaved bool) {
+	for id, b := range st.work {
 		if old := r.builds[id]; old != nil {
 			b.EventIDs, b.ids = old.EventIDs, old.ids
 		}
-		for _, eid := range newIDs[id] {
+		for _, eid := range st.newIDs[id] {
 			r.remember(b, eid)
 		}
 		r.builds[id] = b
-		if res.Accepted > 0 {
-			r.dirty[id] = struct{}{}
+		r.dirty[id] = struct{}{}
+		if markUnsaved {
 			r.unsaved[id] = true
 		}
 	}
-	if room := maxPendingSpans - len(r.spans); room > 0 && len(spans) > 0 {
+	if room := maxPendingSpans - len(r.spans); room > 0 && len(st.spans) > 0 {
+		spans := st.spans
 		if len(spans) > room {
 			spans = spans[:room]
 		}
 		r.spans = append(r.spans, spans...)
 	}
-	return res, nil
 }
 
-func (r *Registry) seen(b *Build, id string, pending []string) bool {
+// seen reports whether build b has seen event id: committed, staged by an earlier request of
+// the group, or earlier in this request.
+func (s *Stage) seen(b *Build, id string) bool {
 	if _, ok := b.ids[id]; ok {
 		return true
 	}
-	return slices.Contains(pending, id)
+	if p := s.parent; p != nil {
+		if _, ok := p.ids[eventKey{b.ID, id}]; ok {
+			return true
+		}
+	}
+	return slices.Contains(s.newIDs[b.ID], id)
+}
+
+// keptIDs are the event ids a build remembers after adding added to kept, as remember keeps
+// them.
+func (r *Registry) keptIDs(kept, added []string) []string {
+	if r.opts.MaxEventIDs <= 0 {
+		return nil
+	}
+	all := make([]string, 0, len(kept)+len(added))
+	all = append(append(all, kept...), added...)
+	if len(all) > r.opts.MaxEventIDs {
+		all = all[len(all)-r.opts.MaxEventIDs:]
+	}
+	return all
 }
 
 func (r *Registry) remember(b *Build, id string) {
@@ -330,6 +483,14 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		return invalid("type", "build %s already finished", b.ID)
 	}
 	if ev.Type == TypeBuildFinished {
+		if ts.Before(b.Started) {
+			return invalid("time", "build %s cannot finish at %s, before it started at %s", b.ID, ts.Format(time.RFC3339Nano), b.Started.Format(time.RFC3339Nano))
+		}
+		for i := range b.Phases {
+			if ph := &b.Phases[i]; ph.State == PhaseRunning && ts.Before(ph.Start) {
+				return invalid("time", "build %s cannot finish at %s, before its running phase %s started at %s", b.ID, ts.Format(time.RFC3339Nano), ph.Name, ph.Start.Format(time.RFC3339Nano))
+			}
+		}
 		b.Finished, b.Result, b.Message = ts, ev.Result, ev.Message
 		for i := range b.Phases {
 			ph := &b.Phases[i]
@@ -396,12 +557,18 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		if ph.State != PhaseRunning {
 			return invalid("phase", "phase %s is %s, not running", ph.Name, ph.State)
 		}
+		if err := endsAfterStart(ph, ts); err != nil {
+			return err
+		}
 		ph.moveTo(PhaseCompleted)
 		ph.End = ts
 		record(phaseSpan(b, ph))
 	case TypePhaseFailed:
 		if ph.State != PhaseRunning && ph.State != PhasePending {
 			return invalid("phase", "phase %s is %s, not pending or running", ph.Name, ph.State)
+		}
+		if err := endsAfterStart(ph, ts); err != nil {
+			return err
 		}
 		if ph.Start.IsZero() {
 			ph.Start = ts
@@ -418,6 +585,15 @@ func apply(b *Build, ev *Event, ts time.Time, spans *[]SpanRecord) *Error {
 		record(phaseSpan(b, ph))
 	default:
 		return invalid("type", "unexpected event type")
+	}
+	return nil
+}
+
+// endsAfterStart says why a phase cannot end at ts: before it started. A phase that never
+// started (failing from pending) starts when it ends.
+func endsAfterStart(ph *Phase, ts time.Time) *Error {
+	if !ph.Start.IsZero() && ts.Before(ph.Start) {
+		return invalid("time", "phase %s cannot end at %s, before it started at %s", ph.Name, ts.Format(time.RFC3339Nano), ph.Start.Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -542,13 +718,14 @@ func (r *Registry) TakeSpans() []SpanRecord {
 	return s
 }
 
-// Expire removes builds that finished more than FinishedTTL before now.
+// Expire removes builds that the receiver saw finish more than FinishedTTL before now, on its
+// own clock: a client's time neither shortens nor extends their stay.
 func (r *Registry) Expire(now time.Time) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
 	for id, b := range r.builds {
-		if b.Done() && now.Sub(b.Finished) > r.opts.FinishedTTL {
+		if b.Done() && now.Sub(b.FinishedObserved) > r.opts.FinishedTTL {
 			delete(r.builds, id)
 			delete(r.dirty, id)
 			r.unsaved[id] = false
@@ -561,8 +738,9 @@ func (r *Registry) Expire(now time.Time) int {
 // Restore puts builds loaded from storage back, as they were, and marks them changed so that
 // their state is emitted at once. Past MaxBuilds it keeps the running builds first, then the
 // most recently updated, and returns the ids of the builds it dropped (and marks them removed
-// in storage).
-func (r *Registry) Restore(builds []Build) (dropped []string) {
+// in storage). A finished build stored without the time the receiver saw it finish counts
+// from now, the time of the restore (and is marked to be written with it).
+func (r *Registry) Restore(builds []Build, now time.Time) (dropped []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	builds = slices.Clone(builds)
@@ -585,6 +763,10 @@ func (r *Registry) Restore(builds []Build) (dropped []string) {
 		b.ids = make(map[string]struct{}, len(b.EventIDs))
 		for _, e := range b.EventIDs {
 			b.ids[e] = struct{}{}
+		}
+		if b.Done() && b.FinishedObserved.IsZero() {
+			b.FinishedObserved = now
+			r.unsaved[b.ID] = true
 		}
 		r.builds[b.ID] = &b
 		r.dirty[b.ID] = struct{}{}
