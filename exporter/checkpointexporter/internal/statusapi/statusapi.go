@@ -7,8 +7,8 @@
 //	GET /v1/hosts                                hosts with their latest utilisation
 //	GET /v1/hosts/{name}                         one host
 //
-// Every other method gets 405, every other path 404, an unclean path (//, . or .. segments,
-// a trailing slash) 400, a bad value of a closed filter 400, all with a JSON error body. The package
+// Every other method gets 405, every other path 404, an unclean path (//, . or .. segments)
+// 400, a bad value of a closed filter 400, all with a JSON error body. The package
 // also has the middleware that writes every request to the audit log.
 package statusapi // import "github.com/buildmon/buildmon/exporter/checkpointexporter/internal/statusapi"
 
@@ -129,12 +129,21 @@ func NewHandler(src Source) http.Handler {
 		}
 		// ServeMux would answer an unclean path with a redirect to the clean one (an HTML
 		// body); a client of this API gets a JSON error instead, and one path names one thing.
-		if p := r.URL.Path; p != path.Clean(p) {
-			writeError(w, http.StatusBadRequest, "unclean path "+quote(p)+": empty, \".\" or \"..\" segments and trailing slashes are not allowed")
+		if p := r.URL.Path; p != cleanPath(p) {
+			writeError(w, http.StatusBadRequest, "unclean path "+quote(p)+": empty, \".\" or \"..\" segments are not allowed")
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// cleanPath is path.Clean keeping a trailing slash (such paths name no endpoint and get 404).
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // checkClosed checks a query parameter with a closed set of values: at most once, and empty
