@@ -56,6 +56,9 @@ type Build struct {
 
 	ids      map[string]struct{}
 	identity *Identity // shared by the build's spans
+	// changed marks a staged copy that an accepted event changed; copies that only served
+	// lookups (duplicates, errors) are not committed over the registry's build.
+	changed bool
 }
 
 // Identity is what a span needs of its build: id and resource attributes.
@@ -104,6 +107,7 @@ func (b *Build) Snapshot() Build {
 	c := b.clone()
 	c.EventIDs = nil
 	c.ids = nil
+	c.changed = false
 	return *c
 }
 
@@ -267,7 +271,9 @@ func (s *Stage) Commit() {
 // merge adds an accepted request's stage to its group.
 func (s *Stage) merge(req *Stage) {
 	for id, b := range req.work {
-		s.work[id] = b
+		if b.changed {
+			s.work[id] = b
+		}
 	}
 	for id, ids := range req.newIDs {
 		if s.newIDs == nil {
@@ -362,6 +368,7 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time) (Result, error) 
 		if ts.After(b.Updated) {
 			b.Updated = ts
 		}
+		b.changed = true
 		res.Accepted++
 	}
 	st.spans = spans
@@ -373,6 +380,10 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time) (Result, error) 
 // TakeUnsaved. r.mu is held.
 func (r *Registry) commit(st *Stage, markUnsaved bool) {
 	for id, b := range st.work {
+		if !b.changed {
+			continue
+		}
+		b.changed = false
 		if old := r.builds[id]; old != nil {
 			b.EventIDs, b.ids = old.EventIDs, old.ids
 		}

@@ -222,3 +222,24 @@ func TestStageCommitsOnlyWhenTold(t *testing.T) {
 	assert.Equal(t, Result{Accepted: 1, Duplicates: 1}, res2, "the committed ids are the written ones: a1 fell out")
 	assert.Len(t, r.TakeDirty(), 2)
 }
+
+// A build a staged request only looked at (a duplicate) is not committed over the registry:
+// a finished build that expires while the stage is written stays gone.
+func TestStageDoesNotResurrectExpiredBuilds(t *testing.T) {
+	r := NewRegistry(Options{MaxBuilds: 10, MaxEventIDs: 10, FinishedTTL: time.Minute})
+	_, err := r.Apply([]Event{started("done", collectorNow), finished("done", collectorNow), started("run", collectorNow), phaseEvent(TypePhaseStarted, "run", "r1", collectorNow)}, collectorNow)
+	require.NoError(t, err)
+	st := r.NewStage()
+	res, err := st.Apply([]Event{finished("done", collectorNow), phaseEvent(TypeStepCompleted, "run", "r2", collectorNow)}, collectorNow)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Accepted: 1, Duplicates: 1}, res)
+	changes := st.Changes()
+	require.Len(t, changes, 1)
+	assert.Equal(t, "run", changes[0].Build.ID)
+	require.Equal(t, 1, r.Expire(collectorNow.Add(2*time.Minute)))
+	st.Commit()
+	_, ok := r.Get("done")
+	assert.False(t, ok)
+	b, _ := r.Get("run")
+	assert.Equal(t, int64(1), b.Phases[0].Completed)
+}
