@@ -69,8 +69,14 @@ func TestDecodeStrictJSON(t *testing.T) {
 		})
 	}
 
+	// "null" inside a string is no null.
+	evs, err := DecodeNDJSON([]byte(`{`+step+`,"step":"null"}`+"\n"+`{`+step+`,"id":"nullnull"}`), nil, DecodeOptions{})
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	assert.Equal(t, "null", evs[0].Step)
+
 	// The line breaks JSON allows around an object still work, and so does CRLF.
-	evs, err := DecodeNDJSON([]byte(" {"+step+"}\t\r\n\r\n{"+step+",\"count\":2} \n"), nil, DecodeOptions{})
+	evs, err = DecodeNDJSON([]byte(" {"+step+"}\t\r\n\r\n{"+step+",\"count\":2} \n"), nil, DecodeOptions{})
 	require.NoError(t, err)
 	require.Len(t, evs, 2)
 	assert.Equal(t, int64(2), evs[1].Count)
@@ -248,5 +254,5 @@ func requireRepresentable(t *testing.T, ts time.Time) {
 	require.True(t, back.Equal(ts))
 	require.GreaterOrEqual(t, ts.UnixNano(), int64(0))
 	require.True(t, time.Unix(0, ts.UnixNano()).Equal(ts), "nanoseconds since 1970 overflow: %v", ts)
-	require.Positive(t, ts.Sub(MinTime)+1, "duration overflow: %v", ts)
+	require.Positive(t, ts.Sub(minTime)+1, "duration overflow: %v", ts)
 }

@@ -204,7 +204,7 @@ type DecodeOptions struct {
 	// Now is the collector's clock when the request arrived.
 	Now time.Time
 	// MaxClockSkew bounds how far a client's time may lie from Now, into the future or the
-	// past; 0 sets no bound besides the range every time must be in (MinTime to MaxTime).
+	// past; 0 sets no bound besides the range every time must be in (1970 to 2261).
 	MaxClockSkew time.Duration
 }
 
@@ -212,8 +212,8 @@ type DecodeOptions struct {
 // time.Time.UnixNano count nanoseconds since 1970 in 64 bits (int64 runs out in April 2262),
 // durations between two times of the range fit time.Duration, and JSON can write them.
 var (
-	MinTime = time.Unix(0, 0).UTC()
-	MaxTime = time.Date(2261, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(2261, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
 )
 
 // maxZoneOffset is exclusive: RFC 3339 offsets are at most ±23:59, and time.Time.MarshalJSON
@@ -222,24 +222,38 @@ const maxZoneOffset = 24 * 60 * 60
 
 // jsonOptions make the parser strict, so that no other parser can read a different event
 // from the same bytes: duplicate names are errors (jsontext's default), names match
-// case-sensitively (json v2's default), unknown names and null values are errors.
-var jsonOptions = json.JoinOptions(
-	json.RejectUnknownMembers(true),
-	// One function per Go type of the wire format (a function for the interface any would
-	// do for all, at three times the cost of decoding); TestNullIsRejectedEverywhere checks
-	// that every field is covered.
-	json.WithUnmarshalers(json.JoinUnmarshalers(
-		rejectNull[*wireEvent](),
-		rejectNull[*string](),
-		rejectNull[**int64](),
-		rejectNull[**Attributes](),
-		rejectNull[*[]PhasePlan](),
-		rejectNull[*PhasePlan](),
-		rejectNull[*int64](),
-		rejectNull[*[]string](),
-		rejectNull[**float64](),
-	)),
+// case-sensitively (json v2's default), unknown names are errors. nullOptions add that null
+// is an error; they cost a function call per value, so they are used only for input that
+// holds the bytes "null" at all (the literal cannot be escaped, so other input has none).
+var (
+	jsonOptions = json.RejectUnknownMembers(true)
+	nullOptions = json.JoinOptions(
+		jsonOptions,
+		// One function per Go type of the wire format (one for the interface any would cover
+		// all, at three times the cost of decoding); TestNullIsRejectedEverywhere checks that
+		// every field is covered.
+		json.WithUnmarshalers(json.JoinUnmarshalers(
+			rejectNull[*wireEvent](),
+			rejectNull[*string](),
+			rejectNull[**int64](),
+			rejectNull[**Attributes](),
+			rejectNull[*[]PhasePlan](),
+			rejectNull[*PhasePlan](),
+			rejectNull[*int64](),
+			rejectNull[*[]string](),
+			rejectNull[**float64](),
+		)),
+	)
 )
+
+var nullLiteral = []byte("null")
+
+func optionsFor(input []byte) json.Options {
+	if bytes.Contains(input, nullLiteral) {
+		return nullOptions
+	}
+	return jsonOptions
+}
 
 // errNull marks a JSON null: no field of an event takes null, and absent is not the same.
 var errNull = errors.New("must not be null")
@@ -255,33 +269,26 @@ func rejectNull[T any]() *json.Unmarshalers {
 	})
 }
 
-// lineDecoder decodes one JSON value from a byte slice; pooled, as one is a few hundred bytes.
-type lineDecoder struct {
-	rd  bytes.Reader
+// bodyDecoder reads the event objects of one body; pooled, as one is a few hundred bytes.
+type bodyDecoder struct {
+	buf bytes.Buffer
 	dec jsontext.Decoder
 }
 
-var lineDecoders = sync.Pool{New: func() any { return new(lineDecoder) }}
+var bodyDecoders = sync.Pool{New: func() any { return new(bodyDecoder) }}
 
-// decode reads exactly one event object from b, a body or a line of a batch, into w:
-// anything after it, even another object, is an error.
-func (d *lineDecoder) decode(b []byte, w *wireEvent, batch bool) *Error {
-	d.rd.Reset(b)
-	d.dec.Reset(&d.rd, jsonOptions)
+// reset makes d read body, which it aliases until the next reset.
+func (d *bodyDecoder) reset(body []byte) {
+	d.buf = *bytes.NewBuffer(body)
+	d.dec.Reset(&d.buf, optionsFor(body))
+}
+
+// next decodes the next JSON value into w; end is the offset in the body right after it.
+func (d *bodyDecoder) next(w *wireEvent) (end int, err *Error) {
 	if err := json.UnmarshalDecode(&d.dec, w); err != nil {
-		e := jsonError(err)
-		if batch && e.Message == msgTruncated {
-			e.Message += " (each line of a batch holds one whole event object)"
-		}
-		return e
+		return 0, jsonError(err)
 	}
-	if _, err := d.dec.ReadToken(); !errors.Is(err, io.EOF) {
-		if batch {
-			return invalid("", "trailing data after the event object: each line of a batch holds exactly one")
-		}
-		return invalid("", "trailing data after the event object: the body holds exactly one")
-	}
-	return nil
+	return int(d.dec.InputOffset()), nil
 }
 
 const msgTruncated = "truncated JSON"
@@ -298,18 +305,24 @@ func DecodeOne(body []byte, opts DecodeOptions) (Event, error) {
 	if !utf8.Valid(body) {
 		return Event{}, invalid("", "body is not valid UTF-8")
 	}
-	d := lineDecoders.Get().(*lineDecoder)
-	defer lineDecoders.Put(d)
+	d := bodyDecoders.Get().(*bodyDecoder)
+	defer bodyDecoders.Put(d)
+	d.reset(body)
 	var w wireEvent
-	if err := d.decode(body, &w, false); err != nil {
+	end, err := d.next(&w)
+	if err != nil {
 		return Event{}, err
+	}
+	if len(trimJSONSpace(body[end:])) > 0 {
+		return Event{}, invalid("", "trailing data after the event object: the body holds exactly one")
 	}
 	return validate(&w, &opts)
 }
 
 // DecodeNDJSON decodes a batch with exactly one JSON event object on each line; blank lines
 // are skipped. It appends to dst and stops at the first bad event, whose 0-based position
-// (blank lines not counted) the error gives.
+// (blank lines not counted) the error gives. One decoder reads the whole batch: per-line
+// decoders cost more than the events themselves.
 func DecodeNDJSON(body []byte, dst []Event, opts DecodeOptions) ([]Event, error) {
 	if !utf8.Valid(body) {
 		return dst, invalid("", "body is not valid UTF-8")
@@ -317,35 +330,45 @@ func DecodeNDJSON(body []byte, dst []Event, opts DecodeOptions) ([]Event, error)
 	// One event per line: growing dst event by event would copy it about log2(n) times. No
 	// valid event is shorter than minEventLen, which bounds what a body of newlines reserves.
 	dst = slices.Grow(dst, min(bytes.Count(body, []byte{'\n'})+1, len(body)/minEventLen+1))
-	d := lineDecoders.Get().(*lineDecoder)
-	defer lineDecoders.Put(d)
+	d := bodyDecoders.Get().(*bodyDecoder)
+	defer bodyDecoders.Put(d)
+	d.reset(body)
 	var w wireEvent // reused: decoding into a fresh value per line costs an allocation each
 	index := 0
-	for rest := body; len(rest) > 0; {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
+	for pos := 0; pos < len(body); {
+		lineEnd := len(body)
+		if i := bytes.IndexByte(body[pos:], '\n'); i >= 0 {
+			lineEnd = pos + i
 		}
-		if len(trimJSONSpace(line)) == 0 {
+		if len(trimJSONSpace(body[pos:lineEnd])) == 0 {
+			pos = lineEnd + 1
 			continue
 		}
 		w = wireEvent{}
 		var err error
-		if e := d.decode(line, &w, true); e != nil {
+		end, e := d.next(&w)
+		switch {
+		case e != nil:
+			if e.Message == msgTruncated {
+				e.Message += " (each line of a batch holds one whole event object)"
+			}
 			err = e
-		} else {
+		case end > lineEnd:
+			err = invalid("", "an event object spread over several lines: each line of a batch holds one whole event object")
+		case len(trimJSONSpace(body[end:lineEnd])) > 0:
+			err = invalid("", "trailing data after the event object: each line of a batch holds exactly one")
+		default:
 			var ev Event
 			if ev, err = validate(&w, &opts); err == nil {
 				dst = append(dst, ev)
 				index++
+				pos = lineEnd + 1
 				continue
 			}
 		}
-		var e *Error
-		if errors.As(err, &e) {
-			e.Index = index
+		var ee *Error
+		if errors.As(err, &ee) {
+			ee.Index = index
 		}
 		return dst, err
 	}
@@ -655,7 +678,7 @@ func truncate(s string) string {
 }
 
 // parseTime parses an event's time and checks that the whole system can hold it: an offset
-// within ±23:59, inside MinTime to MaxTime, and within opts.MaxClockSkew of opts.Now.
+// within ±23:59, inside minTime to maxTime, and within opts.MaxClockSkew of opts.Now.
 func parseTime(s string, opts *DecodeOptions) (time.Time, error) {
 	ts, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -664,8 +687,8 @@ func parseTime(s string, opts *DecodeOptions) (time.Time, error) {
 	if _, offset := ts.Zone(); offset <= -maxZoneOffset || offset >= maxZoneOffset {
 		return time.Time{}, invalid("time", "UTC offset must be within ±23:59")
 	}
-	if ts.Before(MinTime) || ts.After(MaxTime) {
-		return time.Time{}, invalid("time", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+	if ts.Before(minTime) || ts.After(maxTime) {
+		return time.Time{}, invalid("time", "must be between %s and %s", minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339))
 	}
 	if opts.MaxClockSkew > 0 {
 		if d := ts.Sub(opts.Now); d > opts.MaxClockSkew || d < -opts.MaxClockSkew {
