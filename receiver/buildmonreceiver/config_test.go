@@ -40,6 +40,9 @@ func TestLoadConfig(t *testing.T) {
 			check: func(t *testing.T, cfg *Config) {
 				assert.Equal(t, "127.0.0.1:5320", cfg.Events.NetAddr.Endpoint)
 				assert.Equal(t, int64(65536), cfg.Events.MaxRequestBodySize)
+				assert.Equal(t, 5*time.Second, cfg.Events.ReadTimeout)
+				assert.Equal(t, 64, cfg.Events.MaxConnections)
+				assert.Equal(t, defaultReadHeaderTimeout, cfg.Events.ReadHeaderTimeout, "defaults stay beside the set keys")
 				assert.Equal(t, 2*time.Second, cfg.ReportInterval)
 				assert.Equal(t, time.Minute, cfg.FinishedBuildTTL)
 				assert.Equal(t, 50, cfg.MaxBuilds)
@@ -63,7 +66,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "negative_clock_skew"), wantErr: "max_clock_skew must not be negative"},
 		{
 			id:      component.NewIDWithName(metadata.Type, "bad_host"),
-			wantErr: "events.max_request_body_size must not be negative\nhost.system.collection_interval must be positive",
+			wantErr: "events.max_request_body_size must not be negative\nevents.max_connections must not be negative\nhost.system.collection_interval must be positive",
 		},
 	}
 	for _, tt := range tests {
