@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -127,4 +129,58 @@ func TestEventsServerClosesSlowBodies(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("status %d, want 408", resp.StatusCode)
 	}
+}
+
+// TestConnectionFloodKeepsFilesWritable: 1,500 connections that send nothing. The receiver
+// serves at most events.max_connections (512) of them at once, the rest wait in the kernel's
+// accept queue, so the collector's open file descriptors stay bounded (before, each one took a
+// descriptor and 20,000 of them made checkpoint writes fail) and checkpoints keep being written.
+func TestConnectionFloodKeepsFilesWritable(t *testing.T) {
+	const conns, maxConnections = 1500, 512
+	p := newPorts(t)
+	dir := t.TempDir()
+	col := startRel(t, relConfig{Ports: p, Dir: dir})
+	pid := col.cmd.Process.Pid
+	fds := func() int {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	base := fds()
+	addr := fmt.Sprintf("127.0.0.1:%d", p.Events)
+	for i := range conns {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+	}
+	floodAt := time.Now()
+	// Every connection is in the collector or in its accept queue now; give the collector the
+	// time to accept what it will (the first 512 are accepted at once, the others never while
+	// they are held, so the count below does not depend on the wait).
+	eventually(t, 15*time.Second, func() error {
+		if n := fds(); n < base+maxConnections {
+			return fmt.Errorf("%d descriptors, the cap not reached yet", n)
+		}
+		return nil
+	})
+	if n := fds(); n > base+maxConnections+50 {
+		t.Fatalf("%d open descriptors with %d connections (before the flood %d; cap %d)", n, conns, base, maxConnections)
+	}
+	eventually(t, 15*time.Second, func() error {
+		newest := time.Time{}
+		_ = filepath.Walk(filepath.Join(dir, "checkpoints"), func(_ string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() && strings.HasSuffix(info.Name(), ".ckpt") && info.ModTime().After(newest) {
+				newest = info.ModTime()
+			}
+			return nil
+		})
+		if !newest.After(floodAt) {
+			return fmt.Errorf("no checkpoint written since the flood began")
+		}
+		return nil
+	})
 }
