@@ -62,6 +62,8 @@ func TestDecodeStrictJSON(t *testing.T) {
 		{"null count", `{` + step + `,"count":null}`, false, "count", "must not be null"},
 		{"null count in a batch", `{` + step + `,"count":null}`, true, "count", "must not be null"},
 		{"null event", `null`, true, "", "JSON object"},
+		{"unknown name with an escape sequence", `{` + step + `,"\u001b[2J":1}`, false, `"\x1b[2J"`, "unknown field"},
+		{"string for a number", `{` + step + `,"count":"\u009b2J"}`, false, "count", "must be an integer, got JSON string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

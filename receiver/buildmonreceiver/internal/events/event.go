@@ -10,6 +10,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -413,7 +414,8 @@ func jsonError(err error) *Error {
 		case errors.Is(err, errNull):
 			return invalid(field, "must not be null; leave the field out instead")
 		case semErr.GoType != nil:
-			if semErr.JSONKind != 0 && len(semErr.JSONValue) > 0 && len(semErr.JSONValue) <= 32 {
+			// Only a number is quoted back: its text cannot hold control characters.
+			if semErr.JSONKind == '0' && len(semErr.JSONValue) <= 32 {
 				return invalid(field, "must be %s, got JSON %s %s", jsonKind(semErr.GoType), kindName(semErr.JSONKind), semErr.JSONValue)
 			}
 			return invalid(field, "must be %s, got JSON %s", jsonKind(semErr.GoType), kindName(semErr.JSONKind))
@@ -432,10 +434,14 @@ func unwrapMessage(err error) string {
 }
 
 // fieldOf names the field a JSON pointer points to as the API's errors do: phases[1].steps.
+// An unknown name with control characters in it is quoted, as it is echoed to the client.
 func fieldOf(p jsontext.Pointer) string {
 	var b strings.Builder
 	prev := ""
 	for tok := range p.Tokens() {
+		if controlAt(tok, false) >= 0 {
+			tok = strconv.QuoteToASCII(tok)
+		}
 		if (prev == "phases" || prev == "milestones") && isIndex(tok) {
 			b.WriteString("[" + tok + "]")
 		} else {

@@ -15,8 +15,9 @@ import (
 var fuzzOptions = DecodeOptions{Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), MaxClockSkew: 24 * time.Hour}
 
 // FuzzDecodeOne feeds arbitrary bodies to the single-event decoder and applies what decodes:
-// no panic, every error is a client error, and what is accepted is read the same by
-// encoding/json, has no control characters in its names, and a time the system can hold.
+// no panic, every error is a client error that echoes no control character, and what is
+// accepted is read the same by encoding/json, has no control characters in its names, and a
+// time the system can hold.
 func FuzzDecodeOne(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"build_started","build_id":"b","pipeline":"p","phases":[{"name":"A","steps":3},{"name":"B","milestones":["x"],"weight":0.5}]}`,
@@ -35,6 +36,7 @@ func FuzzDecodeOne(f *testing.F) {
 			if e, ok := err.(*Error); !ok || e.Status != StatusBadRequest {
 				t.Fatalf("decode error is not a 400 client error: %#v", err)
 			}
+			require.Negative(t, controlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())
 			return
 		}
 		checkAccepted(t, ev)
@@ -91,6 +93,7 @@ func FuzzDecodeNDJSON(f *testing.F) {
 			if !errors.As(err, &e) || e.Status != StatusBadRequest {
 				t.Fatalf("batch error is not a 400 client error: %#v", err)
 			}
+			require.Negative(t, controlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())
 			return
 		}
 		var lines []Event
