@@ -26,11 +26,18 @@ type errorBody struct {
 	Index *int   `json:"index,omitempty"`
 }
 
+// writeJSON encodes v before it writes the status, so that a value that cannot be encoded is
+// a 500 that says so, not a 200 with an empty body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(errorBody{Error: "encoding the answer: " + err.Error()})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // Header values shared by all answers; net/http only reads them.

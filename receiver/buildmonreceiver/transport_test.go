@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -176,4 +178,19 @@ func TestUncleanPathsAnswerJSON(t *testing.T) {
 		assert.Empty(t, resp.Header.Get("Location"), p)
 	}
 	assert.Equal(t, 0, tr.r.registry.Len())
+}
+
+// An answer that cannot be encoded is a JSON 500, not a 200 with an empty body (a build whose
+// time JSON could not write was answered that way).
+func TestUnencodableAnswerIs500(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, map[string]float64{"x": math.Inf(1)})
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.Contains(t, rec.Body.String(), `"error":"encoding the answer`)
+
+	rec = httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, map[string]int{"x": 1})
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.JSONEq(t, `{"x":1}`, rec.Body.String())
 }
