@@ -374,7 +374,9 @@ func TestCriticalAlertReachesAlertmanagerAndPausesTheBuild(t *testing.T) {
 		return nil
 	})
 	_ = work.Process.Signal(os.Interrupt)
-	<-workErr
+	if err := <-workErr; err != nil {
+		t.Logf("load generator stopped: %v", err)
+	}
 	col.stop()
 }
 
@@ -393,7 +395,7 @@ func countLines(path string) int {
 }
 
 // buildsInPrometheus runs the scripted build buildID and leaves a second build running, then
-// checks what Prometheus holds: the finished build at progress 1, a labelled progress series per
+// checks what Prometheus holds: the finished build at progress 1, a labeled progress series per
 // phase, the host series, and data for every dashboard query.
 func buildsInPrometheus(t *testing.T, p ports, prom *prometheus, buildID string) {
 	t.Helper()

@@ -53,7 +53,7 @@ func TestCrashSafety(t *testing.T) {
 			go func(id string) {
 				defer wg.Done()
 				for !stop.Load() {
-					c.post(`{"type":"step_completed","build_id":"` + id + `","phase":"BUILD"}`)
+					_, _, _, _ = c.post(`{"type":"step_completed","build_id":"` + id + `","phase":"BUILD"}`)
 					time.Sleep(10 * time.Millisecond)
 				}
 			}(id)

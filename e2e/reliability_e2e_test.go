@@ -173,7 +173,7 @@ func TestAccessControl(t *testing.T) {
 		`{"type":"build_started","build_id":"`+buildID+`","pipeline":"`+pipeline+`","phases":[{"name":"BUILD","steps":4}]}`,
 		`{"type":"phase_started","build_id":"`+buildID+`","phase":"BUILD"}`,
 		`{"type":"step_completed","build_id":"`+buildID+`","phase":"BUILD"}`); err != nil || code != http.StatusAccepted {
-		t.Fatalf("authorised post: %d %s %v", code, body, err)
+		t.Fatalf("authorized post: %d %s %v", code, body, err)
 	}
 	var before string
 	eventually(t, 15*time.Second, func() error {
@@ -231,7 +231,7 @@ func TestAccessControl(t *testing.T) {
 				}
 			}
 			if !ok || !denied {
-				return fmt.Errorf("audit log lacks the authorised (with subject) and the denied request: %v", lines)
+				return fmt.Errorf("audit log lacks the authorized (with subject) and the denied request: %v", lines)
 			}
 			return nil
 		})
@@ -265,7 +265,7 @@ func TestAccessControl(t *testing.T) {
 	})
 }
 
-// stripVolatile removes fields that move without any event (host utilisation, ETA, clocks).
+// stripVolatile removes fields that move without any event (host utilization, ETA, clocks).
 func stripVolatile(body string) string {
 	var m map[string]any
 	if json.Unmarshal([]byte(body), &m) != nil {

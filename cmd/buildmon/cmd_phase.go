@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,7 +77,7 @@ func cmdPhase(a *app, o *options, args []string) int {
 		var he *collector.HTTPError
 		var ie *collector.InvalidEventError
 		startRejected = errors.As(err, &ie) ||
-			(errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 && he.StatusCode != 429)
+			(errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 && he.StatusCode != http.StatusTooManyRequests)
 	}
 
 	cmd := a.command(command, o, id, name)

@@ -78,7 +78,7 @@ func cmdStatus(a *app, o *options, args []string) int {
 }
 
 // showStatus reads the build's status and prints it.
-func (a *app) showStatus(s *session, id string, asJSON, clear bool) (collector.Status, error) {
+func (a *app) showStatus(s *session, id string, asJSON, clearFirst bool) (collector.Status, error) {
 	ctx := context.Background()
 	if asJSON {
 		raw, err := s.client.GetStatusRaw(ctx, id)
@@ -102,7 +102,7 @@ func (a *app) showStatus(s *session, id string, asJSON, clear bool) (collector.S
 	if err != nil {
 		return st, err
 	}
-	if clear {
+	if clearFirst {
 		fmt.Fprint(a.stdout, clearScreen)
 	}
 	return st, statusview.Render(a.stdout, st, a.now())

@@ -1,6 +1,6 @@
 // Command buildmon is the build client of buildmon: it reports a build's phases and steps to
 // the collector's events API, wraps build commands as phases, shows a build's status, and
-// honours CRITICAL pauses by stopping the wrapped command's process group until they clear.
+// honors CRITICAL pauses by stopping the wrapped command's process group until they clear.
 //
 // It never breaks the build it wraps: when the collector cannot be reached it warns once and
 // carries on, and `buildmon phase` always exits with the wrapped command's exit code.
@@ -83,7 +83,7 @@ func (a *app) warnf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "buildmon: %s\n", printable.String(fmt.Sprintf(format, args...)))
 }
 
-// syncWriter serialises writes to w, which the wrapped command's output copier and buildmon's
+// syncWriter serializes writes to w, which the wrapped command's output copier and buildmon's
 // own messages share. Files are left as they are, so that the command writes to them directly.
 func syncWriter(w io.Writer) io.Writer {
 	if w == nil {

@@ -84,7 +84,8 @@ func TestSignalToPausedBuildmon(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
-	case <-waited:
+	case err := <-waited:
+		t.Logf("buildmon exited after SIGTERM: %v", err)
 	case <-time.After(20 * time.Second):
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		_ = cmd.Process.Kill()

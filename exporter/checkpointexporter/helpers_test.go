@@ -66,7 +66,7 @@ type buildSpec struct {
 }
 
 func metricsBuilder() *schemametadata.MetricsBuilder {
-	cfg := schemametadata.DefaultMetricsBuilderConfig()
+	cfg := schemametadata.NewDefaultMetricsBuilderConfig()
 	cfg.Metrics.BuildPhaseCPUUtilizationAvg.Enabled = true
 	cfg.Metrics.BuildPhaseCPUUtilizationMax.Enabled = true
 	cfg.Metrics.BuildPhaseMemoryUsageMax.Enabled = true

@@ -51,7 +51,7 @@ func TestClassDefaults(t *testing.T) {
 }
 
 // TestAliases pins the seed's metric names (§4.1) to the schema: the README documents this
-// table, so a change here is a change of documented behaviour.
+// table, so a change here is a change of documented behavior.
 func TestAliases(t *testing.T) {
 	tests := []struct {
 		name    string

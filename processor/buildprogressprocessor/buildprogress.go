@@ -24,7 +24,7 @@ const (
 // buildProgressProcessor derives progress, ETA, per-phase resource usage and alert states
 // from build and host metrics and appends them to the batch it passes on.
 //
-// processMetrics may be called concurrently by the pipeline; mu serialises it, so the state
+// processMetrics may be called concurrently by the pipeline; mu serializes it, so the state
 // below is only ever touched by one batch at a time.
 type buildProgressProcessor struct {
 	logger    *zap.Logger
@@ -59,7 +59,7 @@ type buildProgressProcessor struct {
 	expired      []alerting.Expired
 }
 
-// touchedResource is a ResourceMetrics of the batch the processor recognised.
+// touchedResource is a ResourceMetrics of the batch the processor recognized.
 type touchedResource struct {
 	index int
 	build *buildState
@@ -115,7 +115,7 @@ func (p *buildProgressProcessor) shutdown(context.Context) error {
 
 // processMetrics runs in three passes over the batch: it reads every build and host
 // resource (updating progress and feeding alert windows), then appends the derived metrics
-// to each recognised resource, then appends a resource for every build whose pause state
+// to each recognized resource, then appends a resource for every build whose pause state
 // changed without the build being in the batch.
 func (p *buildProgressProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	now := p.clock.Now()

@@ -95,13 +95,6 @@ func doublePoint(dps pmetric.NumberDataPointSlice, at time.Time, v float64, kv .
 	}
 }
 
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // addBuild appends a build's ResourceMetrics the way the buildmon receiver writes it: the
 // state sets hold the current state and the state left.
 func addBuild(md pmetric.Metrics, b buildIn) {

@@ -41,7 +41,7 @@ func elapsed(start, end, now time.Time) float64 {
 }
 
 // metrics returns the build metrics of the given builds, one resource per build. Every data
-// point of a build carries the time of the build's newest event (client timestamps honoured),
+// point of a build carries the time of the build's newest event (client timestamps honored),
 // which never goes backwards, so a consumer that keeps the newest point keeps the latest
 // state; the start time is the build's start. Durations of running phases and builds are
 // measured up to now.

@@ -40,7 +40,7 @@ func spanRecords() []events.SpanRecord {
 // included: ids derive from build, phase and step, so the spans a restarted collector
 // emits for a build land in the same trace as those before (UPDATE_GOLDEN=1 rewrites it).
 func TestTracesGolden(t *testing.T) {
-	e := newEmitter(bmetadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type))
+	e := newEmitter(bmetadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type))
 	got, err := (&ptrace.JSONMarshaler{}).MarshalTraces(e.traces(spanRecords()))
 	require.NoError(t, err)
 	file := filepath.Join("testdata", "golden", "spans.json")
@@ -55,7 +55,7 @@ func TestTracesGolden(t *testing.T) {
 // BenchmarkEmitTraces: the spans of 1000 step_completed events of 100 builds, as one NDJSON
 // batch of BenchmarkNDJSONBatch finishes them.
 func BenchmarkEmitTraces(b *testing.B) {
-	e := newEmitter(bmetadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type))
+	e := newEmitter(bmetadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type))
 	t0 := time.Now()
 	ids := make([]*events.Identity, 100)
 	for i := range ids {

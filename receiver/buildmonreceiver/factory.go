@@ -64,7 +64,7 @@ func createDefaultConfig() component.Config {
 		MaxClockSkew:         defaultMaxClockSkew,
 		RateLimit:            RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst},
 		Host:                 hostscraper.NewDefaultConfig(),
-		MetricsBuilderConfig: bmetadata.DefaultMetricsBuilderConfig(),
+		MetricsBuilderConfig: bmetadata.NewDefaultMetricsBuilderConfig(),
 	}
 }
 

@@ -59,7 +59,7 @@ type buildmonReceiver struct {
 	serveDone           chan struct{}       // closed when the HTTP server has stopped
 
 	persistent bool           // a storage extension is configured; set in Start
-	storeMu    sync.Mutex     // serialises the writes of the committer and the loop
+	storeMu    sync.Mutex     // serializes the writes of the committer and the loop
 	store      *registryStore // guarded by storeMu; nil without storage and after Shutdown
 
 	// The committer (commitLoop) runs with storage: requests hand it their events.

@@ -368,7 +368,7 @@ func TestEventErrorsLeaveStateUnchanged(t *testing.T) {
 		{"malformed JSON", "application/json", `{"type":`, 400, ""},
 		{"wrong type", "application/json", `{"type":"step_completed","build_id":"b1","phase":"BUILD","count":"1"}`, 400, "count"},
 		{"float count", "application/json", `{"type":"step_completed","build_id":"b1","phase":"BUILD","count":1.5}`, 400, "count"},
-		{"unknown field", "application/json", `{"type":"step_completed","build_id":"b1","phase":"BUILD","colour":"red"}`, 400, "colour"},
+		{"unknown field", "application/json", `{"type":"step_completed","build_id":"b1","phase":"BUILD","color":"red"}`, 400, "color"},
 		{"unknown phase", "application/json", `{"type":"phase_started","build_id":"b1","phase":"DEPLOY"}`, 400, "phase"},
 		{"step beyond plan", "application/json", `{"type":"step_completed","build_id":"b1","phase":"BUILD","count":3}`, 400, "count"},
 		{"step in completed phase", "application/json", `{"type":"step_completed","build_id":"b1","phase":"INIT"}`, 400, "phase"},

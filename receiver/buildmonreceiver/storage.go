@@ -22,7 +22,7 @@ const (
 )
 
 // registryStore keeps the build registry in a storage extension, the way filelog keeps its
-// offsets. It is not safe for concurrent use: the receiver's storeMu serialises its users.
+// offsets. It is not safe for concurrent use: the receiver's storeMu serializes its users.
 type registryStore struct {
 	client  storage.Client
 	ids     map[string]bool // ids in the stored index

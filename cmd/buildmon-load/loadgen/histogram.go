@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// Histogram bounds: buckets grow by histGrowth from histMin, so a quantile read from the
+// Histogram bounds: buckets grow by histGrowth from histFloor, so a quantile read from the
 // histogram is at most 1% above the true value, and memory stays fixed however many requests
 // a run makes.
 const (
-	histMin     = time.Microsecond
+	histFloor   = time.Microsecond
 	histGrowth  = 1.01
 	histBuckets = 1900 // 1µs·1.01^1900 ≈ 160 s
 )
@@ -26,10 +26,10 @@ type Histogram struct {
 }
 
 func bucketOf(d time.Duration) int {
-	if d <= histMin {
+	if d <= histFloor {
 		return 0
 	}
-	i := int(math.Ceil(math.Log(float64(d)/float64(histMin)) / logGrowth))
+	i := int(math.Ceil(math.Log(float64(d)/float64(histFloor)) / logGrowth))
 	if i >= histBuckets {
 		return histBuckets - 1
 	}
@@ -38,7 +38,7 @@ func bucketOf(d time.Duration) int {
 
 // upperBound is the largest duration that falls into bucket i.
 func upperBound(i int) time.Duration {
-	return time.Duration(float64(histMin) * math.Pow(histGrowth, float64(i)))
+	return time.Duration(float64(histFloor) * math.Pow(histGrowth, float64(i)))
 }
 
 // Record adds one latency.

@@ -430,7 +430,7 @@ func TestHistogramExtremes(t *testing.T) {
 	h.Record(-time.Second)
 	h.Record(0)
 	h.Record(time.Hour)
-	assert.LessOrEqual(t, h.Quantile(0.5), histMin, "below the first bucket")
+	assert.LessOrEqual(t, h.Quantile(0.5), histFloor, "below the first bucket")
 	assert.Equal(t, time.Hour, h.Quantile(1), "the overflow bucket reports the maximum")
 }
 

@@ -101,7 +101,7 @@ type workerResult struct {
 
 // Run sends step_completed events to opts.Builds until opts.Duration has passed or
 // opts.MaxRequests requests were made, and waits for every answer. The builds must have been
-// started (StartBuilds). A cancelled ctx ends the run early.
+// started (StartBuilds). A canceled ctx ends the run early.
 func (c *Client) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err

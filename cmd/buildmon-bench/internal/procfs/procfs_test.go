@@ -29,7 +29,7 @@ syscr: 10
 syscw: 20
 read_bytes: 4096
 write_bytes: 40960
-cancelled_write_bytes: 0
+canceled_write_bytes: 0
 `
 
 func TestParseStatCPU(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 // System names the CI system a build runs under.
 type System string
 
-// The CI systems Detect recognises.
+// The CI systems Detect recognizes.
 const (
 	None      System = ""
 	GitHub    System = "github-actions"

@@ -100,7 +100,7 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // Backoff configures retries: the first retry waits InitialInterval, each next one
-// Multiplier times longer up to MaxInterval, each randomised by ±RandomizationFactor; a
+// Multiplier times longer up to MaxInterval, each randomized by ±RandomizationFactor; a
 // batch is given up MaxElapsedTime after its first attempt (0: never). Without Enabled a
 // failed batch is given up at once.
 type Backoff struct {

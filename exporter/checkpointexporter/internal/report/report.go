@@ -40,7 +40,7 @@ type Phase struct {
 
 // Resources is what the host spent while a phase (or build) ran. The processor's per-phase
 // aggregates are used where present; the rest comes from the exporter's own samples of the
-// host's utilisation while the phase ran. Source says which contributed: "processor",
+// host's utilization while the phase ran. Source says which contributed: "processor",
 // "samples", "processor+samples" or "none". Fields are null when nothing is known.
 type Resources struct {
 	Source               string   `json:"source"`
@@ -125,14 +125,14 @@ type Performance struct {
 	SlowestPhaseSeconds float64 `json:"slowest_phase_seconds"`
 }
 
-// Efficiency is how the build used its host: the mean and peak utilisation while it ran,
+// Efficiency is how the build used its host: the mean and peak utilization while it ran,
 // and the CPU busy time it implies.
 type Efficiency struct {
 	Resources
-	// CPUBusySeconds is the mean CPU utilisation times the duration: how many seconds all of
+	// CPUBusySeconds is the mean CPU utilization times the duration: how many seconds all of
 	// the host's CPUs would have been busy (0 to duration; low means the build waited).
 	CPUBusySeconds *float64 `json:"cpu_busy_seconds"`
-	// IdleShare is 1 − mean CPU utilisation.
+	// IdleShare is 1 − mean CPU utilization.
 	IdleShare *float64 `json:"idle_share"`
 }
 

@@ -1,8 +1,8 @@
 // Package state is the monitoring state of the checkpoint exporter (seed §5, §6): per build
 // its plan, phases, progress, ETA, alerts, pause flag and result, per host its latest resource
-// utilisation. It reduces observations (plain values with data point timestamps, translated
+// utilization. It reduces observations (plain values with data point timestamps, translated
 // from pdata by the exporter) into that state, where the newer timestamp wins for every field
-// (the seed's StateSynchronizer), and serialises it for checkpoints.
+// (the seed's StateSynchronizer), and serializes it for checkpoints.
 //
 // The package is plain Go: no collector types appear in its API.
 package state // import "github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
@@ -94,7 +94,7 @@ type Build struct {
 	// (a bounded number of) them so that each counts once.
 	IssuesDropped    int      `json:"issues_dropped,omitempty"`
 	DroppedIssueKeys []string `json:"dropped_issue_keys,omitempty"`
-	// Usage tallies the host's utilisation samples taken while the build ran.
+	// Usage tallies the host's utilization samples taken while the build ran.
 	Usage Tally `json:"usage,omitzero"`
 
 	// FirstSeen and UpdatedAt are the oldest and newest data point timestamps applied.
@@ -160,7 +160,7 @@ func (r *PhaseResources) Any() bool {
 		r.NetTransmit.Set() || r.NetReceive.Set() || r.DiskOpsRead.Set() || r.DiskOpsWrite.Set()
 }
 
-// Tally summarises host utilisation samples.
+// Tally summarizes host utilization samples.
 type Tally struct {
 	Samples    int64   `json:"n,omitempty"`
 	CPUSum     float64 `json:"cpu_sum,omitempty"`
@@ -169,7 +169,7 @@ type Tally struct {
 	MemUsedMax int64   `json:"mem_used_max,omitempty"`
 }
 
-// CPUAvg returns the mean CPU utilisation of the samples.
+// CPUAvg returns the mean CPU utilization of the samples.
 func (t Tally) CPUAvg() float64 {
 	if t.Samples == 0 {
 		return 0
@@ -232,7 +232,7 @@ type Issue struct {
 	LastSeen  int64   `json:"last_seen"`
 }
 
-// Host is the latest resource utilisation of one host.
+// Host is the latest resource utilization of one host.
 type Host struct {
 	Name         string           `json:"name"`
 	CPU          Stamped[float64] `json:"cpu,omitzero"`

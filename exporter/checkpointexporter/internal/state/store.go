@@ -143,7 +143,7 @@ func (s *Store) Dirty() bool {
 }
 
 // Touched reports whether anything changed since the last checkpoint written, also changes
-// that make no checkpoint due (newer timestamps, utilisation samples); the final checkpoint
+// that make no checkpoint due (newer timestamps, utilization samples); the final checkpoint
 // at shutdown takes them along.
 func (s *Store) Touched() bool {
 	s.mu.Lock()
@@ -605,7 +605,7 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 	}
 	h.UpdatedAt = max(h.UpdatedAt, ts)
 	h.ObservedAt = now
-	// Utilisation is refreshed within seconds after a restart: it rides along with the next
+	// Utilization is refreshed within seconds after a restart: it rides along with the next
 	// checkpoint but does not make one due, so an idle host causes no writes. Alerts do.
 	if alertsChanged || created {
 		s.version++

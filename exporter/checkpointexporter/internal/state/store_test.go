@@ -320,7 +320,7 @@ func TestIssuesAreBounded(t *testing.T) {
 	assert.Equal(t, 10, b.IssuesDropped)
 }
 
-func TestHostUtilisationAloneMakesNoCheckpointDue(t *testing.T) {
+func TestHostUtilizationAloneMakesNoCheckpointDue(t *testing.T) {
 	s, _ := newStore(Limits{})
 	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Resource: Resource{Host: "h"}, Phases: []PhaseObservation{phaseObs("BUILD", PhaseRunning, 0, 3, 0)}}},
 		Hosts: []HostObservation{{Name: "h", CPU: At(0.1, ts(1))}}})
@@ -328,7 +328,7 @@ func TestHostUtilisationAloneMakesNoCheckpointDue(t *testing.T) {
 	require.NoError(t, err)
 	s.MarkWritten(v)
 	s.Apply(Batch{Hosts: []HostObservation{{Name: "h", CPU: At(0.7, ts(2))}}})
-	assert.False(t, s.Dirty(), "a new utilisation sample is no reason to write")
+	assert.False(t, s.Dirty(), "a new utilization sample is no reason to write")
 	// It still goes into the next checkpoint.
 	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Phases: []PhaseObservation{{Name: "BUILD", StepsCompleted: At(int64(1), ts(3))}}}}})
 	require.True(t, s.Dirty())

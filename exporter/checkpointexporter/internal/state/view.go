@@ -36,7 +36,7 @@ type BuildStatus struct {
 	DurationSeconds  float64       `json:"duration_seconds"`
 	StartedAt        string        `json:"started_at,omitempty"`
 	FinishedAt       string        `json:"finished_at,omitempty"`
-	// HostResources is the latest utilisation of the build's host (null if unknown).
+	// HostResources is the latest utilization of the build's host (null if unknown).
 	HostResources *HostResources `json:"host_resources"`
 	Reports       ReportLinks    `json:"reports"`
 	UpdatedAt     string         `json:"updated_at"`
@@ -66,7 +66,7 @@ type AlertStatus struct {
 	Since string `json:"since,omitempty"`
 }
 
-// HostResources is the latest resource utilisation of a host; fields are null while unknown.
+// HostResources is the latest resource utilization of a host; fields are null while unknown.
 type HostResources struct {
 	CPUUtilization         *float64 `json:"cpu_utilization"`
 	MemoryUtilization      *float64 `json:"memory_utilization"`

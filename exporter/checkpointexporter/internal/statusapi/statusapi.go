@@ -4,7 +4,7 @@
 //	GET /v1/builds/{id}                          real-time status of a build
 //	GET /v1/builds/{id}/report                   build report (once the build finished)
 //	GET /v1/builds/{id}/phases/{phase}/report    phase report (once the phase ended)
-//	GET /v1/hosts                                hosts with their latest utilisation
+//	GET /v1/hosts                                hosts with their latest utilization
 //	GET /v1/hosts/{name}                         one host
 //
 // Every other method gets 405, every other path 404, an unclean path (//, . or .. segments)

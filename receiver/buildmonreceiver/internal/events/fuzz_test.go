@@ -33,7 +33,7 @@ func FuzzDecodeOne(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := DecodeOne(body, fuzzOptions)
 		if err != nil {
-			if e, ok := err.(*Error); !ok || e.Status != StatusBadRequest {
+			if e := (*Error)(nil); !errors.As(err, &e) || e.Status != StatusBadRequest {
 				t.Fatalf("decode error is not a 400 client error: %#v", err)
 			}
 			require.Negative(t, controlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())

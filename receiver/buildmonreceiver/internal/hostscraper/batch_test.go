@@ -89,7 +89,7 @@ func TestBatchTemplate(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mbc := metadata.DefaultMetricsBuilderConfig()
+			mbc := metadata.NewDefaultMetricsBuilderConfig()
 			if tc.mutate != nil {
 				tc.mutate(&mbc)
 			}
@@ -124,7 +124,7 @@ func assertSameMetrics(t *testing.T, want, got pmetric.Metrics, msg string) {
 
 // A batch from the template shares nothing with the template or with the batch before it.
 func TestBatchTemplateCopies(t *testing.T) {
-	b := newTestBatch(metadata.DefaultMetricsBuilderConfig())
+	b := newTestBatch(metadata.NewDefaultMetricsBuilderConfig())
 	var batches []pmetric.Metrics
 	for n := range 4 {
 		b.begin(pcommon.Timestamp(n))

@@ -37,7 +37,7 @@ func benchScrapers(b *testing.B) (*systemScraper, *resourcesScraper) {
 	b.Helper()
 	cfg := NewDefaultConfig()
 	set := receivertest.NewNopSettings(metadata.Type)
-	mbc := metadata.DefaultMetricsBuilderConfig()
+	mbc := metadata.NewDefaultMetricsBuilderConfig()
 	system := newSystemScraper(newHostBase(&cfg, "bench", mbc, set))
 	resources, err := newResourcesScraper(newHostBase(&cfg, "bench", mbc, set), &cfg)
 	if err != nil {
@@ -188,7 +188,7 @@ func (v *systemBatch) handBuilt() pmetric.Metrics {
 func scrapeSystemBatch(tb testing.TB) (pmetric.Metrics, systemBatch) {
 	tb.Helper()
 	cfg := NewDefaultConfig()
-	s := newSystemScraper(newHostBase(&cfg, "bench", metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type)))
+	s := newSystemScraper(newHostBase(&cfg, "bench", metadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type)))
 	require.NoError(tb, s.start(context.Background(), nil))
 	for range 3 {
 		s.lastCPU = cpuTimes{} // as if a clock tick had passed since the baseline

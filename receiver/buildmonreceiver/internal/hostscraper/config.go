@@ -1,7 +1,7 @@
 // Package hostscraper measures the build host for the buildmon receiver: CPU and memory (the
 // seed's system stats, every second) and filesystems, disks and network interfaces (the seed's
 // resource usage, every 5 s), each group on its own scraperhelper controller. It reads Linux
-// procfs (honouring root_path, so it works from a container with the host's / mounted) and
+// procfs (honoring root_path, so it works from a container with the host's / mounted) and
 // records through the schema's generated MetricsBuilder.
 package hostscraper // import "github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 

@@ -52,7 +52,7 @@ func TestReceiverLifecycle(t *testing.T) {
 	}
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.MetricsSink)
-	r, err := NewReceiver(&cfg, metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), sink)
+	r, err := NewReceiver(&cfg, metadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	require.Eventually(t, func() bool {
@@ -76,7 +76,7 @@ func TestReceiverLifecycle(t *testing.T) {
 func TestReceiverRealHost(t *testing.T) {
 	cfg := fastConfig()
 	sink := new(consumertest.MetricsSink)
-	r, err := NewReceiver(&cfg, metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), sink)
+	r, err := NewReceiver(&cfg, metadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	require.Eventually(t, func() bool {
@@ -95,7 +95,7 @@ func TestReceiverDisabled(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Enabled = false
 	sink := new(consumertest.MetricsSink)
-	r, err := NewReceiver(&cfg, metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), sink)
+	r, err := NewReceiver(&cfg, metadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, r.Shutdown(context.Background()))
@@ -105,14 +105,14 @@ func TestReceiverDisabled(t *testing.T) {
 func TestReceiverInvalidFilter(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Disks.Include = []string{"("}
-	_, err := NewReceiver(&cfg, metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), consumertest.NewNop())
+	_, err := NewReceiver(&cfg, metadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), consumertest.NewNop())
 	assert.EqualError(t, err, "host.disks.include[0]: invalid regexp: error parsing regexp: missing closing ): `(`")
 }
 
 // A receiver that was never started shuts down cleanly.
 func TestReceiverShutdownWithoutStart(t *testing.T) {
 	cfg := fastConfig()
-	r, err := NewReceiver(&cfg, metadata.DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), consumertest.NewNop())
+	r, err := NewReceiver(&cfg, metadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), consumertest.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, r.Shutdown(context.Background()))
 }

@@ -181,7 +181,7 @@ func assertTimestamps(t *testing.T, md pmetric.Metrics, now time.Time) {
 // TestScrapeGolden scrapes the fake root twice, 2 s apart, with counters moved in between; the
 // second batches (utilization over the interval, rates) are the golden files.
 func TestScrapeGolden(t *testing.T) {
-	ts := newTestScrapers(t, metadata.DefaultMetricsBuilderConfig(), nil)
+	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
 	ts.scrapeSystem(t)
 	ts.scrapeResources(t)
 
@@ -212,7 +212,7 @@ veth1a2b:    9700      97    0    0    0     0          0         0     9800    
 }
 
 func TestScrapeFirst(t *testing.T) {
-	ts := newTestScrapers(t, metadata.DefaultMetricsBuilderConfig(), nil)
+	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
 
 	md := ts.scrapeSystem(t)
 	require.Equal(t, 1, md.ResourceMetrics().Len())
@@ -241,7 +241,7 @@ func TestScrapeFirst(t *testing.T) {
 }
 
 func TestScrapeCPU(t *testing.T) {
-	ts := newTestScrapers(t, metadata.DefaultMetricsBuilderConfig(), nil)
+	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
 	cpu := func(line string) (float64, bool) {
 		writeProc(t, ts.root, "stat", line+"\n")
 		ts.advance(time.Second)
@@ -273,7 +273,7 @@ func TestScrapeCPU(t *testing.T) {
 // TestScrapeRates moves the fake clock and counters across several scrapes: rates are the
 // counters' differences over the time between the scrapes that read them.
 func TestScrapeRates(t *testing.T) {
-	ts := newTestScrapers(t, metadata.DefaultMetricsBuilderConfig(), func(c *Config) {
+	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), func(c *Config) {
 		c.Interfaces = MatchConfig{Include: []string{"^eth"}}
 	})
 	netDev := func(lines ...string) {
@@ -325,7 +325,7 @@ func TestScrapeRates(t *testing.T) {
 }
 
 func TestScrapePartialErrors(t *testing.T) {
-	ts := newTestScrapers(t, metadata.DefaultMetricsBuilderConfig(), nil)
+	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
 	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "net", "dev")))
 	ts.resources.usage = func(_ context.Context, p string) (*disk.UsageStat, error) {
 		if strings.HasSuffix(p, "/data") {
@@ -353,7 +353,7 @@ func TestScrapePartialErrors(t *testing.T) {
 	assert.NotContains(t, points(md), "system.filesystem.usage")
 	assert.Contains(t, points(md), "system.disk.io")
 
-	ts2 := newTestScrapers(t, metadata.DefaultMetricsBuilderConfig(), nil)
+	ts2 := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
 	require.NoError(t, os.Remove(filepath.Join(ts2.root, "proc", "meminfo")))
 	_, err = ts2.system.scrape(context.Background())
 	require.Error(t, err)
@@ -368,7 +368,7 @@ func TestScrapePartialErrors(t *testing.T) {
 // A metric switched off in the receiver's `metrics:` section is not sent, and a file that
 // only switched-off metrics need is not read.
 func TestScrapeMetricsSwitchedOff(t *testing.T) {
-	mbc := metadata.DefaultMetricsBuilderConfig()
+	mbc := metadata.NewDefaultMetricsBuilderConfig()
 	mbc.Metrics.SystemMemoryUtilization.Enabled = false
 	mbc.Metrics.SystemNetworkIo.Enabled = false
 	mbc.Metrics.SystemNetworkIoRate.Enabled = false
@@ -403,7 +403,7 @@ func TestScrapeMetricsSwitchedOff(t *testing.T) {
 func TestScrapeRealHost(t *testing.T) {
 	cfg := NewDefaultConfig()
 	set := receivertest.NewNopSettings(metadata.Type)
-	mbc := metadata.DefaultMetricsBuilderConfig()
+	mbc := metadata.NewDefaultMetricsBuilderConfig()
 	system := newSystemScraper(newHostBase(&cfg, "real", mbc, set))
 	resources, err := newResourcesScraper(newHostBase(&cfg, "real", mbc, set), &cfg)
 	require.NoError(t, err)
