@@ -9,6 +9,7 @@ export GOFLAGS ?=
 OCB_VERSION := v0.165.0
 TOOLS_DIR := $(CURDIR)/.tools
 OCB := $(TOOLS_DIR)/builder
+GOLANGCI_LINT := $(TOOLS_DIR)/golangci-lint
 DIST := _build/otelcol-buildmon
 CLI := bin/buildmon
 CONFIG ?= testdata/config.yaml
@@ -19,7 +20,7 @@ DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
 
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all run build test vet unit e2e e2e-deps generate bench fmt clean tools soak fuzz
+.PHONY: all run build test vet lint unit e2e e2e-deps generate bench fmt clean tools soak fuzz
 
 all: build
 
@@ -42,16 +43,26 @@ $(DIST): $(OCB) $(DIST_INPUTS)
 $(CLI): $(shell find cmd/buildmon -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $(CLI) ./cmd/buildmon
 
-tools: $(OCB)
+# golangci-lint is pinned in its own tools module, so its dependencies never meet the
+# collector's or mdatagen's.
+$(GOLANGCI_LINT): internal/tools/lint/go.mod internal/tools/lint/go.sum
+	@mkdir -p $(TOOLS_DIR)
+	cd internal/tools/lint && $(GO) build -o $(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-## test: vet, unit tests with the race detector, end-to-end tests against the built binary
-test: vet unit e2e
+tools: $(OCB) $(GOLANGCI_LINT)
+
+## test: vet, lint, unit tests with the race detector, end-to-end tests against the built binary
+test: vet lint unit e2e
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+
+## lint: golangci-lint with .golangci.yml (misspell US, revive, errorlint, nolintlint, …)
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
 
 unit:
 	$(GO) test -race ./...
