@@ -225,7 +225,9 @@ func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Requ
 }
 
 // storageRetryAfter is the Retry-After, in seconds, of a request whose storage write failed.
-const storageRetryAfter = 5
+// One second fits the build client's default --timeout of 2s, so the client's own retry
+// rides over a short fault; a fault that lasts gets 503 again, and the client gives up.
+const storageRetryAfter = 1
 
 // countLines counts the lines of an NDJSON body that hold more than JSON whitespace: the
 // events of a batch, as the decoder counts them (blank lines are skipped).
