@@ -555,6 +555,54 @@ func (ms *BuildPhaseProgressMetricConfig) Validate() error {
 	return nil
 }
 
+// BuildPhaseStartTimeMetricAttributeKey specifies the key of an attribute for the build.phase.start_time metric.
+type BuildPhaseStartTimeMetricAttributeKey string
+
+const (
+	BuildPhaseStartTimeMetricAttributeKeyBuildPhase BuildPhaseStartTimeMetricAttributeKey = "build.phase"
+)
+
+// BuildPhaseStartTimeMetricConfig provides config for the build.phase.start_time metric.
+type BuildPhaseStartTimeMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []BuildPhaseStartTimeMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *BuildPhaseStartTimeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *BuildPhaseStartTimeMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case BuildPhaseStartTimeMetricAttributeKeyBuildPhase:
+		default:
+			return fmt.Errorf("metric build.phase.start_time doesn't have an attribute %v, valid attributes: [build.phase]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // BuildPhaseStateMetricAttributeKey specifies the key of an attribute for the build.phase.state metric.
 type BuildPhaseStateMetricAttributeKey string
 
@@ -813,6 +861,26 @@ func (ms *BuildResultMetricConfig) Validate() error {
 		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
 	}
 
+	return nil
+}
+
+// BuildStartTimeMetricConfig provides config for the build.start_time metric.
+type BuildStartTimeMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *BuildStartTimeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
 	return nil
 }
 
@@ -1369,12 +1437,14 @@ type MetricsConfig struct {
 	BuildPhaseMemoryUsageMax    BuildPhaseMemoryUsageMaxMetricConfig    `mapstructure:"build.phase.memory.usage.max"`
 	BuildPhaseNetworkIo         BuildPhaseNetworkIoMetricConfig         `mapstructure:"build.phase.network.io"`
 	BuildPhaseProgress          BuildPhaseProgressMetricConfig          `mapstructure:"build.phase.progress"`
+	BuildPhaseStartTime         BuildPhaseStartTimeMetricConfig         `mapstructure:"build.phase.start_time"`
 	BuildPhaseState             BuildPhaseStateMetricConfig             `mapstructure:"build.phase.state"`
 	BuildPhaseStepsCompleted    BuildPhaseStepsCompletedMetricConfig    `mapstructure:"build.phase.steps.completed"`
 	BuildPhaseStepsTotal        BuildPhaseStepsTotalMetricConfig        `mapstructure:"build.phase.steps.total"`
 	BuildPhaseWeight            BuildPhaseWeightMetricConfig            `mapstructure:"build.phase.weight"`
 	BuildProgress               BuildProgressMetricConfig               `mapstructure:"build.progress"`
 	BuildResult                 BuildResultMetricConfig                 `mapstructure:"build.result"`
+	BuildStartTime              BuildStartTimeMetricConfig              `mapstructure:"build.start_time"`
 	BuildState                  BuildStateMetricConfig                  `mapstructure:"build.state"`
 	SystemCPUUtilization        SystemCPUUtilizationMetricConfig        `mapstructure:"system.cpu.utilization"`
 	SystemDiskIo                SystemDiskIoMetricConfig                `mapstructure:"system.disk.io"`
@@ -1449,6 +1519,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []BuildPhaseProgressMetricAttributeKey{BuildPhaseProgressMetricAttributeKeyBuildPhase},
 		},
+		BuildPhaseStartTime: BuildPhaseStartTimeMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []BuildPhaseStartTimeMetricAttributeKey{BuildPhaseStartTimeMetricAttributeKeyBuildPhase},
+		},
 		BuildPhaseState: BuildPhaseStateMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
@@ -1476,6 +1551,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []BuildResultMetricAttributeKey{BuildResultMetricAttributeKeyCicdPipelineResult},
+		},
+		BuildStartTime: BuildStartTimeMetricConfig{
+			Enabled: true,
 		},
 		BuildState: BuildStateMetricConfig{
 			Enabled:             true,

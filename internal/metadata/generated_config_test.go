@@ -85,6 +85,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []BuildPhaseProgressMetricAttributeKey{BuildPhaseProgressMetricAttributeKeyBuildPhase},
 					},
+					BuildPhaseStartTime: BuildPhaseStartTimeMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []BuildPhaseStartTimeMetricAttributeKey{BuildPhaseStartTimeMetricAttributeKeyBuildPhase},
+					},
 					BuildPhaseState: BuildPhaseStateMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -112,6 +117,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []BuildResultMetricAttributeKey{BuildResultMetricAttributeKeyCicdPipelineResult},
+					},
+					BuildStartTime: BuildStartTimeMetricConfig{
+						Enabled: true,
 					},
 					BuildState: BuildStateMetricConfig{
 						Enabled:             true,
@@ -243,6 +251,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []BuildPhaseProgressMetricAttributeKey{BuildPhaseProgressMetricAttributeKeyBuildPhase},
 					},
+					BuildPhaseStartTime: BuildPhaseStartTimeMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []BuildPhaseStartTimeMetricAttributeKey{BuildPhaseStartTimeMetricAttributeKeyBuildPhase},
+					},
 					BuildPhaseState: BuildPhaseStateMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -270,6 +283,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []BuildResultMetricAttributeKey{BuildResultMetricAttributeKeyCicdPipelineResult},
+					},
+					BuildStartTime: BuildStartTimeMetricConfig{
+						Enabled: false,
 					},
 					BuildState: BuildStateMetricConfig{
 						Enabled:             false,
@@ -342,7 +358,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(BuildAlertActiveMetricConfig{}, BuildAlertValueMetricConfig{}, BuildDurationMetricConfig{}, BuildEtaMetricConfig{}, BuildPausedMetricConfig{}, BuildPhaseCPUUtilizationAvgMetricConfig{}, BuildPhaseCPUUtilizationMaxMetricConfig{}, BuildPhaseDiskIoMetricConfig{}, BuildPhaseDiskOperationsMetricConfig{}, BuildPhaseDurationMetricConfig{}, BuildPhaseMemoryUsageMaxMetricConfig{}, BuildPhaseNetworkIoMetricConfig{}, BuildPhaseProgressMetricConfig{}, BuildPhaseStateMetricConfig{}, BuildPhaseStepsCompletedMetricConfig{}, BuildPhaseStepsTotalMetricConfig{}, BuildPhaseWeightMetricConfig{}, BuildProgressMetricConfig{}, BuildResultMetricConfig{}, BuildStateMetricConfig{}, SystemCPUUtilizationMetricConfig{}, SystemDiskIoMetricConfig{}, SystemDiskOperationsMetricConfig{}, SystemDiskOperationsRateMetricConfig{}, SystemFilesystemUsageMetricConfig{}, SystemFilesystemUtilizationMetricConfig{}, SystemMemoryUsageMetricConfig{}, SystemMemoryUtilizationMetricConfig{}, SystemNetworkIoMetricConfig{}, SystemNetworkIoRateMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(BuildAlertActiveMetricConfig{}, BuildAlertValueMetricConfig{}, BuildDurationMetricConfig{}, BuildEtaMetricConfig{}, BuildPausedMetricConfig{}, BuildPhaseCPUUtilizationAvgMetricConfig{}, BuildPhaseCPUUtilizationMaxMetricConfig{}, BuildPhaseDiskIoMetricConfig{}, BuildPhaseDiskOperationsMetricConfig{}, BuildPhaseDurationMetricConfig{}, BuildPhaseMemoryUsageMaxMetricConfig{}, BuildPhaseNetworkIoMetricConfig{}, BuildPhaseProgressMetricConfig{}, BuildPhaseStartTimeMetricConfig{}, BuildPhaseStateMetricConfig{}, BuildPhaseStepsCompletedMetricConfig{}, BuildPhaseStepsTotalMetricConfig{}, BuildPhaseWeightMetricConfig{}, BuildProgressMetricConfig{}, BuildResultMetricConfig{}, BuildStartTimeMetricConfig{}, BuildStateMetricConfig{}, SystemCPUUtilizationMetricConfig{}, SystemDiskIoMetricConfig{}, SystemDiskOperationsMetricConfig{}, SystemDiskOperationsRateMetricConfig{}, SystemFilesystemUsageMetricConfig{}, SystemFilesystemUtilizationMetricConfig{}, SystemMemoryUsageMetricConfig{}, SystemMemoryUtilizationMetricConfig{}, SystemNetworkIoMetricConfig{}, SystemNetworkIoRateMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -463,6 +479,18 @@ func TestBuildPhaseProgressMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric build.phase.progress doesn't have an attribute invalid, valid attributes: [build.phase]")
 
 	cfg = DefaultMetricsConfig().BuildPhaseProgress
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestBuildPhaseStartTimeMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().BuildPhaseStartTime
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []BuildPhaseStartTimeMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric build.phase.start_time doesn't have an attribute invalid, valid attributes: [build.phase]")
+
+	cfg = DefaultMetricsConfig().BuildPhaseStartTime
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -370,6 +370,10 @@ var MetricsInfo = metricsInfo{
 		Name:       "build.phase.progress",
 		Attributes: []string{"build.phase"},
 	},
+	BuildPhaseStartTime: metricInfo{
+		Name:       "build.phase.start_time",
+		Attributes: []string{"build.phase"},
+	},
 	BuildPhaseState: metricInfo{
 		Name:       "build.phase.state",
 		Attributes: []string{"build.phase", "build.phase.state"},
@@ -392,6 +396,9 @@ var MetricsInfo = metricsInfo{
 	BuildResult: metricInfo{
 		Name:       "build.result",
 		Attributes: []string{"cicd.pipeline.result"},
+	},
+	BuildStartTime: metricInfo{
+		Name: "build.start_time",
 	},
 	BuildState: metricInfo{
 		Name:       "build.state",
@@ -453,12 +460,14 @@ type metricsInfo struct {
 	BuildPhaseMemoryUsageMax    metricInfo
 	BuildPhaseNetworkIo         metricInfo
 	BuildPhaseProgress          metricInfo
+	BuildPhaseStartTime         metricInfo
 	BuildPhaseState             metricInfo
 	BuildPhaseStepsCompleted    metricInfo
 	BuildPhaseStepsTotal        metricInfo
 	BuildPhaseWeight            metricInfo
 	BuildProgress               metricInfo
 	BuildResult                 metricInfo
+	BuildStartTime              metricInfo
 	BuildState                  metricInfo
 	SystemCPUUtilization        metricInfo
 	SystemDiskIo                metricInfo
@@ -1535,6 +1544,95 @@ func newMetricBuildPhaseProgress(cfg BuildPhaseProgressMetricConfig) metricBuild
 	return m
 }
 
+type metricBuildPhaseStartTime struct {
+	data          pmetric.Metric                  // data buffer for generated metric.
+	config        BuildPhaseStartTimeMetricConfig // metric config provided by user.
+	capacity      int                             // max observed number of data points added to the metric.
+	aggDataPoints []float64                       // slice containing number of aggregated datapoints at each index
+}
+
+// init fills build.phase.start_time metric with initial data.
+func (m *metricBuildPhaseStartTime) init() {
+	m.data.SetName("build.phase.start_time")
+	m.data.SetDescription("When the phase started, as Unix time in seconds (from the phase_started event, or the receiver's clock when it carried no time). No point while the phase is pending.")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricBuildPhaseStartTime) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, buildPhaseAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, BuildPhaseStartTimeMetricAttributeKeyBuildPhase) {
+		dp.Attributes().PutStr("build.phase", buildPhaseAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricBuildPhaseStartTime) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricBuildPhaseStartTime) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricBuildPhaseStartTime(cfg BuildPhaseStartTimeMetricConfig) metricBuildPhaseStartTime {
+	m := metricBuildPhaseStartTime{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricBuildPhaseState struct {
 	data          pmetric.Metric              // data buffer for generated metric.
 	config        BuildPhaseStateMetricConfig // metric config provided by user.
@@ -2025,6 +2123,56 @@ func (m *metricBuildResult) emit(metrics pmetric.MetricSlice) {
 
 func newMetricBuildResult(cfg BuildResultMetricConfig) metricBuildResult {
 	m := metricBuildResult{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricBuildStartTime struct {
+	data     pmetric.Metric             // data buffer for generated metric.
+	config   BuildStartTimeMetricConfig // metric config provided by user.
+	capacity int                        // max observed number of data points added to the metric.
+}
+
+// init fills build.start_time metric with initial data.
+func (m *metricBuildStartTime) init() {
+	m.data.SetName("build.start_time")
+	m.data.SetDescription("When the build started, as Unix time in seconds (from the build_started event, or the receiver's clock when it carried no time).")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricBuildStartTime) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricBuildStartTime) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricBuildStartTime) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricBuildStartTime(cfg BuildStartTimeMetricConfig) metricBuildStartTime {
+	m := metricBuildStartTime{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -3075,12 +3223,14 @@ type MetricsBuilder struct {
 	metricBuildPhaseMemoryUsageMax    metricBuildPhaseMemoryUsageMax
 	metricBuildPhaseNetworkIo         metricBuildPhaseNetworkIo
 	metricBuildPhaseProgress          metricBuildPhaseProgress
+	metricBuildPhaseStartTime         metricBuildPhaseStartTime
 	metricBuildPhaseState             metricBuildPhaseState
 	metricBuildPhaseStepsCompleted    metricBuildPhaseStepsCompleted
 	metricBuildPhaseStepsTotal        metricBuildPhaseStepsTotal
 	metricBuildPhaseWeight            metricBuildPhaseWeight
 	metricBuildProgress               metricBuildProgress
 	metricBuildResult                 metricBuildResult
+	metricBuildStartTime              metricBuildStartTime
 	metricBuildState                  metricBuildState
 	metricSystemCPUUtilization        metricSystemCPUUtilization
 	metricSystemDiskIo                metricSystemDiskIo
@@ -3130,12 +3280,14 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricBuildPhaseMemoryUsageMax:    newMetricBuildPhaseMemoryUsageMax(mbc.Metrics.BuildPhaseMemoryUsageMax),
 		metricBuildPhaseNetworkIo:         newMetricBuildPhaseNetworkIo(mbc.Metrics.BuildPhaseNetworkIo),
 		metricBuildPhaseProgress:          newMetricBuildPhaseProgress(mbc.Metrics.BuildPhaseProgress),
+		metricBuildPhaseStartTime:         newMetricBuildPhaseStartTime(mbc.Metrics.BuildPhaseStartTime),
 		metricBuildPhaseState:             newMetricBuildPhaseState(mbc.Metrics.BuildPhaseState),
 		metricBuildPhaseStepsCompleted:    newMetricBuildPhaseStepsCompleted(mbc.Metrics.BuildPhaseStepsCompleted),
 		metricBuildPhaseStepsTotal:        newMetricBuildPhaseStepsTotal(mbc.Metrics.BuildPhaseStepsTotal),
 		metricBuildPhaseWeight:            newMetricBuildPhaseWeight(mbc.Metrics.BuildPhaseWeight),
 		metricBuildProgress:               newMetricBuildProgress(mbc.Metrics.BuildProgress),
 		metricBuildResult:                 newMetricBuildResult(mbc.Metrics.BuildResult),
+		metricBuildStartTime:              newMetricBuildStartTime(mbc.Metrics.BuildStartTime),
 		metricBuildState:                  newMetricBuildState(mbc.Metrics.BuildState),
 		metricSystemCPUUtilization:        newMetricSystemCPUUtilization(mbc.Metrics.SystemCPUUtilization),
 		metricSystemDiskIo:                newMetricSystemDiskIo(mbc.Metrics.SystemDiskIo),
@@ -3275,12 +3427,14 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricBuildPhaseMemoryUsageMax.emit(ils.Metrics())
 	mb.metricBuildPhaseNetworkIo.emit(ils.Metrics())
 	mb.metricBuildPhaseProgress.emit(ils.Metrics())
+	mb.metricBuildPhaseStartTime.emit(ils.Metrics())
 	mb.metricBuildPhaseState.emit(ils.Metrics())
 	mb.metricBuildPhaseStepsCompleted.emit(ils.Metrics())
 	mb.metricBuildPhaseStepsTotal.emit(ils.Metrics())
 	mb.metricBuildPhaseWeight.emit(ils.Metrics())
 	mb.metricBuildProgress.emit(ils.Metrics())
 	mb.metricBuildResult.emit(ils.Metrics())
+	mb.metricBuildStartTime.emit(ils.Metrics())
 	mb.metricBuildState.emit(ils.Metrics())
 	mb.metricSystemCPUUtilization.emit(ils.Metrics())
 	mb.metricSystemDiskIo.emit(ils.Metrics())
@@ -3388,6 +3542,11 @@ func (mb *MetricsBuilder) RecordBuildPhaseProgressDataPoint(ts pcommon.Timestamp
 	mb.metricBuildPhaseProgress.recordDataPoint(mb.startTime, ts, val, buildPhaseAttributeValue)
 }
 
+// RecordBuildPhaseStartTimeDataPoint adds a data point to build.phase.start_time metric.
+func (mb *MetricsBuilder) RecordBuildPhaseStartTimeDataPoint(ts pcommon.Timestamp, val float64, buildPhaseAttributeValue string) {
+	mb.metricBuildPhaseStartTime.recordDataPoint(mb.startTime, ts, val, buildPhaseAttributeValue)
+}
+
 // RecordBuildPhaseStateDataPoint adds a data point to build.phase.state metric.
 func (mb *MetricsBuilder) RecordBuildPhaseStateDataPoint(ts pcommon.Timestamp, val int64, buildPhaseAttributeValue string, buildPhaseStateAttributeValue AttributeBuildPhaseState) {
 	mb.metricBuildPhaseState.recordDataPoint(mb.startTime, ts, val, buildPhaseAttributeValue, buildPhaseStateAttributeValue.String())
@@ -3416,6 +3575,11 @@ func (mb *MetricsBuilder) RecordBuildProgressDataPoint(ts pcommon.Timestamp, val
 // RecordBuildResultDataPoint adds a data point to build.result metric.
 func (mb *MetricsBuilder) RecordBuildResultDataPoint(ts pcommon.Timestamp, val int64, cicdPipelineResultAttributeValue AttributeCicdPipelineResult) {
 	mb.metricBuildResult.recordDataPoint(mb.startTime, ts, val, cicdPipelineResultAttributeValue.String())
+}
+
+// RecordBuildStartTimeDataPoint adds a data point to build.start_time metric.
+func (mb *MetricsBuilder) RecordBuildStartTimeDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricBuildStartTime.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordBuildStateDataPoint adds a data point to build.state metric.

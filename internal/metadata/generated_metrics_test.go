@@ -77,6 +77,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["build.phase.memory.usage.max"] = mb.metricBuildPhaseMemoryUsageMax.config.AggregationStrategy
 			aggMap["build.phase.network.io"] = mb.metricBuildPhaseNetworkIo.config.AggregationStrategy
 			aggMap["build.phase.progress"] = mb.metricBuildPhaseProgress.config.AggregationStrategy
+			aggMap["build.phase.start_time"] = mb.metricBuildPhaseStartTime.config.AggregationStrategy
 			aggMap["build.phase.state"] = mb.metricBuildPhaseState.config.AggregationStrategy
 			aggMap["build.phase.steps.completed"] = mb.metricBuildPhaseStepsCompleted.config.AggregationStrategy
 			aggMap["build.phase.steps.total"] = mb.metricBuildPhaseStepsTotal.config.AggregationStrategy
@@ -172,6 +173,12 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordBuildPhaseStartTimeDataPoint(ts, 1, "build.phase-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordBuildPhaseStartTimeDataPoint(ts, 3, "build.phase-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordBuildPhaseStateDataPoint(ts, 1, "build.phase-val", AttributeBuildPhaseStatePending)
 			if tt.name == "reaggregate_set" {
 				mb.RecordBuildPhaseStateDataPoint(ts, 3, "build.phase-val-2", AttributeBuildPhaseStateRunning)
@@ -203,6 +210,9 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordBuildResultDataPoint(ts, 3, AttributeCicdPipelineResultFailure)
 			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordBuildStartTimeDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordBuildStateDataPoint(ts, 1, AttributeBuildStateRunning)
@@ -291,6 +301,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricBuildPhaseMemoryUsageMax.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseNetworkIo.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseProgress.aggDataPoints)
+				assert.Empty(t, mb.metricBuildPhaseStartTime.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseState.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseStepsCompleted.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseStepsTotal.aggDataPoints)
@@ -800,6 +811,46 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("build.phase")
 						assert.False(t, ok)
 					}
+				case "build.phase.start_time":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["build.phase.start_time"], "Found a duplicate in the metrics slice: build.phase.start_time")
+						validatedMetrics["build.phase.start_time"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "When the phase started, as Unix time in seconds (from the phase_started event, or the receiver's clock when it carried no time). No point while the phase is pending.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						buildPhaseAttrVal, ok := dp.Attributes().Get("build.phase")
+						assert.True(t, ok)
+						assert.Equal(t, "build.phase-val", buildPhaseAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["build.phase.start_time"], "Found a duplicate in the metrics slice: build.phase.start_time")
+						validatedMetrics["build.phase.start_time"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "When the phase started, as Unix time in seconds (from the phase_started event, or the receiver's clock when it carried no time). No point while the phase is pending.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["build.phase.start_time"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("build.phase")
+						assert.False(t, ok)
+					}
 				case "build.phase.state":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["build.phase.state"], "Found a duplicate in the metrics slice: build.phase.state")
@@ -1017,6 +1068,18 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("cicd.pipeline.result")
 						assert.False(t, ok)
 					}
+				case "build.start_time":
+					assert.False(t, validatedMetrics["build.start_time"], "Found a duplicate in the metrics slice: build.start_time")
+					validatedMetrics["build.start_time"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "When the build started, as Unix time in seconds (from the build_started event, or the receiver's clock when it carried no time).", mi.Description())
+					assert.Equal(t, "s", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 				case "build.state":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["build.state"], "Found a duplicate in the metrics slice: build.state")

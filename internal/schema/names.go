@@ -53,10 +53,12 @@ const (
 	MetricPhaseStepsCompleted = "build.phase.steps.completed"
 	MetricPhaseState          = "build.phase.state"
 	MetricPhaseDuration       = "build.phase.duration"
+	MetricPhaseStartTime      = "build.phase.start_time"
 	MetricPhaseWeight         = "build.phase.weight"
 	MetricBuildState          = "build.state"
 	MetricBuildResult         = "build.result"
 	MetricBuildDuration       = "build.duration"
+	MetricBuildStartTime      = "build.start_time"
 )
 
 // Metrics derived by the buildprogress processor.
