@@ -85,3 +85,18 @@ const (
 	PhaseFailed    = "failed"
 	PhaseSkipped   = "skipped"
 )
+
+// Values of the other enumerated attributes that the components compare with.
+const (
+	BuildStateRunning  = "running"  // build.state
+	BuildStateFinished = "finished" // build.state
+	ResultSuccess      = "success"  // cicd.pipeline.result
+	CPUModeBusy        = "busy"     // cpu.mode
+	MemoryStateUsed    = "used"     // system.memory.state
+	DiskRead           = "read"     // disk.io.direction
+	DiskWrite          = "write"    // disk.io.direction
+	NetworkTransmit    = "transmit" // network.io.direction
+	NetworkReceive     = "receive"  // network.io.direction
+	AlertStatePending  = "pending"  // alert.state
+	AlertStateFiring   = "firing"   // alert.state
+)
