@@ -14,26 +14,16 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 )
-
-// attrValue returns the string form of an attribute value without allocating for strings.
-func attrValue(v pcommon.Value) string {
-	if v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return v.AsString()
-}
 
 // matches reports whether every filter attribute has its value on the data point or, failing
 // that, on the resource.
 func matches(filter []alerting.AttrMatch, dp, res pcommon.Map) bool {
 	for _, f := range filter {
-		v, ok := dp.Get(f.Key)
-		if !ok {
-			v, ok = res.Get(f.Key)
-		}
-		if !ok || attrValue(v) != f.Value {
+		v, ok := pdatacontract.Lookup(dp, res, f.Key)
+		if !ok || pdatacontract.String(v) != f.Value {
 			return false
 		}
 	}
@@ -51,7 +41,7 @@ func matchesPhase(filter []alerting.AttrMatch, phase string, res pcommon.Map) bo
 			continue
 		}
 		v, ok := res.Get(f.Key)
-		if !ok || attrValue(v) != f.Value {
+		if !ok || pdatacontract.String(v) != f.Value {
 			return false
 		}
 	}
@@ -106,7 +96,7 @@ func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*ale
 			n := 0
 			for k := 0; k < dps.Len(); k++ {
 				dp := dps.At(k)
-				x := value(dp)
+				x := pdatacontract.Value(dp)
 				if math.IsNaN(x) || !matches(r.Filter, dp.Attributes(), res) {
 					continue
 				}
@@ -116,7 +106,7 @@ func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*ale
 					v += x
 				}
 				n++
-				if t := pointTime(dp, now); t.After(ts) {
+				if t := pdatacontract.PointTime(dp, now); t.After(ts) {
 					ts = t
 				}
 			}
@@ -132,7 +122,7 @@ func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*ale
 			}
 			// The buffer is reused: the engine copies the attributes only into a new series.
 			p.attrBuf = p.appendAttrs(p.attrBuf[:0], dp.Attributes())
-			p.deliver(ctx, r, p.attrBuf, pointTime(dp, now), value(dp), b, h)
+			p.deliver(ctx, r, p.attrBuf, pdatacontract.PointTime(dp, now), pdatacontract.Value(dp), b, h)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
 )
@@ -114,9 +115,9 @@ func TestAppendAttrs(t *testing.T) {
 }
 
 func TestAttrValue(t *testing.T) {
-	assert.Equal(t, "s", attrValue(pcommon.NewValueStr("s")))
-	assert.Equal(t, "7", attrValue(pcommon.NewValueInt(7)))
-	assert.Equal(t, "false", attrValue(pcommon.NewValueBool(false)))
+	assert.Equal(t, "s", pdatacontract.String(pcommon.NewValueStr("s")))
+	assert.Equal(t, "7", pdatacontract.String(pcommon.NewValueInt(7)))
+	assert.Equal(t, "false", pdatacontract.String(pcommon.NewValueBool(false)))
 }
 
 func TestZapLevel(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
 )
@@ -150,10 +151,10 @@ func floorProcess(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error
 		for j := 0; j < sms.Len(); j++ {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
-				dps, _ := numberPoints(ms.At(k))
+				dps, _ := pdatacontract.NumberPoints(ms.At(k))
 				for l := 0; l < dps.Len(); l++ {
 					dp := dps.At(l)
-					floorSink += value(dp)
+					floorSink += pdatacontract.Value(dp)
 					if phase, ok := dp.Attributes().Get(schema.AttrPhase); ok {
 						floorSink += float64(len(phase.Str()))
 					}
@@ -193,7 +194,7 @@ func setTimestamps(md pmetric.Metrics, at time.Time) {
 		for j := 0; j < sms.Len(); j++ {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
-				dps, _ := numberPoints(ms.At(k))
+				dps, _ := pdatacontract.NumberPoints(ms.At(k))
 				for l := 0; l < dps.Len(); l++ {
 					dps.At(l).SetTimestamp(ts)
 				}

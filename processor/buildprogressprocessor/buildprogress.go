@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/progress"
 	"github.com/buildmon/buildmon/internal/schema"
 	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
@@ -134,15 +135,13 @@ func (p *buildProgressProcessor) processMetrics(ctx context.Context, md pmetric.
 		// Drop what an earlier buildprogress processor appended (agent and gateway both
 		// running it): it is recomputed here.
 		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool { return sm.Scope().Name() == metadata.ScopeName })
-		res := rm.Resource().Attributes()
-		if id, ok := res.Get(schema.AttrRunID); ok && id.Str() != "" {
-			b := p.ingestBuild(ctx, id.Str(), rm, now)
+		switch kind, key := pdatacontract.Classify(rm.Resource().Attributes()); kind {
+		case pdatacontract.Build:
+			b := p.ingestBuild(ctx, key, rm, now)
 			b.batch, b.lastRM = p.batch, int32(i)
 			p.touched = append(p.touched, touchedResource{index: i, build: b})
-			continue
-		}
-		if hn, ok := res.Get(schema.AttrHostName); ok && hn.Str() != "" {
-			h := p.ingestHost(ctx, hn.Str(), rm, now)
+		case pdatacontract.Host:
+			h := p.ingestHost(ctx, key, rm, now)
 			p.touched = append(p.touched, touchedResource{index: i, host: h})
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
 )
@@ -32,8 +33,8 @@ var (
 
 // Attribute values of the direction attributes, indexed like hostTotals.
 var (
-	diskDirections    = [2]string{"read", "write"}
-	networkDirections = [2]string{"transmit", "receive"}
+	diskDirections    = [2]string{schema.DiskRead, schema.DiskWrite}
+	networkDirections = [2]string{schema.NetworkTransmit, schema.NetworkReceive}
 )
 
 // gauge appends a gauge metric to ms and returns its data points.
@@ -155,25 +156,13 @@ func (p *buildProgressProcessor) emitAlerts(scope *lazyScope, set *alerting.Set,
 	for i := range shown {
 		d := &shown[i]
 		if d.Prev.Level != alerting.None && d.Prev != d.Cur {
-			activePoint(active.point(ts), d.Rule.Name, d.Prev, 0)
+			pdatacontract.EncodeAlertActive(active.point(ts), d.Rule.Name, d.Prev.Level.String(), d.Prev.State.String(), false)
 		}
 		if d.Cur.Level != alerting.None {
-			activePoint(active.point(ts), d.Rule.Name, d.Cur, 1)
-			dp := values.point(ts)
-			dp.SetDoubleValue(d.Value)
-			dp.Attributes().PutStr(schema.AttrAlertRule, d.Rule.Name)
-			dp.Attributes().PutStr(schema.AttrAlertLevel, d.Cur.Level.String())
+			pdatacontract.EncodeAlertActive(active.point(ts), d.Rule.Name, d.Cur.Level.String(), d.Cur.State.String(), true)
+			pdatacontract.EncodeAlertValue(values.point(ts), d.Rule.Name, d.Cur.Level.String(), d.Value)
 		}
 	}
-}
-
-func activePoint(dp pmetric.NumberDataPoint, rule string, a alerting.Shown, v int64) {
-	dp.SetIntValue(v)
-	attrs := dp.Attributes()
-	attrs.EnsureCapacity(3)
-	attrs.PutStr(schema.AttrAlertRule, rule)
-	attrs.PutStr(schema.AttrAlertLevel, a.Level.String())
-	attrs.PutStr(schema.AttrAlertState, a.State.String())
 }
 
 // emitReports appends the resource use of the phases that ended.

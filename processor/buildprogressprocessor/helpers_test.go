@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
 )
@@ -293,7 +294,7 @@ func pointValue(t testing.TB, dps pmetric.NumberDataPointSlice, kv ...string) (f
 			}
 		}
 		if ok {
-			return value(dp), true
+			return pdatacontract.Value(dp), true
 		}
 	}
 	return 0, false

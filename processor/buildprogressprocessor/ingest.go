@@ -6,56 +6,13 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/progress"
 	"github.com/buildmon/buildmon/internal/schema"
 )
-
-// numberPoints returns the number data points of a gauge or sum; ok is false for other
-// metric types.
-func numberPoints(m pmetric.Metric) (pmetric.NumberDataPointSlice, bool) {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints(), true
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints(), true
-	}
-	return pmetric.NumberDataPointSlice{}, false
-}
-
-// value returns a data point's value as float64 whatever its value type.
-func value(dp pmetric.NumberDataPoint) float64 {
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-		return float64(dp.IntValue())
-	}
-	return dp.DoubleValue()
-}
-
-// intValue returns a data point's value as int64 whatever its value type.
-func intValue(dp pmetric.NumberDataPoint) int64 {
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
-		return int64(dp.DoubleValue())
-	}
-	return dp.IntValue()
-}
-
-func strAttr(m pcommon.Map, key string) string {
-	if v, ok := m.Get(key); ok {
-		return v.Str()
-	}
-	return ""
-}
-
-// pointTime returns a data point's timestamp, or now when it has none.
-func pointTime(dp pmetric.NumberDataPoint, now time.Time) time.Time {
-	if ts := dp.Timestamp(); ts != 0 {
-		return ts.AsTime()
-	}
-	return now
-}
 
 // ingestBuild reads the build metrics of one build resource into the build's state, feeds
 // the rules that watch them and recomputes the build's progress and ETA.
@@ -66,11 +23,11 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 	res := rm.Resource().Attributes()
 	if !b.resource.Equal(res) {
 		res.CopyTo(b.resource)
-		if name := strAttr(res, schema.AttrPipelineName); name != b.pipeline {
+		if name := pdatacontract.Str(res, schema.AttrPipelineName); name != b.pipeline {
 			b.pipeline = strings.Clone(name)
 			p.resolveConfigWeights(b)
 		}
-		p.attachHost(b, strAttr(res, schema.AttrHostName), now)
+		p.attachHost(b, pdatacontract.Str(res, schema.AttrHostName), now)
 	} else if b.host != nil {
 		b.host.lastSeen = now
 	}
@@ -81,7 +38,7 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 		ms := sms.At(i).Metrics()
 		for j := 0; j < ms.Len(); j++ {
 			m := ms.At(j)
-			dps, ok := numberPoints(m)
+			dps, ok := pdatacontract.NumberPoints(m)
 			if !ok {
 				continue
 			}
@@ -89,26 +46,22 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 			case schema.MetricPhaseStepsTotal:
 				for k := 0; k < dps.Len(); k++ {
 					if ph := p.phase(b, dps.At(k)); ph >= 0 {
-						b.progress.Phases[ph].StepsTotal = intValue(dps.At(k))
+						b.progress.Phases[ph].StepsTotal = pdatacontract.IntValue(dps.At(k))
 					}
 				}
 			case schema.MetricPhaseStepsCompleted:
 				for k := 0; k < dps.Len(); k++ {
 					if ph := p.phase(b, dps.At(k)); ph >= 0 {
-						b.progress.Phases[ph].StepsCompleted = intValue(dps.At(k))
+						b.progress.Phases[ph].StepsCompleted = pdatacontract.IntValue(dps.At(k))
 					}
 				}
 			case schema.MetricPhaseState:
 				for k := 0; k < dps.Len(); k++ {
 					dp := dps.At(k)
-					if value(dp) != 1 {
+					if pdatacontract.Value(dp) != 1 {
 						continue
 					}
-					st, ok := dp.Attributes().Get(schema.AttrPhaseState)
-					if !ok {
-						continue
-					}
-					state, ok := progress.ParseState(st.Str())
+					state, ok := progress.ParseState(pdatacontract.Str(dp.Attributes(), schema.AttrPhaseState))
 					if !ok {
 						continue
 					}
@@ -118,7 +71,7 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 				}
 			case schema.MetricPhaseWeight:
 				for k := 0; k < dps.Len(); k++ {
-					w := value(dps.At(k))
+					w := pdatacontract.Value(dps.At(k))
 					if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
 						continue
 					}
@@ -129,22 +82,22 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 			case schema.MetricBuildState:
 				for k := 0; k < dps.Len(); k++ {
 					dp := dps.At(k)
-					if value(dp) == 1 {
-						b.progress.Finished = strAttr(dp.Attributes(), schema.AttrBuildState) == "finished"
+					if pdatacontract.Value(dp) == 1 {
+						b.progress.Finished = pdatacontract.Str(dp.Attributes(), schema.AttrBuildState) == schema.BuildStateFinished
 					}
 				}
 			case schema.MetricBuildResult:
 				for k := 0; k < dps.Len(); k++ {
 					dp := dps.At(k)
-					if value(dp) == 1 {
-						if r := strAttr(dp.Attributes(), schema.AttrPipelineResult); r != b.result {
+					if pdatacontract.Value(dp) == 1 {
+						if r := pdatacontract.Str(dp.Attributes(), schema.AttrPipelineResult); r != b.result {
 							b.result = strings.Clone(r)
 						}
 					}
 				}
 			case schema.MetricBuildDuration:
 				if dps.Len() > 0 {
-					if d := value(dps.At(dps.Len() - 1)); d >= 0 && d < math.MaxInt64/float64(time.Second) {
+					if d := pdatacontract.Value(dps.At(dps.Len() - 1)); d >= 0 && d < math.MaxInt64/float64(time.Second) {
 						b.elapsed, b.hasElapsed = time.Duration(d*float64(time.Second)), true
 					}
 				}
@@ -154,7 +107,7 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 			}
 		}
 	}
-	b.progress.Succeeded = b.result == "success"
+	b.progress.Succeeded = b.result == schema.ResultSuccess
 	if b.progress.Finished && !wasFinished {
 		p.finishBuild(b)
 	}
@@ -164,11 +117,7 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 
 // phase returns the index of the phase a build data point names (adding the phase), or -1.
 func (p *buildProgressProcessor) phase(b *buildState, dp pmetric.NumberDataPoint) int {
-	v, ok := dp.Attributes().Get(schema.AttrPhase)
-	if !ok {
-		return -1
-	}
-	name := v.Str()
+	name := pdatacontract.Str(dp.Attributes(), schema.AttrPhase)
 	if name == "" {
 		return -1
 	}
@@ -321,7 +270,7 @@ func (p *buildProgressProcessor) ingestHost(ctx context.Context, name string, rm
 		ms := sms.At(i).Metrics()
 		for j := 0; j < ms.Len(); j++ {
 			m := ms.At(j)
-			dps, ok := numberPoints(m)
+			dps, ok := pdatacontract.NumberPoints(m)
 			if !ok {
 				continue
 			}

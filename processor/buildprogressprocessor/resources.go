@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 )
 
@@ -18,9 +19,9 @@ const (
 // direction returns the hostTotals index of a direction attribute value, or -1.
 func direction(v string) int {
 	switch v {
-	case "read", "transmit":
+	case schema.DiskRead, schema.NetworkTransmit:
 		return 0
-	case "write", "receive":
+	case schema.DiskWrite, schema.NetworkReceive:
 		return 1
 	}
 	return -1
@@ -34,15 +35,15 @@ func (p *buildProgressProcessor) readHostUsage(h *hostState, name string, dps pm
 	case schema.MetricCPUUtilization:
 		for k := 0; k < dps.Len(); k++ {
 			dp := dps.At(k)
-			if mode := strAttr(dp.Attributes(), schema.AttrCPUMode); mode == "busy" || mode == "" {
-				sample.cpu, sample.hasCPU = value(dp), true
+			if mode := pdatacontract.Str(dp.Attributes(), schema.AttrCPUMode); mode == schema.CPUModeBusy || mode == "" {
+				sample.cpu, sample.hasCPU = pdatacontract.Value(dp), true
 			}
 		}
 	case schema.MetricMemoryUsage:
 		for k := 0; k < dps.Len(); k++ {
 			dp := dps.At(k)
-			if strAttr(dp.Attributes(), schema.AttrMemoryState) == "used" {
-				sample.mem, sample.hasMem = intValue(dp), true
+			if pdatacontract.Str(dp.Attributes(), schema.AttrMemoryState) == schema.MemoryStateUsed {
+				sample.mem, sample.hasMem = pdatacontract.IntValue(dp), true
 			}
 		}
 	case schema.MetricDiskIO:
@@ -73,12 +74,12 @@ func (h *hostState) addCounters(kind uint8, dps pmetric.NumberDataPointSlice, de
 	}
 	for k := 0; k < dps.Len(); k++ {
 		dp := dps.At(k)
-		dir := direction(strAttr(dp.Attributes(), directionAttr))
+		dir := direction(pdatacontract.Str(dp.Attributes(), directionAttr))
 		if dir < 0 {
 			continue
 		}
-		key := counterKey{metric: kind, dir: uint8(dir), device: strAttr(dp.Attributes(), deviceAttr)}
-		v := intValue(dp)
+		key := counterKey{metric: kind, dir: uint8(dir), device: pdatacontract.Str(dp.Attributes(), deviceAttr)}
+		v := pdatacontract.IntValue(dp)
 		prev, seen := h.counters[key]
 		if !seen {
 			key.device = strings.Clone(key.device)

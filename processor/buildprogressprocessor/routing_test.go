@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/buildmon/buildmon/internal/alerting"
@@ -197,5 +198,44 @@ func TestQuietHostGetsNoScope(t *testing.T) {
 		sms := out.ResourceMetrics().At(0).ScopeMetrics()
 		require.Equal(t, 1, sms.Len(), "step %d", i)
 		assert.Equal(t, receiverScope, sms.At(0).Scope().Name())
+	}
+}
+
+// TestNonStringResourceAttributes: the processor reads attributes in their string form, as
+// the checkpoint exporter does, so a build whose run id arrives as an int (a CI system's
+// numeric run number over OTLP) is a build, not a host: it gets its progress.
+func TestNonStringResourceAttributes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		set       func(res pcommon.Map)
+		wantBuild bool
+	}{
+		{"string run id", func(pcommon.Map) {}, true},
+		{"int run id", func(res pcommon.Map) { res.PutInt(schema.AttrRunID, 4711) }, true},
+		{"empty run id", func(res pcommon.Map) { res.PutStr(schema.AttrRunID, "") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, createDefaultConfig().(*Config))
+			md := batch([]buildIn{{id: "4711", pipeline: "ci", host: "h1", at: t0, phases: []phaseIn{
+				{name: "BUILD", state: "running", total: 4, done: 2},
+			}}})
+			tc.set(md.ResourceMetrics().At(0).Resource().Attributes())
+			out := h.consume(t0, md)
+			sms := out.ResourceMetrics().At(0).ScopeMetrics()
+			var progress pmetric.NumberDataPointSlice
+			for j := 0; j < sms.Len(); j++ {
+				ms := sms.At(j).Metrics()
+				for k := 0; k < ms.Len(); k++ {
+					if ms.At(k).Name() == schema.MetricBuildProgress {
+						progress = ms.At(k).Gauge().DataPoints()
+					}
+				}
+			}
+			v, ok := pointValue(t, progress)
+			require.Equal(t, tc.wantBuild, ok, "build.progress appended")
+			if ok {
+				assert.InDelta(t, 0.5, v, 1e-9)
+			}
+		})
 	}
 }
