@@ -5,6 +5,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/buildmon/buildmon/internal/metadata"
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 )
 
 // Why a template: the MetricsBuilder allocates about six objects per data point (a scratch
@@ -220,7 +221,7 @@ func (b *batch) keepTemplate(md pmetric.Metrics) {
 	var at, count [numHostMetrics]int // at is the metric's index + 1, 0 when it is not in md
 	for i := range metrics.Len() {
 		m := metrics.At(i)
-		if m.Type() != pmetric.MetricTypeSum && m.Type() != pmetric.MetricTypeGauge {
+		if _, ok := pdatacontract.NumberPoints(m); !ok {
 			return
 		}
 		found := false
@@ -241,7 +242,10 @@ func (b *batch) keepTemplate(md pmetric.Metrics) {
 		count[k]++
 	}
 	for k := range at {
-		if at[k] != 0 && numberDataPoints(metrics.At(at[k]-1)).Len() != count[k] {
+		if at[k] == 0 {
+			continue
+		}
+		if dps, _ := pdatacontract.NumberPoints(metrics.At(at[k] - 1)); dps.Len() != count[k] {
 			return
 		}
 	}
@@ -259,7 +263,8 @@ func (b *batch) fromTemplate() pmetric.Metrics {
 		if s.metric < 0 {
 			continue // switched off
 		}
-		dp := numberDataPoints(metrics.At(s.metric)).At(s.point)
+		dps, _ := pdatacontract.NumberPoints(metrics.At(s.metric))
+		dp := dps.At(s.point)
 		dp.SetTimestamp(b.ts)
 		if p := &b.points[i]; dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
 			dp.SetIntValue(p.intValue)
@@ -268,12 +273,4 @@ func (b *batch) fromTemplate() pmetric.Metrics {
 		}
 	}
 	return md
-}
-
-// numberDataPoints returns the data points of a sum or a gauge.
-func numberDataPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
-	if m.Type() == pmetric.MetricTypeSum {
-		return m.Sum().DataPoints()
-	}
-	return m.Gauge().DataPoints()
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/buildmon/buildmon/internal/metadata"
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 )
 
 // newTestBatch is a started batch as a scraper's: host.name h1, a fixed start time.
@@ -150,4 +151,12 @@ func TestBatchTemplateCopies(t *testing.T) {
 			}
 		}
 	}
+}
+
+// numberDataPoints returns the data points of a sum or a gauge, and none for other types.
+func numberDataPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
+	if dps, ok := pdatacontract.NumberPoints(m); ok {
+		return dps
+	}
+	return pmetric.NewNumberDataPointSlice()
 }
