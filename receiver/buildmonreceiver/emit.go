@@ -40,11 +40,20 @@ func elapsed(start, end, now time.Time) float64 {
 	return 0
 }
 
+// unixSeconds is t as Unix time in seconds, the unit of the start-time gauges; whole seconds
+// and the fraction are converted apart so that the fraction keeps its nanoseconds' precision
+// as far as a float64 can.
+func unixSeconds(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
 // metrics returns the build metrics of the given builds, one resource per build. Every data
 // point of a build carries the time of the build's newest event (client timestamps honored),
 // which never goes backwards, so a consumer that keeps the newest point keeps the latest
 // state; the start time is the build's start. Durations of running phases and builds are
-// measured up to now.
+// measured up to now. The build's and its phases' start times are points of their own
+// (build.start_time, build.phase.start_time), so that a consumer reads them instead of
+// inferring them as end minus duration; a pending phase has none.
 func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metrics {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -72,6 +81,9 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 				end = b.Finished
 			}
 			e.mb.RecordBuildPhaseDurationDataPoint(ts, elapsed(ph.Start, end, now), ph.Name)
+			if !ph.Start.IsZero() {
+				e.mb.RecordBuildPhaseStartTimeDataPoint(ts, unixSeconds(ph.Start), ph.Name)
+			}
 			if ph.Weight != nil {
 				e.mb.RecordBuildPhaseWeightDataPoint(ts, *ph.Weight, ph.Name)
 			}
@@ -86,6 +98,7 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 			e.mb.RecordBuildStateDataPoint(ts, 1, bmetadata.AttributeBuildStateRunning)
 		}
 		e.mb.RecordBuildDurationDataPoint(ts, elapsed(b.Started, b.Finished, now))
+		e.mb.RecordBuildStartTimeDataPoint(ts, unixSeconds(b.Started))
 		e.mb.EmitForResource(bmetadata.WithResource(e.resource(b.Host, b.Pipeline, b.ID, b.Attributes)), bmetadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(b.Started)))
 	}
 	return e.mb.Emit()
