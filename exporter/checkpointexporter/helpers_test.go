@@ -41,6 +41,8 @@ type phaseSpec struct {
 	duration         float64
 	progress         float64 // processor output; <0 leaves it out
 	resources        bool    // opt-in per-phase aggregates
+	// start is the receiver's build.phase.start_time; zero leaves it out.
+	start time.Time
 }
 
 type alertSpec struct {
@@ -57,6 +59,8 @@ type buildSpec struct {
 	finished           bool
 	result             string
 	duration           float64
+	// start is the receiver's build.start_time; zero leaves it out.
+	start time.Time
 	// processed adds the processor's metrics (progress, eta, paused, alerts).
 	processed bool
 	progress  float64
@@ -76,6 +80,9 @@ func metricsBuilder() *schemametadata.MetricsBuilder {
 	return schemametadata.NewMetricsBuilder(cfg, receivertest.NewNopSettings(schemametadata.Type))
 }
 
+// unixSeconds is t as the receiver puts it into build.start_time and build.phase.start_time.
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
 var phaseStates = []string{"pending", "running", "completed", "failed", "skipped"}
 
 func (s buildSpec) metrics() pmetric.Metrics {
@@ -92,6 +99,9 @@ func (s buildSpec) metrics() pmetric.Metrics {
 			mb.RecordBuildPhaseStateDataPoint(ts, v, p.name, schemametadata.MapAttributeBuildPhaseState[st])
 		}
 		mb.RecordBuildPhaseDurationDataPoint(ts, p.duration, p.name)
+		if !p.start.IsZero() {
+			mb.RecordBuildPhaseStartTimeDataPoint(ts, unixSeconds(p.start), p.name)
+		}
 		if s.processed && p.progress >= 0 {
 			mb.RecordBuildPhaseProgressDataPoint(ts, p.progress, p.name)
 		}
@@ -122,6 +132,9 @@ func (s buildSpec) metrics() pmetric.Metrics {
 		mb.RecordBuildStateDataPoint(ts, 0, schemametadata.AttributeBuildStateFinished)
 	}
 	mb.RecordBuildDurationDataPoint(ts, s.duration)
+	if !s.start.IsZero() {
+		mb.RecordBuildStartTimeDataPoint(ts, unixSeconds(s.start))
+	}
 	if s.processed {
 		mb.RecordBuildProgressDataPoint(ts, s.progress)
 		mb.RecordBuildEtaDataPoint(ts, s.eta)

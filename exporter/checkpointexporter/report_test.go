@@ -18,12 +18,13 @@ var updateGolden = flag.Bool("update-golden", false, "rewrite the golden report 
 // while it runs, and the processor's per-phase aggregates when it ends) and a failing TEST.
 func reportTimeline(h *harness) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	b := buildSpec{id: "golden-1", pipeline: "service-a", host: "host-a", processed: true}
+	// The receiver's start times: the build and INIT at 0, BUILD at 5, TEST at 60.
+	b := buildSpec{id: "golden-1", pipeline: "service-a", host: "host-a", processed: true, start: at(0)}
 
 	b.at, b.duration, b.progress, b.eta = at(10), 10, 0.25, 40
 	b.phases = []phaseSpec{
-		{name: "INIT", state: "completed", total: 1, completed: 1, duration: 5, progress: 1},
-		{name: "BUILD", state: "running", total: 4, completed: 2, duration: 5, progress: 0.5},
+		{name: "INIT", state: "completed", total: 1, completed: 1, duration: 5, progress: 1, start: at(0)},
+		{name: "BUILD", state: "running", total: 4, completed: 2, duration: 5, progress: 0.5, start: at(5)},
 		{name: "TEST", state: "pending", total: 2, progress: 0},
 	}
 	b.alerts = []alertSpec{{rule: "build_slow", level: "WARNING", state: "firing", active: 1, value: 1.5}}
@@ -33,12 +34,12 @@ func reportTimeline(h *harness) {
 	h.consume(hostSpec{name: "host-a", at: at(20), cpu: 0.8, memUtil: 0.55}.metrics())
 
 	b.at, b.duration, b.progress, b.eta, b.alerts = at(60), 60, 0.85, 10, nil
-	b.phases[1] = phaseSpec{name: "BUILD", state: "completed", total: 4, completed: 4, duration: 55, progress: 1, resources: true}
-	b.phases[2] = phaseSpec{name: "TEST", state: "running", total: 2, progress: 0}
+	b.phases[1] = phaseSpec{name: "BUILD", state: "completed", total: 4, completed: 4, duration: 55, progress: 1, resources: true, start: at(5)}
+	b.phases[2] = phaseSpec{name: "TEST", state: "running", total: 2, progress: 0, start: at(60)}
 	h.consume(b.metrics())
 
 	b.at, b.duration = at(80), 80
-	b.phases[2] = phaseSpec{name: "TEST", state: "failed", total: 2, completed: 1, duration: 20, progress: 0.5}
+	b.phases[2] = phaseSpec{name: "TEST", state: "failed", total: 2, completed: 1, duration: 20, progress: 0.5, start: at(60)}
 	h.consume(b.metrics())
 
 	b.at, b.finished, b.result, b.duration = at(90), true, "failure", 90

@@ -249,6 +249,8 @@ func translateBuild(id string, rm pmetric.ResourceMetrics, now int64) state.Buil
 			o.AlertsAt = max(o.AlertsAt, t)
 		case schema.MetricBuildETA:
 			newerF(&o.ETA, v, t)
+		case schema.MetricBuildStartTime:
+			newerF(&o.Start, v, t)
 		case schema.MetricBuildPaused:
 			if !o.Paused.OK || t >= o.Paused.TS {
 				o.Paused = state.At(v != 0, t)
@@ -282,6 +284,8 @@ func translatePhasePoint(phase func(string) *state.PhaseObservation, name, metri
 		newerF(&phase(name).Weight, v, t)
 	case schema.MetricPhaseProgress:
 		newerF(&phase(name).Progress, v, t)
+	case schema.MetricPhaseStartTime:
+		newerF(&phase(name).Start, v, t)
 	case schema.MetricPhaseCPUAvg:
 		newerF(&phase(name).CPUAvg, v, t)
 	case schema.MetricPhaseCPUMax:

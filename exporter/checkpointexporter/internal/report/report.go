@@ -32,22 +32,21 @@ type Phase struct {
 	StepsTotal      int64     `json:"steps_total"`
 	StepsCompleted  int64     `json:"steps_completed"`
 	Progress        float64   `json:"progress"`
+	Derived         bool      `json:"derived"`
+	Note            string    `json:"note,omitempty"`
 	Resources       Resources `json:"resources"`
 	Issues          []Issue   `json:"issues"`
 	IssuesDropped   int       `json:"issues_dropped,omitempty"`
 	GeneratedAt     string    `json:"generated_at"`
 }
 
-// Resources is what the host spent while a phase (or build) ran. The processor's per-phase
-// aggregates are used where present; the rest comes from the exporter's own samples of the
-// host's utilization while the phase ran. Source says which contributed: "processor",
-// "samples", "processor+samples" or "none". Fields are null when nothing is known.
+// Resources is what the host spent while a phase (or build) ran: the buildprogress
+// processor's per-phase aggregates (build.phase.* with phase_resources.enabled). Source is
+// "processor" when any arrived, else "none"; fields are null when unknown.
 type Resources struct {
 	Source               string   `json:"source"`
-	Samples              int64    `json:"samples"`
 	CPUUtilizationAvg    *float64 `json:"cpu_utilization_avg"`
 	CPUUtilizationMax    *float64 `json:"cpu_utilization_max"`
-	MemoryUtilizationMax *float64 `json:"memory_utilization_max"`
 	MemoryUsageMaxBytes  *int64   `json:"memory_usage_max_bytes"`
 	DiskReadBytes        *int64   `json:"disk_read_bytes"`
 	DiskWriteBytes       *int64   `json:"disk_write_bytes"`
@@ -88,6 +87,8 @@ type Build struct {
 	FinishedAt         string         `json:"finished_at,omitempty"`
 	DurationSeconds    float64        `json:"duration_seconds"`
 	Progress           float64        `json:"progress"`
+	Derived            bool           `json:"derived"`
+	Note               string         `json:"note,omitempty"`
 	Phases             []PhaseSummary `json:"phases"`
 	Performance        Performance    `json:"performance"`
 	ResourceEfficiency Efficiency     `json:"resource_efficiency"`
@@ -152,8 +153,8 @@ func stampedI(s state.Stamped[int64]) *int64 {
 	return ptr(s.V)
 }
 
-func resources(r state.PhaseResources, t state.Tally) Resources {
-	out := Resources{Source: "none", Samples: t.Samples}
+func resources(r state.PhaseResources) Resources {
+	out := Resources{Source: "none"}
 	if r.Any() {
 		out.Source = "processor"
 		out.CPUUtilizationAvg, out.CPUUtilizationMax = stampedF(r.CPUAvg), stampedF(r.CPUMax)
@@ -162,24 +163,15 @@ func resources(r state.PhaseResources, t state.Tally) Resources {
 		out.NetworkTransmitBytes, out.NetworkReceiveBytes = stampedI(r.NetTransmit), stampedI(r.NetReceive)
 		out.DiskReadOperations, out.DiskWriteOperations = stampedI(r.DiskOpsRead), stampedI(r.DiskOpsWrite)
 	}
-	if t.Samples > 0 {
-		if out.CPUUtilizationAvg == nil {
-			out.CPUUtilizationAvg = ptr(round(t.CPUAvg()))
-		}
-		if out.CPUUtilizationMax == nil {
-			out.CPUUtilizationMax = ptr(t.CPUMax)
-		}
-		if out.MemoryUsageMaxBytes == nil && t.MemUsedMax > 0 {
-			out.MemoryUsageMaxBytes = ptr(t.MemUsedMax)
-		}
-		out.MemoryUtilizationMax = ptr(t.MemUtilMax)
-		if out.Source == "none" {
-			out.Source = "samples"
-		} else {
-			out.Source = "processor+samples"
-		}
-	}
 	return out
+}
+
+// note is the note of a report of a build for which no build.progress arrived.
+func note(derived bool) string {
+	if derived {
+		return ""
+	}
+	return state.NoProcessorNote
 }
 
 // round keeps reports stable across float noise: 6 significant decimals.
@@ -209,8 +201,8 @@ func ForPhase(b *state.Build, phase string, generatedAt time.Time) (Phase, bool)
 			BuildID: b.ID, Pipeline: b.Pipeline, Host: b.Host, Phase: p.Name, State: state.PhaseState(p),
 			StartedAt: state.FormatTime(state.PhaseStartedAt(p)), EndedAt: state.FormatTime(p.EndedAt),
 			DurationSeconds: p.Duration.V, StepsTotal: p.StepsTotal.V, StepsCompleted: p.StepsCompleted.V,
-			Progress:  state.PhaseProgress(p),
-			Resources: resources(p.Resources, p.Usage),
+			Progress: p.Progress.V, Derived: state.Derived(b), Note: note(state.Derived(b)),
+			Resources: resources(p.Resources),
 			Issues:    issues(p.Issues), IssuesDropped: p.IssuesDropped,
 			GeneratedAt: generatedAt.UTC().Format(time.RFC3339Nano),
 		}, true
@@ -227,7 +219,9 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 		State: b.State.V, Result: b.Result.V,
 		StartedAt:       state.FormatTime(state.BuildStartedAt(b)),
 		DurationSeconds: b.Duration.V,
-		Progress:        state.OverallProgress(b),
+		Progress:        b.Progress.V,
+		Derived:         state.Derived(b),
+		Note:            note(state.Derived(b)),
 		Phases:          make([]PhaseSummary, 0, len(b.Phases)),
 		Issues:          issues(b.Issues),
 		IssuesByLevel:   map[string]int{},
@@ -246,7 +240,7 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 	for _, p := range b.Phases {
 		ps := PhaseSummary{
 			Name: p.Name, State: state.PhaseState(p), DurationSeconds: p.Duration.V,
-			StepsTotal: p.StepsTotal.V, StepsCompleted: p.StepsCompleted.V, Progress: state.PhaseProgress(p),
+			StepsTotal: p.StepsTotal.V, StepsCompleted: p.StepsCompleted.V, Progress: p.Progress.V,
 			Issues: len(p.Issues) + p.IssuesDropped,
 		}
 		if b.Duration.V > 0 {
@@ -318,7 +312,7 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 	set(&agg.NetReceive, netR, haveNet)
 	set(&agg.DiskOpsRead, opsR, haveOps)
 	set(&agg.DiskOpsWrite, opsW, haveOps)
-	eff := Efficiency{Resources: resources(agg, b.Usage)}
+	eff := Efficiency{Resources: resources(agg)}
 	if eff.CPUUtilizationAvg != nil {
 		avg := *eff.CPUUtilizationAvg
 		eff.CPUBusySeconds = ptr(round(avg * b.Duration.V))

@@ -83,6 +83,8 @@ type Build struct {
 	Progress Stamped[float64] `json:"progress,omitzero"`
 	ETA      Stamped[float64] `json:"eta,omitzero"`
 	Paused   Stamped[bool]    `json:"paused,omitzero"`
+	// Start is the receiver's build.start_time (Unix seconds).
+	Start Stamped[float64] `json:"start,omitzero"`
 
 	Phases []*Phase `json:"phases"`
 	// Alerts are the build-scoped alerts that are pending or firing, sorted by rule.
@@ -94,8 +96,6 @@ type Build struct {
 	// (a bounded number of) them so that each counts once.
 	IssuesDropped    int      `json:"issues_dropped,omitempty"`
 	DroppedIssueKeys []string `json:"dropped_issue_keys,omitempty"`
-	// Usage tallies the host's utilization samples taken while the build ran.
-	Usage Tally `json:"usage,omitzero"`
 
 	// FirstSeen and UpdatedAt are the oldest and newest data point timestamps applied.
 	FirstSeen int64 `json:"first_seen"`
@@ -127,13 +127,12 @@ type Phase struct {
 	Duration       Stamped[float64] `json:"duration,omitzero"`
 	Weight         Stamped[float64] `json:"weight,omitzero"`
 	Progress       Stamped[float64] `json:"progress,omitzero"`
-	// StartedAt and EndedAt are the timestamps of the state changes to running and to an
-	// ended state.
-	StartedAt int64 `json:"started_at,omitempty"`
-	EndedAt   int64 `json:"ended_at,omitempty"`
+	// Start is the receiver's build.phase.start_time (Unix seconds). EndedAt is the
+	// timestamp of the state change to an ended state.
+	Start   Stamped[float64] `json:"start,omitzero"`
+	EndedAt int64            `json:"ended_at,omitempty"`
 
 	Resources        PhaseResources `json:"resources,omitzero"`
-	Usage            Tally          `json:"usage,omitzero"`
 	Issues           []Issue        `json:"issues,omitempty"`
 	IssuesDropped    int            `json:"issues_dropped,omitempty"`
 	DroppedIssueKeys []string       `json:"dropped_issue_keys,omitempty"`
@@ -158,36 +157,6 @@ type PhaseResources struct {
 func (r *PhaseResources) Any() bool {
 	return r.CPUAvg.Set() || r.CPUMax.Set() || r.MemoryMax.Set() || r.DiskRead.Set() || r.DiskWrite.Set() ||
 		r.NetTransmit.Set() || r.NetReceive.Set() || r.DiskOpsRead.Set() || r.DiskOpsWrite.Set()
-}
-
-// Tally summarizes host utilization samples.
-type Tally struct {
-	Samples    int64   `json:"n,omitempty"`
-	CPUSum     float64 `json:"cpu_sum,omitempty"`
-	CPUMax     float64 `json:"cpu_max,omitempty"`
-	MemUtilMax float64 `json:"mem_util_max,omitempty"`
-	MemUsedMax int64   `json:"mem_used_max,omitempty"`
-}
-
-// CPUAvg returns the mean CPU utilization of the samples.
-func (t Tally) CPUAvg() float64 {
-	if t.Samples == 0 {
-		return 0
-	}
-	return t.CPUSum / float64(t.Samples)
-}
-
-func (t *Tally) add(s sample) {
-	t.Samples++
-	t.CPUSum += s.cpu
-	t.CPUMax = max(t.CPUMax, s.cpu)
-	t.MemUtilMax = max(t.MemUtilMax, s.memUtil)
-	t.MemUsedMax = max(t.MemUsedMax, s.memUsed)
-}
-
-type sample struct {
-	cpu, memUtil float64
-	memUsed      int64
 }
 
 // ReportMark tracks a report: Version counts changes that make a new report due, Written is
@@ -269,6 +238,7 @@ type BuildObservation struct {
 	Progress Point[float64]
 	ETA      Point[float64]
 	Paused   Point[bool]
+	Start    Point[float64]
 	Phases   []PhaseObservation
 	Alerts   []AlertObservation
 	// AlertsComplete says the observation lists every alert of the build (the processor
@@ -287,6 +257,7 @@ type PhaseObservation struct {
 	Duration       Point[float64]
 	Weight         Point[float64]
 	Progress       Point[float64]
+	Start          Point[float64]
 	CPUAvg         Point[float64]
 	CPUMax         Point[float64]
 	MemoryMax      Point[int64]
@@ -314,8 +285,10 @@ type HostObservation struct {
 	Alerts       []AlertObservation
 }
 
-// AlertObservation is one alert as the processor reports it: Active is false for a data point
-// of 0 (the alert cleared).
+// AlertObservation is one alert series as the processor reports it (rule, level, state):
+// Active is true for a data point of 1 (the series is the rule's alert now) and false for a
+// data point of 0 (that series ended; it clears the alert only while the alert is that
+// series).
 type AlertObservation struct {
 	Rule     string
 	Level    string

@@ -167,11 +167,11 @@ func (s *Store) Apply(batch Batch) ApplyResult {
 }
 
 func (o *BuildObservation) newest() int64 {
-	ts := max(o.State.TS, o.Result.TS, o.Duration.TS, o.Progress.TS, o.ETA.TS, o.Paused.TS, o.AlertsAt)
+	ts := max(o.State.TS, o.Result.TS, o.Duration.TS, o.Progress.TS, o.ETA.TS, o.Paused.TS, o.Start.TS, o.AlertsAt)
 	for i := range o.Phases {
 		p := &o.Phases[i]
 		ts = max(ts, p.State.TS, p.StepsTotal.TS, p.StepsCompleted.TS, p.Duration.TS, p.Weight.TS, p.Progress.TS,
-			p.CPUAvg.TS, p.CPUMax.TS, p.MemoryMax.TS, p.DiskRead.TS, p.DiskWrite.TS, p.NetTransmit.TS,
+			p.Start.TS, p.CPUAvg.TS, p.CPUMax.TS, p.MemoryMax.TS, p.DiskRead.TS, p.DiskWrite.TS, p.NetTransmit.TS,
 			p.NetReceive.TS, p.DiskOpsRead.TS, p.DiskOpsWrite.TS)
 	}
 	for _, a := range o.Alerts {
@@ -260,6 +260,7 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	noteField(&c, &b.Progress, o.Progress)
 	noteField(&c, &b.ETA, o.ETA)
 	noteField(&c, &b.Paused, o.Paused)
+	noteField(&c, &b.Start, o.Start)
 
 	for i := range o.Phases {
 		po := &o.Phases[i]
@@ -336,8 +337,6 @@ func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyRe
 	endedNow := false
 	if p.State.V != prev {
 		switch {
-		case p.State.V == PhaseRunning:
-			p.StartedAt, p.EndedAt = p.State.T, 0
 		case phaseEnded(p.State.V):
 			p.EndedAt = p.State.T
 			endedNow = true
@@ -347,8 +346,8 @@ func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyRe
 				p.issueLog().add(failure)
 				b.issueLog().add(failure)
 			}
-		case p.State.V == PhasePending:
-			p.StartedAt, p.EndedAt = 0, 0
+		default:
+			p.EndedAt = 0
 		}
 	}
 	noteField(&c, &p.StepsTotal, o.StepsTotal)
@@ -356,6 +355,7 @@ func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyRe
 	noteField(&c, &p.Duration, o.Duration)
 	noteField(&c, &p.Weight, o.Weight)
 	noteField(&c, &p.Progress, o.Progress)
+	noteField(&c, &p.Start, o.Start)
 	r := &p.Resources
 	noteField(&c, &r.CPUAvg, o.CPUAvg)
 	noteField(&c, &r.CPUMax, o.CPUMax)
@@ -388,7 +388,10 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 		}
 		i := slices.IndexFunc(*list, func(a *Alert) bool { return a.Rule == o.Rule })
 		if !o.Active {
-			if i >= 0 && o.TS >= (*list)[i].UpdatedAt {
+			// A 0 ends the series it names: it clears the alert only while the alert is that
+			// series (the processor reports the previous level or state with 0 next to the
+			// new one with 1).
+			if i >= 0 && o.TS >= (*list)[i].UpdatedAt && sameSeries((*list)[i], o) {
 				a := (*list)[i]
 				*list = slices.Delete(*list, i, i+1)
 				if a.State == AlertFiring {
@@ -455,6 +458,12 @@ func (s *Store) applyAlerts(list *[]*Alert, obs []AlertObservation, complete boo
 		*list = kept
 	}
 	return c
+}
+
+// sameSeries reports whether an observation of 0 names the alert's current series; a 0
+// without a level or state names any.
+func sameSeries(a *Alert, o AlertObservation) bool {
+	return (o.Level == "" || o.Level == a.Level) && (o.State == "" || o.State == a.State)
 }
 
 func fired(tmpl AlertChange, a *Alert) AlertChange {
@@ -575,7 +584,6 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 		created = true
 	}
 	var c change
-	cpuBefore := h.CPU.T
 	noteField(&c, &h.CPU, o.CPU)
 	noteField(&c, &h.MemUtil, o.MemUtil)
 	noteField(&c, &h.MemUsed, o.MemUsed)
@@ -611,17 +619,13 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 		s.version++
 	}
 
-	newSample := h.CPU.T != cpuBefore
+	// Utilization rides along with the next checkpoint; host alerts are issues of the builds
+	// running on the host.
+	s.touches++
+	if len(h.Alerts) == 0 {
+		return
+	}
 	for _, b := range s.running[h.Name] {
-		if newSample {
-			smp := sample{cpu: h.CPU.V, memUtil: h.MemUtil.V, memUsed: h.MemUsed.V}
-			b.Usage.add(smp)
-			for _, p := range b.Phases {
-				if p.State.V == PhaseRunning {
-					p.Usage.add(smp)
-				}
-			}
-		}
 		for _, a := range h.Alerts {
 			s.recordIssue(b, ScopeHost, a)
 		}

@@ -56,13 +56,15 @@ func TestNewerTimestampWinsPerField(t *testing.T) {
 
 func TestPhaseTransitionsAndUrgency(t *testing.T) {
 	s, _ := newStore(Limits{})
-	res := s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Phases: []PhaseObservation{phaseObs("BUILD", PhaseRunning, 1, 2, 1)}}}})
+	running := phaseObs("BUILD", PhaseRunning, 1, 2, 1)
+	running.Start = At(float64(ts(1))/1e9, ts(1)) // the receiver's build.phase.start_time
+	res := s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Phases: []PhaseObservation{running}}}})
 	assert.False(t, res.Urgent)
 	res = s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Phases: []PhaseObservation{phaseObs("BUILD", PhaseCompleted, 2, 2, 9)}}}})
 	assert.True(t, res.Urgent, "a phase that ends makes a checkpoint due")
 	b, _ := s.BuildCopy("b")
 	p := b.Phases[0]
-	assert.Equal(t, ts(1), p.StartedAt)
+	assert.Equal(t, ts(1), PhaseStartedAt(p))
 	assert.Equal(t, ts(9), p.EndedAt)
 	assert.True(t, p.Report.Due())
 	jobs := s.DueReports()
@@ -161,8 +163,7 @@ func TestHostAlertsGoStaleAndReachBuilds(t *testing.T) {
 	require.Len(t, st.Alerts, 1)
 	assert.Equal(t, ScopeHost, st.Alerts[0].Scope)
 	b, _ := s.BuildCopy("b")
-	assert.Equal(t, int64(1), b.Usage.Samples)
-	assert.Equal(t, 0.99, b.Phases[0].Usage.CPUMax)
+	assert.False(t, b.Phases[0].Resources.Any(), "phase resources come from the processor, not from host samples")
 	require.Len(t, b.Phases[0].Issues, 1)
 	assert.Equal(t, "cpu", b.Phases[0].Issues[0].Rule)
 
@@ -273,7 +274,9 @@ func TestSnapshotLoadRoundTrip(t *testing.T) {
 	assert.Error(t, s2.Load([]byte(`{"format":1,"builds":[`)))
 }
 
-func TestFallbackProgressWithoutProcessor(t *testing.T) {
+// Without the buildprogress processor the exporter computes no progress of its own (it used
+// to weigh steps with its own copy of the default weights: 0.15 here) and says so.
+func TestNoProgressWithoutProcessor(t *testing.T) {
 	s, _ := newStore(Limits{})
 	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Phases: []PhaseObservation{
 		phaseObs("INIT", PhaseCompleted, 1, 1, 1),
@@ -282,11 +285,27 @@ func TestFallbackProgressWithoutProcessor(t *testing.T) {
 		phaseObs("custom", PhasePending, 0, 0, 1),
 	}}}})
 	st, _ := s.BuildStatus("b")
-	// Weights INIT .05, BUILD .40, TEST .30, custom = mean .25; sum 1.0.
-	assert.InDelta(t, 0.05+0.40*0.25, st.Progress, 1e-9)
-	assert.InDelta(t, 0.25, st.Phases[1].Progress, 1e-9)
+	assert.False(t, st.Derived)
+	assert.Equal(t, NoProcessorNote, st.Note)
+	assert.Zero(t, st.Progress)
+	assert.Zero(t, st.Phases[1].Progress)
 	assert.Nil(t, st.ETASeconds)
 	assert.Equal(t, "BUILD", st.Phase)
+	list := s.Builds(BuildFilter{})
+	require.Len(t, list, 1)
+	assert.False(t, list[0].Derived)
+
+	// Once the processor's values arrive they are shown as they are.
+	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Progress: At(0.37, ts(2)), ETA: At(12.5, ts(2)),
+		Phases: []PhaseObservation{{Name: "BUILD", Progress: At(0.3, ts(2))}}}}})
+	st, _ = s.BuildStatus("b")
+	assert.True(t, st.Derived)
+	assert.Empty(t, st.Note)
+	assert.Equal(t, 0.37, st.Progress)
+	assert.Equal(t, 37.0, st.ProgressPercent)
+	assert.Equal(t, 0.3, st.Phases[1].Progress)
+	require.NotNil(t, st.ETASeconds)
+	assert.Equal(t, 12.5, *st.ETASeconds)
 }
 
 func TestBuildsFilterAndHosts(t *testing.T) {
@@ -339,7 +358,8 @@ func TestHostUtilizationAloneMakesNoCheckpointDue(t *testing.T) {
 	hs, _ := s2.Host("h")
 	assert.Equal(t, 0.7, *hs.Resources.CPUUtilization)
 	b, _ := s2.BuildCopy("b")
-	assert.Equal(t, int64(2), b.Usage.Samples, "the samples while BUILD ran are in the checkpoint")
+	assert.Equal(t, int64(1), b.Phases[0].StepsCompleted.V)
+	assert.False(t, b.Phases[0].Resources.Any(), "host samples are not tallied into the build")
 	// Host alerts do make a checkpoint due.
 	s2.Apply(Batch{Hosts: []HostObservation{{Name: "h", Alerts: []AlertObservation{alertObs("cpu", "ERROR", AlertFiring, true, 4)}}}})
 	assert.True(t, s2.Dirty())

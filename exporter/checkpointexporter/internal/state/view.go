@@ -22,12 +22,18 @@ type BuildStatus struct {
 	State  string `json:"state"`
 	Result string `json:"result"`
 	// Phase is the current phase: the running one, else the last phase that ended.
-	Phase           string  `json:"phase"`
+	Phase string `json:"phase"`
+	// Progress, ProgressPercent, the phases' progress and ETASeconds are the buildprogress
+	// processor's build.progress, build.phase.progress and build.eta, as they arrived.
 	Progress        float64 `json:"progress"`
 	ProgressPercent float64 `json:"progress_percent"`
-	// ETASeconds is null while unknown, 0 once finished.
+	// ETASeconds is null while the processor sent none.
 	ETASeconds *float64 `json:"eta_seconds"`
-	Paused     bool     `json:"paused"`
+	// Derived is false while no build.progress arrived for the build (the buildprogress
+	// processor is not in the pipeline, or has not seen the build); Note then says so.
+	Derived bool   `json:"derived"`
+	Note    string `json:"note,omitempty"`
+	Paused  bool   `json:"paused"`
 	// Alerts are the pending and firing alerts of the build and of its host.
 	Alerts []AlertStatus `json:"alerts"`
 	// ActiveOperations are the phases running now.
@@ -97,6 +103,7 @@ type BuildSummary struct {
 	Result    string  `json:"result"`
 	Phase     string  `json:"phase"`
 	Progress  float64 `json:"progress"`
+	Derived   bool    `json:"derived"`
 	Paused    bool    `json:"paused"`
 	UpdatedAt string  `json:"updated_at"`
 }
@@ -142,7 +149,8 @@ func (s *Store) buildStatus(b *Build) BuildStatus {
 		State:            buildState(b),
 		Result:           b.Result.V,
 		Phase:            CurrentPhase(b),
-		Progress:         OverallProgress(b),
+		Progress:         b.Progress.V,
+		Derived:          Derived(b),
 		Paused:           b.Paused.V,
 		Alerts:           []AlertStatus{},
 		ActiveOperations: []string{},
@@ -157,13 +165,12 @@ func (s *Store) buildStatus(b *Build) BuildStatus {
 		st.FinishedAt = FormatTime(b.State.T)
 	}
 	st.ProgressPercent = math.Round(st.Progress*1000) / 10
-	switch {
-	case b.finished():
-		zero := 0.0
-		st.ETASeconds = &zero
-	case b.ETA.Set():
+	if b.ETA.Set() {
 		eta := b.ETA.V
 		st.ETASeconds = &eta
+	}
+	if !st.Derived {
+		st.Note = NoProcessorNote
 	}
 	for _, a := range b.Alerts {
 		st.Alerts = append(st.Alerts, alertStatus(a, ScopeBuild))
@@ -204,7 +211,7 @@ func buildState(b *Build) string {
 func phaseStatus(p *Phase) PhaseStatus {
 	ps := PhaseStatus{
 		Name: p.Name, State: PhaseState(p), StepsTotal: p.StepsTotal.V, StepsCompleted: p.StepsCompleted.V,
-		Progress: PhaseProgress(p), DurationSeconds: p.Duration.V,
+		Progress: p.Progress.V, DurationSeconds: p.Duration.V,
 		StartedAt: FormatTime(PhaseStartedAt(p)), EndedAt: FormatTime(p.EndedAt),
 	}
 	if p.Weight.Set() {
@@ -258,7 +265,7 @@ func (s *Store) Builds(f BuildFilter) []BuildSummary {
 		}
 		sum := BuildSummary{
 			ID: b.ID, Pipeline: b.Pipeline, Host: b.Host, State: state, Phase: CurrentPhase(b),
-			Progress: OverallProgress(b), Paused: b.Paused.V, UpdatedAt: FormatTime(b.UpdatedAt),
+			Progress: b.Progress.V, Derived: Derived(b), Paused: b.Paused.V, UpdatedAt: FormatTime(b.UpdatedAt),
 		}
 		if b.finished() {
 			sum.Result = b.Result.V
@@ -312,30 +319,22 @@ func PhaseState(p *Phase) string {
 	return p.State.V
 }
 
-// PhaseStartedAt returns when the phase started; for a phase only seen ended, its end minus
-// its duration.
-func PhaseStartedAt(p *Phase) int64 {
-	if p.StartedAt != 0 {
-		return p.StartedAt
-	}
-	if p.EndedAt != 0 && p.Duration.Set() && p.State.V != PhaseSkipped {
-		return p.EndedAt - int64(p.Duration.V*float64(time.Second))
-	}
-	return 0
-}
+// PhaseStartedAt returns the receiver's build.phase.start_time of the phase (Unix ns), 0
+// while none arrived.
+func PhaseStartedAt(p *Phase) int64 { return unixNanos(p.Start) }
 
-// BuildStartedAt returns when the build started: the first phase start, else its first data.
-func BuildStartedAt(b *Build) int64 {
-	var start int64
-	for _, p := range b.Phases {
-		if t := PhaseStartedAt(p); t != 0 && (start == 0 || t < start) {
-			start = t
-		}
+// BuildStartedAt returns the receiver's build.start_time of the build (Unix ns), 0 while
+// none arrived.
+func BuildStartedAt(b *Build) int64 { return unixNanos(b.Start) }
+
+// unixNanos converts a time in Unix seconds to Unix nanoseconds, rounded to the microsecond
+// (a float64 of today's Unix seconds holds about that much); 0 when unset, not positive or
+// beyond the year 2262.
+func unixNanos(s Stamped[float64]) int64 {
+	if !s.Set() || s.V <= 0 || s.V >= math.MaxInt64/float64(time.Second) {
+		return 0
 	}
-	if start == 0 {
-		return b.FirstSeen
-	}
-	return start
+	return int64(math.Round(s.V*1e6)) * int64(time.Microsecond)
 }
 
 // CurrentPhase returns the running phase (the first in plan order), else the last phase in
@@ -353,71 +352,11 @@ func CurrentPhase(b *Build) string {
 	return last
 }
 
-// PhaseProgress returns the processor's progress of the phase; without it (no buildprogress
-// processor in the pipeline) the share of steps completed, 1 once completed or skipped.
-func PhaseProgress(p *Phase) float64 {
-	if p.Progress.Set() {
-		return p.Progress.V
-	}
-	switch p.State.V {
-	case PhaseCompleted, PhaseSkipped:
-		return 1
-	case PhaseRunning, PhaseFailed:
-		if p.StepsTotal.V <= 0 || p.StepsCompleted.V <= 0 {
-			return 0
-		}
-		return min(1, float64(p.StepsCompleted.V)/float64(p.StepsTotal.V))
-	default:
-		return 0
-	}
-}
+// NoProcessorNote is the note of a status or report of a build for which no build.progress
+// arrived.
+const NoProcessorNote = "progress and ETA come from the buildprogress processor, which is not in this pipeline"
 
-// defaultWeights are the seed's phase weights (§3.2), for the fallback below.
-var defaultWeights = map[string]float64{"INIT": 0.05, "SETUP": 0.15, "BUILD": 0.40, "TEST": 0.30, "CLEANUP": 0.10}
-
-// OverallProgress returns the processor's overall progress of the build; without it the
-// weighted mean of the phases' progress (plan weights, else the seed's default weights, a
-// phase with neither weighing the mean of the others).
-func OverallProgress(b *Build) float64 {
-	if b.Progress.Set() {
-		return b.Progress.V
-	}
-	if len(b.Phases) == 0 {
-		return 0
-	}
-	weights := make([]float64, len(b.Phases))
-	var sum float64
-	known := 0
-	for i, p := range b.Phases {
-		w, ok := p.Weight.V, p.Weight.Set()
-		if !ok {
-			w, ok = defaultWeights[strings.ToUpper(p.Name)]
-		}
-		if ok {
-			weights[i] = w
-			sum += w
-			known++
-		} else {
-			weights[i] = -1
-		}
-	}
-	mean := 1.0
-	if known > 0 {
-		mean = sum / float64(known)
-	}
-	sum = 0
-	for i := range weights {
-		if weights[i] < 0 {
-			weights[i] = mean
-		}
-		sum += weights[i]
-	}
-	if sum <= 0 {
-		return 0
-	}
-	var total float64
-	for i, p := range b.Phases {
-		total += weights[i] / sum * PhaseProgress(p)
-	}
-	return min(1, total)
-}
+// Derived reports whether the buildprogress processor's build.progress arrived for the
+// build: progress, phase progress and ETA are known only then (the exporter does not
+// compute them).
+func Derived(b *Build) bool { return b.Progress.Set() }
