@@ -65,8 +65,8 @@ type Alias struct {
 // aliases maps the seed's resource metric names onto the schema (documented in the
 // buildprogress processor's README).
 var aliases = map[string]Alias{
-	"cpu_usage":         {Metric: schema.MetricCPUUtilization, Filter: AttrMatch{schema.AttrCPUMode, "busy"}, Combine: CombineMax, Class: ClassSystemStats},
-	"memory_usage":      {Metric: schema.MetricMemoryUtilization, Filter: AttrMatch{schema.AttrMemoryState, "used"}, Combine: CombineMax, Class: ClassSystemStats},
+	"cpu_usage":         {Metric: schema.MetricCPUUtilization, Filter: AttrMatch{schema.AttrCPUMode, schema.CPUModeBusy}, Combine: CombineMax, Class: ClassSystemStats},
+	"memory_usage":      {Metric: schema.MetricMemoryUtilization, Filter: AttrMatch{schema.AttrMemoryState, schema.MemoryStateUsed}, Combine: CombineMax, Class: ClassSystemStats},
 	"disk_usage":        {Metric: schema.MetricFilesystemUtilization, Combine: CombineMax, Class: ClassResourceUsage},
 	"network_bandwidth": {Metric: schema.MetricNetworkIORate, Combine: CombineSum, Class: ClassResourceUsage},
 	"io_operations":     {Metric: schema.MetricDiskOperationsRate, Combine: CombineSum, Class: ClassResourceUsage},
