@@ -89,12 +89,29 @@ func confighttpErrorHandler(r *buildmonReceiver) confighttp.ToServerOption {
 	})
 }
 
-const notFoundMessage = "not found: the API is POST /v1/events and GET /v1/builds/{id}"
+// Paths of the events API. The registry's view of a build lives under /v1/registry, so that
+// /v1/builds/{id} means one thing in buildmon: the checkpoint exporter's status of a build.
+const (
+	eventsPath        = "/v1/events"
+	registryBuildPath = "/v1/registry/builds/{id}"
+	// movedBuildPath is where the registry's view was served before; it answers a JSON 404
+	// that names the new path.
+	movedBuildPath = "/v1/builds/{id}"
+)
+
+const (
+	notFoundMessage = "not found: the API is POST " + eventsPath + " and GET " + registryBuildPath
+	movedMessage    = "not found: the events API serves the registry's view of a build at GET " + registryBuildPath +
+		"; GET " + movedBuildPath + " is the status API of the checkpoint exporter"
+)
 
 func (r *buildmonReceiver) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/events", r.handleEvents)
-	mux.HandleFunc("/v1/builds/{id}", r.handleBuild)
+	mux.HandleFunc(eventsPath, r.handleEvents)
+	mux.HandleFunc(registryBuildPath, r.handleBuild)
+	mux.HandleFunc(movedBuildPath, func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, movedMessage)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, notFoundMessage)
 	})
@@ -220,8 +237,27 @@ func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Requ
 		i := e.Index
 		body.Index = &i
 	}
-	r.reject(req, e.Status, "invalid event")
-	writeJSON(w, e.Status, body)
+	status := eventErrorStatus(e.Kind)
+	r.reject(req, status, "invalid event")
+	writeJSON(w, status, body)
+}
+
+// eventErrorStatus is the HTTP status of an event error's kind, as the README documents:
+// 400 for an invalid event, 404 for an unknown build, 409 for a build started again with a
+// different plan, 429 while max_builds builds are tracked. A kind this handler does not know
+// is the receiver's fault: 500.
+func eventErrorStatus(k events.Kind) int {
+	switch k {
+	case events.KindInvalid:
+		return http.StatusBadRequest
+	case events.KindUnknownBuild:
+		return http.StatusNotFound
+	case events.KindConflict:
+		return http.StatusConflict
+	case events.KindTooManyBuilds:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
 }
 
 // storageRetryAfter is the Retry-After, in seconds, of a request whose storage write failed.

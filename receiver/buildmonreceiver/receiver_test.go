@@ -456,14 +456,14 @@ func TestFinishedBuildsExpire(t *testing.T) {
 func TestRegistryView(t *testing.T) {
 	tr := startReceiver(t, nil, nil)
 	tr.postOK(t, `{"type":"build_started","build_id":"b1","pipeline":"p","phases":[{"name":"BUILD","steps":2}]}`)
-	resp, err := http.Get(tr.url + "/v1/builds/b1")
+	resp, err := http.Get(tr.url + "/v1/registry/builds/b1")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var v map[string]any
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
 	assert.Equal(t, "b1", v["id"])
 	assert.Equal(t, "running", v["state"])
-	resp2, err := http.Get(tr.url + "/v1/builds/nope")
+	resp2, err := http.Get(tr.url + "/v1/registry/builds/nope")
 	require.NoError(t, err)
 	resp2.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp2.StatusCode)

@@ -91,7 +91,7 @@ func TestAnnouncedContentLengthReservesNothing(t *testing.T) {
 // Connections beyond events.max_connections wait until one closes; then they are served.
 func TestConnectionsBeyondTheCapWait(t *testing.T) {
 	tr := startReceiver(t, nil, func(c *Config) { c.Events.MaxConnections = 2 })
-	request := "GET /v1/builds/x HTTP/1.1\r\nHost: h\r\n\r\n"
+	request := "GET /v1/registry/builds/x HTTP/1.1\r\nHost: h\r\n\r\n"
 	var held []net.Conn
 	for range 2 {
 		conn := rawConn(t, tr)
@@ -164,7 +164,7 @@ func TestCountLines(t *testing.T) {
 func TestUncleanPathsAnswerJSON(t *testing.T) {
 	tr := startReceiver(t, nil, nil)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for _, p := range []string{"//v1/events", "/v1/../v1/events", "/v1/./events", "/v1/events/", "/v1/builds/x/../x", "/v1//builds/x"} {
+	for _, p := range []string{"//v1/events", "/v1/../v1/events", "/v1/./events", "/v1/events/", "/v1/builds/x/../x", "/v1//builds/x", "/v1/registry/builds/x/../x", "/v1/registry//builds/x"} {
 		req, err := http.NewRequest(http.MethodPost, tr.url+p, strings.NewReader(`{"type":"build_started","build_id":"b","pipeline":"p"}`))
 		require.NoError(t, err)
 		req.URL.Opaque = p // sent as written

@@ -24,7 +24,7 @@ func requireField(t *testing.T, body string, batch bool, opts DecodeOptions, fie
 	require.Error(t, err, body)
 	var e *Error
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, StatusBadRequest, e.Status)
+	assert.Equal(t, KindInvalid, e.Kind)
 	assert.Equal(t, field, e.Field, err.Error())
 	assert.Contains(t, err.Error(), msg)
 }

@@ -167,39 +167,6 @@ type wireEvent struct {
 	Result     string      `json:"result"`
 }
 
-// Error is a client error: what is wrong, in which field, and in which line of a batch.
-type Error struct {
-	Status  int    // HTTP status the API answers with
-	Message string // what is wrong
-	Field   string // the JSON field, e.g. "phases[1].steps"; empty when it is not one field
-	Index   int    // 0-based line of an NDJSON batch; -1 for a single event
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.Index >= 0 {
-		fmt.Fprintf(&b, "event %d: ", e.Index)
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Message)
-	return b.String()
-}
-
-// Status codes of client errors, as documented in the receiver's README.
-const (
-	StatusBadRequest = 400
-	StatusNotFound   = 404
-	StatusConflict   = 409
-	StatusTooMany    = 429
-)
-
-func invalid(field, format string, args ...any) *Error {
-	return &Error{Status: StatusBadRequest, Field: field, Message: fmt.Sprintf(format, args...), Index: -1}
-}
-
 // DecodeOptions are what decoding checks an event's time against.
 type DecodeOptions struct {
 	// Now is the collector's clock when the request arrived.

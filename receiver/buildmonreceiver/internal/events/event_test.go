@@ -57,7 +57,7 @@ func TestDecodeOne(t *testing.T) {
 			require.Error(t, err)
 			var e *Error
 			require.ErrorAs(t, err, &e)
-			assert.Equal(t, StatusBadRequest, e.Status)
+			assert.Equal(t, KindInvalid, e.Kind)
 			assert.Equal(t, tt.field, e.Field, err.Error())
 			assert.Contains(t, err.Error(), tt.msg)
 		})

@@ -33,7 +33,7 @@ func FuzzDecodeOne(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := DecodeOne(body, fuzzOptions)
 		if err != nil {
-			if e := (*Error)(nil); !errors.As(err, &e) || e.Status != StatusBadRequest {
+			if e := (*Error)(nil); !errors.As(err, &e) || e.Kind != KindInvalid {
 				t.Fatalf("decode error is not a 400 client error: %#v", err)
 			}
 			require.Negative(t, controlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())
@@ -90,7 +90,7 @@ func FuzzDecodeNDJSON(f *testing.F) {
 		evs, err := DecodeNDJSON(body, nil, fuzzOptions)
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) || e.Status != StatusBadRequest {
+			if !errors.As(err, &e) || e.Kind != KindInvalid {
 				t.Fatalf("batch error is not a 400 client error: %#v", err)
 			}
 			require.Negative(t, controlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())

@@ -89,7 +89,7 @@ func TestPastDatedFinishesDoNotBypassMaxBuilds(t *testing.T) {
 		} else {
 			var e *Error
 			require.True(t, errors.As(err, &e))
-			assert.Equal(t, StatusTooMany, e.Status)
+			assert.Equal(t, KindTooManyBuilds, e.Kind)
 		}
 		now = now.Add(10 * time.Second) // a report tick
 		r.Expire(now)
