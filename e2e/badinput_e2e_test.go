@@ -29,7 +29,7 @@ func TestBadInputMatrix(t *testing.T) {
 		t.Fatalf("fixture: %d %s", code, body)
 	}
 	registry := func() string {
-		code, body, _, err := c.do(http.MethodGet, c.events+"/v1/builds/"+id, "", "", "")
+		code, body, _, err := c.do(http.MethodGet, c.events+"/v1/registry/builds/"+id, "", "", "")
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("registry view: %d %s %v", code, body, err)
 		}

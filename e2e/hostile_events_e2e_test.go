@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// registryBuild is the receiver's view of a build, from GET /v1/builds/{id} of the events API.
+// registryBuild is the receiver's view of a build, from GET /v1/registry/builds/{id} of the events API.
 type registryBuild struct {
 	Phases []struct {
 		Name           string `json:"name"`
@@ -24,7 +24,7 @@ type registryBuild struct {
 // registry reads a build from the receiver's registry: the status code, and the build on 200.
 func registry(t *testing.T, c *apiClient, buildID string) (int, registryBuild) {
 	t.Helper()
-	code, body, _, err := c.do(http.MethodGet, c.events+"/v1/builds/"+buildID, "", "", c.token)
+	code, body, _, err := c.do(http.MethodGet, c.events+"/v1/registry/builds/"+buildID, "", "", c.token)
 	if err != nil {
 		t.Fatalf("GET registry %s: %v", buildID, err)
 	}

@@ -18,7 +18,7 @@ import (
 const fakeCollectorEnv = "SYSBENCH_FAKE_COLLECTOR"
 
 // fakeCollector implements the contract the scenarios rely on, in memory: health_check, the
-// events API (build_started / step_completed, GET /v1/builds/{id}), the status API's build
+// events API (build_started / step_completed, GET /v1/registry/builds/{id}), the status API's build
 // view, build_progress_ratio on /metrics, and a JSON checkpoint of every build's steps written
 // every 100 ms with temp file and rename.
 type fakeCollector struct {
@@ -61,7 +61,7 @@ func fakeCollectorMain(args []string) int {
 	builds := http.HandlerFunc(f.getBuild)
 	events := http.NewServeMux()
 	events.HandleFunc("POST /v1/events", f.postEvents)
-	events.Handle("GET /v1/builds/{id}", builds)
+	events.Handle("GET /v1/registry/builds/{id}", builds)
 	status := http.NewServeMux()
 	status.Handle("GET /v1/builds/{id}", builds)
 	prom := http.NewServeMux()

@@ -221,7 +221,7 @@ func (r *Runner) memoryWith(ctx context.Context, name string, overrides []Overri
 // status API (none was evicted), and says so for the note.
 func (r *Runner) checkTracked(ctx context.Context, c *Collector, ids []string) (string, error) {
 	for _, id := range []string{ids[0], ids[len(ids)-1]} {
-		for _, u := range []string{URL(c.Ports.Events, "/v1/builds/"+id), URL(c.Ports.Status, "/v1/builds/"+id)} {
+		for _, u := range []string{URL(c.Ports.Events, "/v1/registry/builds/"+id), URL(c.Ports.Status, "/v1/builds/"+id)} {
 			code, body, err := get(ctx, u)
 			if err != nil {
 				return "", err
