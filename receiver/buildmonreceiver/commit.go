@@ -137,7 +137,7 @@ func (r *buildmonReceiver) write(ctx context.Context, staged []events.Change) er
 	}
 	if err := r.store.save(ctx, changes); err != nil {
 		r.registry.MarkUnsaved(unsaved)
-		r.telemetry.BuildmonReceiverStorageWriteFailures.Add(ctx, 1)
+		r.telemetry.ReceiverBuildmonStorageWriteFailures.Add(ctx, 1)
 		return err
 	}
 	return nil

@@ -127,7 +127,7 @@ func (r *buildmonReceiver) handler() http.Handler {
 }
 
 func (r *buildmonReceiver) reject(req *http.Request, status int, reason string) {
-	r.telemetry.BuildmonReceiverRequestsRejected.Add(req.Context(), 1)
+	r.telemetry.ReceiverBuildmonRequestsRejected.Add(req.Context(), 1)
 	if status >= 500 {
 		r.set.Logger.Warn("events request failed", zap.Int("status", status), zap.String("reason", reason))
 	}
@@ -216,11 +216,11 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 	}
 	ctx := req.Context()
 	if res.Accepted > 0 {
-		r.telemetry.BuildmonReceiverEventsAccepted.Add(ctx, int64(res.Accepted))
+		r.telemetry.ReceiverBuildmonEventsAccepted.Add(ctx, int64(res.Accepted))
 		r.notify()
 	}
 	if res.Duplicates > 0 {
-		r.telemetry.BuildmonReceiverEventsDuplicate.Add(ctx, int64(res.Duplicates))
+		r.telemetry.ReceiverBuildmonEventsDuplicate.Add(ctx, int64(res.Duplicates))
 	}
 	writeAccepted(w, res)
 }

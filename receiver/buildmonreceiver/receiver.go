@@ -108,7 +108,7 @@ func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmon
 		serveDone:  make(chan struct{}),
 	}
 	r.emitter = newEmitter(cfg.MetricsBuilderConfig, set)
-	if err := tb.RegisterBuildmonReceiverBuildsTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
+	if err := tb.RegisterReceiverBuildmonBuildsTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
 		o.Observe(int64(r.registry.Len()))
 		return nil
 	}); err != nil {

@@ -526,10 +526,10 @@ func TestTelemetryCountsEvents(t *testing.T) {
 	code, _, _ := tr.post(t, "application/json", `{"type":"phase_started","build_id":"nope","phase":"INIT"}`)
 	require.Equal(t, http.StatusNotFound, code)
 	opts := []metricdatatest.Option{metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars()}
-	metadatatest.AssertEqualBuildmonReceiverEventsAccepted(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, opts...)
-	metadatatest.AssertEqualBuildmonReceiverEventsDuplicate(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
-	metadatatest.AssertEqualBuildmonReceiverRequestsRejected(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
-	metadatatest.AssertEqualBuildmonReceiverBuildsTracked(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
+	metadatatest.AssertEqualReceiverBuildmonEventsAccepted(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, opts...)
+	metadatatest.AssertEqualReceiverBuildmonEventsDuplicate(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
+	metadatatest.AssertEqualReceiverBuildmonRequestsRejected(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
+	metadatatest.AssertEqualReceiverBuildmonBuildsTracked(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, opts...)
 }
 
 // Every report_interval all tracked builds are emitted again, without new events, and finished

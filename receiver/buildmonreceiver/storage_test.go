@@ -208,9 +208,9 @@ func TestStorageWriteFailureAnswers503AndChangesNothing(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, stored, mem.build(t, "b1"))
 	assert.Equal(t, []string{"b1"}, mem.index(t))
-	metadatatest.AssertEqualBuildmonReceiverStorageWriteFailures(t, tel,
+	metadatatest.AssertEqualReceiverBuildmonStorageWriteFailures(t, tel,
 		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-	metadatatest.AssertEqualBuildmonReceiverEventsAccepted(t, tel,
+	metadatatest.AssertEqualReceiverBuildmonEventsAccepted(t, tel,
 		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 
 	// Concurrent requests during the fault: every one gets 503, none changes anything.

@@ -28,11 +28,11 @@ type TelemetryBuilder struct {
 	meter                                metric.Meter
 	mu                                   sync.Mutex
 	registrations                        []metric.Registration
-	BuildmonReceiverBuildsTracked        metric.Int64ObservableGauge
-	BuildmonReceiverEventsAccepted       metric.Int64Counter
-	BuildmonReceiverEventsDuplicate      metric.Int64Counter
-	BuildmonReceiverRequestsRejected     metric.Int64Counter
-	BuildmonReceiverStorageWriteFailures metric.Int64Counter
+	ReceiverBuildmonBuildsTracked        metric.Int64ObservableGauge
+	ReceiverBuildmonEventsAccepted       metric.Int64Counter
+	ReceiverBuildmonEventsDuplicate      metric.Int64Counter
+	ReceiverBuildmonRequestsRejected     metric.Int64Counter
+	ReceiverBuildmonStorageWriteFailures metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -46,12 +46,12 @@ func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
 }
 
-// RegisterBuildmonReceiverBuildsTrackedCallback sets callback for observable BuildmonReceiverBuildsTracked metric.
-func (builder *TelemetryBuilder) RegisterBuildmonReceiverBuildsTrackedCallback(cb metric.Int64Callback) error {
+// RegisterReceiverBuildmonBuildsTrackedCallback sets callback for observable ReceiverBuildmonBuildsTracked metric.
+func (builder *TelemetryBuilder) RegisterReceiverBuildmonBuildsTrackedCallback(cb metric.Int64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		cb(ctx, &observerInt64{inst: builder.BuildmonReceiverBuildsTracked, obs: o})
+		cb(ctx, &observerInt64{inst: builder.ReceiverBuildmonBuildsTracked, obs: o})
 		return nil
-	}, builder.BuildmonReceiverBuildsTracked)
+	}, builder.ReceiverBuildmonBuildsTracked)
 	if err != nil {
 		return err
 	}
@@ -89,32 +89,32 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.BuildmonReceiverBuildsTracked, err = builder.meter.Int64ObservableGauge(
-		"otelcol_buildmon_receiver_builds_tracked",
+	builder.ReceiverBuildmonBuildsTracked, err = builder.meter.Int64ObservableGauge(
+		"otelcol_receiver_buildmon_builds_tracked",
 		metric.WithDescription("Builds in the receiver's registry. [Development]"),
 		metric.WithUnit("{build}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.BuildmonReceiverEventsAccepted, err = builder.meter.Int64Counter(
-		"otelcol_buildmon_receiver_events_accepted",
+	builder.ReceiverBuildmonEventsAccepted, err = builder.meter.Int64Counter(
+		"otelcol_receiver_buildmon_events_accepted",
 		metric.WithDescription("Build events accepted and applied. [Development]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.BuildmonReceiverEventsDuplicate, err = builder.meter.Int64Counter(
-		"otelcol_buildmon_receiver_events_duplicate",
+	builder.ReceiverBuildmonEventsDuplicate, err = builder.meter.Int64Counter(
+		"otelcol_receiver_buildmon_events_duplicate",
 		metric.WithDescription("Build events ignored because their id was delivered before. [Development]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.BuildmonReceiverRequestsRejected, err = builder.meter.Int64Counter(
-		"otelcol_buildmon_receiver_requests_rejected",
+	builder.ReceiverBuildmonRequestsRejected, err = builder.meter.Int64Counter(
+		"otelcol_receiver_buildmon_requests_rejected",
 		metric.WithDescription("Requests to the events API rejected (invalid, unknown build, too large, rate-limited, unauthorised). [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.BuildmonReceiverStorageWriteFailures, err = builder.meter.Int64Counter(
-		"otelcol_buildmon_receiver_storage_write_failures",
+	builder.ReceiverBuildmonStorageWriteFailures, err = builder.meter.Int64Counter(
+		"otelcol_receiver_buildmon_storage_write_failures",
 		metric.WithDescription("Writes of the build registry to the storage extension that failed (the builds are written again with the next change). [Development]"),
 		metric.WithUnit("{write}"),
 	)

@@ -21,23 +21,23 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 	return set
 }
 
-func AssertEqualBuildmonReceiverBuildsTracked(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverBuildmonBuildsTracked(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_buildmon_receiver_builds_tracked",
+		Name:        "otelcol_receiver_buildmon_builds_tracked",
 		Description: "Builds in the receiver's registry. [Development]",
 		Unit:        "{build}",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_buildmon_receiver_builds_tracked")
+	got, err := tt.GetMetric("otelcol_receiver_buildmon_builds_tracked")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualBuildmonReceiverEventsAccepted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverBuildmonEventsAccepted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_buildmon_receiver_events_accepted",
+		Name:        "otelcol_receiver_buildmon_events_accepted",
 		Description: "Build events accepted and applied. [Development]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
@@ -46,14 +46,14 @@ func AssertEqualBuildmonReceiverEventsAccepted(t *testing.T, tt *componenttest.T
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_buildmon_receiver_events_accepted")
+	got, err := tt.GetMetric("otelcol_receiver_buildmon_events_accepted")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualBuildmonReceiverEventsDuplicate(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverBuildmonEventsDuplicate(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_buildmon_receiver_events_duplicate",
+		Name:        "otelcol_receiver_buildmon_events_duplicate",
 		Description: "Build events ignored because their id was delivered before. [Development]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
@@ -62,14 +62,14 @@ func AssertEqualBuildmonReceiverEventsDuplicate(t *testing.T, tt *componenttest.
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_buildmon_receiver_events_duplicate")
+	got, err := tt.GetMetric("otelcol_receiver_buildmon_events_duplicate")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualBuildmonReceiverRequestsRejected(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverBuildmonRequestsRejected(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_buildmon_receiver_requests_rejected",
+		Name:        "otelcol_receiver_buildmon_requests_rejected",
 		Description: "Requests to the events API rejected (invalid, unknown build, too large, rate-limited, unauthorised). [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
@@ -78,14 +78,14 @@ func AssertEqualBuildmonReceiverRequestsRejected(t *testing.T, tt *componenttest
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_buildmon_receiver_requests_rejected")
+	got, err := tt.GetMetric("otelcol_receiver_buildmon_requests_rejected")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualBuildmonReceiverStorageWriteFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverBuildmonStorageWriteFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_buildmon_receiver_storage_write_failures",
+		Name:        "otelcol_receiver_buildmon_storage_write_failures",
 		Description: "Writes of the build registry to the storage extension that failed (the builds are written again with the next change). [Development]",
 		Unit:        "{write}",
 		Data: metricdata.Sum[int64]{
@@ -94,7 +94,7 @@ func AssertEqualBuildmonReceiverStorageWriteFailures(t *testing.T, tt *component
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_buildmon_receiver_storage_write_failures")
+	got, err := tt.GetMetric("otelcol_receiver_buildmon_storage_write_failures")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -20,27 +20,27 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	require.NoError(t, tb.RegisterBuildmonReceiverBuildsTrackedCallback(func(_ context.Context, observer metric.Int64Observer) error {
+	require.NoError(t, tb.RegisterReceiverBuildmonBuildsTrackedCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
 	}))
-	tb.BuildmonReceiverEventsAccepted.Add(context.Background(), 1)
-	tb.BuildmonReceiverEventsDuplicate.Add(context.Background(), 1)
-	tb.BuildmonReceiverRequestsRejected.Add(context.Background(), 1)
-	tb.BuildmonReceiverStorageWriteFailures.Add(context.Background(), 1)
-	AssertEqualBuildmonReceiverBuildsTracked(t, testTel,
+	tb.ReceiverBuildmonEventsAccepted.Add(context.Background(), 1)
+	tb.ReceiverBuildmonEventsDuplicate.Add(context.Background(), 1)
+	tb.ReceiverBuildmonRequestsRejected.Add(context.Background(), 1)
+	tb.ReceiverBuildmonStorageWriteFailures.Add(context.Background(), 1)
+	AssertEqualReceiverBuildmonBuildsTracked(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualBuildmonReceiverEventsAccepted(t, testTel,
+	AssertEqualReceiverBuildmonEventsAccepted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualBuildmonReceiverEventsDuplicate(t, testTel,
+	AssertEqualReceiverBuildmonEventsDuplicate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualBuildmonReceiverRequestsRejected(t, testTel,
+	AssertEqualReceiverBuildmonRequestsRejected(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualBuildmonReceiverStorageWriteFailures(t, testTel,
+	AssertEqualReceiverBuildmonStorageWriteFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
