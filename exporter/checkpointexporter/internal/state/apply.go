@@ -102,9 +102,11 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 		res.Evicted += s.makeRoomForBuild(now, res)
 		b = &Build{ID: o.ID}
 		s.builds[o.ID] = b
+		s.enqueue(b)
 		c.any, c.value = true, true
 	}
 	oldHost, wasRunning := b.Host, !b.finished()
+	oldKey := b.evictKey()
 	changed, ignored := mergeResource(&b.Resource, o.Resource)
 	res.Ignored += ignored
 	c.track(true, changed)
@@ -168,6 +170,7 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 		s.due[b.ID] = struct{}{}
 	}
 	s.reindex(b, oldHost, wasRunning)
+	s.requeue(b, oldKey)
 }
 
 // mergeResource takes the attributes src sets; it reports whether dst changed and how many

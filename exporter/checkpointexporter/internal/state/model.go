@@ -116,6 +116,10 @@ type Build struct {
 	// so that an encoding made outside the lock is kept only if the build did not change.
 	encoded []byte
 	rev     uint64
+	// evictIndex is the build's position in the Store's eviction queue, queuedKey the key
+	// it is queued with (at most its evictKey, see eviction.go).
+	evictIndex int
+	queuedKey  [2]int64
 }
 
 // Phase is the state of one phase of a build, in plan order.

@@ -1,5 +1,7 @@
 package state
 
+import "container/heap"
+
 // Retention: the running index, eviction within MaxBuilds, tombstones and expiry.
 
 // Removed is a build that Expire removed.
@@ -56,28 +58,11 @@ func (s *Store) makeRoomForBuild(now int64, res *ApplyResult) int {
 		return 0
 	}
 	evicted := 0
-	for len(s.builds) >= s.limits.MaxBuilds {
-		var victim *Build
-		for _, b := range s.builds {
-			if victim == nil || evictBefore(b, victim) {
-				victim = b
-			}
-		}
-		s.remove(victim, now, res.addChanges)
+	for len(s.builds) >= s.limits.MaxBuilds && len(s.evict) > 0 {
+		s.remove(s.nextToEvict(), now, res.addChanges)
 		evicted++
 	}
 	return evicted
-}
-
-// evictBefore orders eviction candidates: finished before running, then oldest first.
-func evictBefore(a, b *Build) bool {
-	if a.finished() != b.finished() {
-		return a.finished()
-	}
-	if a.finished() {
-		return a.FinishedObservedAt < b.FinishedObservedAt
-	}
-	return a.ObservedAt < b.ObservedAt
 }
 
 // remove drops a build, leaving a tombstone; resolutions of its firing alerts go to emit.
@@ -94,16 +79,10 @@ func (s *Store) remove(b *Build, now int64, emit func(...AlertChange)) {
 		s.unindex(b.ID, b.Host)
 	}
 	s.reportBytes -= b.reportBytes()
-	s.tombstones[b.ID] = tombstone{UpdatedAt: b.UpdatedAt, RemovedAt: now}
-	if s.limits.MaxBuilds > 0 && len(s.tombstones) > s.limits.MaxBuilds {
-		oldest, oldestAt := "", int64(0)
-		for id, t := range s.tombstones {
-			if oldest == "" || t.RemovedAt < oldestAt {
-				oldest, oldestAt = id, t.RemovedAt
-			}
-		}
-		delete(s.tombstones, oldest)
+	if b.evictIndex >= 0 && b.evictIndex < len(s.evict) && s.evict[b.evictIndex] == b {
+		heap.Remove(&s.evict, b.evictIndex)
 	}
+	s.addTombstone(b.ID, tombstone{UpdatedAt: b.UpdatedAt, RemovedAt: now})
 	s.version++
 }
 

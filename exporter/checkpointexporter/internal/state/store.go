@@ -40,6 +40,10 @@ type Store struct {
 	hosts  map[string]*Host
 	// tombstones remember removed builds so that late data does not bring them back.
 	tombstones map[string]tombstone
+	// evict orders the builds for eviction; tombQueue the tombstones by removal time
+	// (eviction.go).
+	evict     evictionQueue
+	tombQueue tombQueue
 	// running indexes the builds that are not finished by host name.
 	running map[string]map[string]*Build
 	// due holds the ids of builds with a report due.
