@@ -196,6 +196,8 @@ func (s *Store) Load(payload []byte) error {
 		h.Alerts = slices.DeleteFunc(h.Alerts, func(a *Alert) bool { return a == nil })
 		s.hosts[h.Name] = h
 	}
+	s.rebuildEvictionQueue()
+	s.rebuildTombQueue()
 	s.version, s.written = 0, 0
 	return nil
 }
