@@ -1,9 +1,14 @@
 package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/client"
 	"golang.org/x/time/rate"
 )
 
@@ -64,4 +69,30 @@ func (l *clientLimiter) forgetIdle(now time.Time) {
 	if len(l.clients) >= maxClients {
 		clear(l.clients)
 	}
+}
+
+// subjectAttributes are the auth data attributes that name the authenticated subject, in
+// order of preference.
+var subjectAttributes = []string{"subject", "sub", "username", "user", "client_id", "email", "name"}
+
+// clientKey identifies the client of a request for rate limiting: the authenticated subject
+// when the authenticator names one; with an authenticator that names none (bearertokenauth),
+// a fingerprint of the credential, so that each token has its own bucket; else the remote IP.
+func clientKey(req *http.Request) string {
+	if auth := client.FromContext(req.Context()).Auth; auth != nil {
+		for _, name := range subjectAttributes {
+			if v, ok := auth.GetAttribute(name).(string); ok && v != "" {
+				return "subject:" + v
+			}
+		}
+		if cred := req.Header.Get("Authorization"); cred != "" {
+			sum := sha256.Sum256([]byte(cred))
+			return "credential:" + hex.EncodeToString(sum[:8])
+		}
+	}
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return "addr:" + req.RemoteAddr
+	}
+	return "addr:" + host
 }
