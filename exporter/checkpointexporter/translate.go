@@ -7,71 +7,28 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 )
 
 // translate turns a batch of metrics into observations: a ResourceMetrics with
-// cicd.pipeline.run.id is a build, one with only host.name a host. Data points without a
-// timestamp count as observed at now; NaN and infinite values are ignored.
+// cicd.pipeline.run.id is a build, one with only host.name a host (pdatacontract.Classify).
+// Data points without a timestamp count as observed at now; NaN and infinite values are
+// ignored.
 func translate(md pmetric.Metrics, now int64) state.Batch {
 	var batch state.Batch
+	var alerts pdatacontract.AlertDecoder
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		attrs := rm.Resource().Attributes()
-		if id := str(attrs, schema.AttrRunID); id != "" {
-			batch.Builds = append(batch.Builds, translateBuild(id, rm, now))
-			continue
-		}
-		if host := str(attrs, schema.AttrHostName); host != "" {
-			batch.Hosts = append(batch.Hosts, translateHost(host, rm, now))
+		switch kind, key := pdatacontract.Classify(rm.Resource().Attributes()); kind {
+		case pdatacontract.Build:
+			batch.Builds = append(batch.Builds, translateBuild(key, rm, now, &alerts))
+		case pdatacontract.Host:
+			batch.Hosts = append(batch.Hosts, translateHost(key, rm, now, &alerts))
 		}
 	}
 	return batch
-}
-
-func str(m pcommon.Map, key string) string {
-	if v, ok := m.Get(key); ok {
-		return v.AsString()
-	}
-	return ""
-}
-
-// points returns the number data points of a gauge or sum.
-func points(m pmetric.Metric) pmetric.NumberDataPointSlice {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints()
-	default:
-		return pmetric.NewNumberDataPointSlice()
-	}
-}
-
-// value returns a data point's value as float64; ok is false for NaN, infinities and points
-// without a value.
-func value(dp pmetric.NumberDataPoint) (float64, bool) {
-	var v float64
-	switch dp.ValueType() {
-	case pmetric.NumberDataPointValueTypeInt:
-		return float64(dp.IntValue()), true
-	case pmetric.NumberDataPointValueTypeDouble:
-		v = dp.DoubleValue()
-	default:
-		return 0, false
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, false
-	}
-	return v, true
-}
-
-func ts(dp pmetric.NumberDataPoint, now int64) int64 {
-	if t := int64(dp.Timestamp()); t != 0 {
-		return t
-	}
-	return now
 }
 
 func newerF(dst *state.Point[float64], v float64, t int64) {
@@ -92,134 +49,50 @@ func newerS(dst *state.Point[string], v string, t int64) {
 	}
 }
 
-// alertSet collects the alert data points of one resource. When an alert changes level or
-// state the processor reports the old level and state once with 0 next to the new ones
-// with 1: a 1 wins over any 0 of the same rule, whatever their order.
-type alertSet struct {
-	list []state.AlertObservation
-	// on holds the rules with an active point of 1.
-	on map[string]bool
-}
-
-func (s *alertSet) get(rule string) *state.AlertObservation {
-	for i := range s.list {
-		if s.list[i].Rule == rule {
-			return &s.list[i]
-		}
-	}
-	s.list = append(s.list, state.AlertObservation{Rule: rule})
-	return &s.list[len(s.list)-1]
-}
-
-func (s *alertSet) add(m pmetric.Metric, now int64) {
-	dps := points(m)
-	for j := 0; j < dps.Len(); j++ {
-		dp := dps.At(j)
-		v, ok := value(dp)
-		rule := str(dp.Attributes(), schema.AttrAlertRule)
-		if !ok || rule == "" {
-			continue
-		}
-		t := ts(dp, now)
-		a := s.get(rule)
-		a.TS = max(a.TS, t)
-		level := str(dp.Attributes(), schema.AttrAlertLevel)
-		switch m.Name() {
-		case schema.MetricAlertActive:
-			if v == 0 && s.on[rule] {
-				continue // the old level or state of an alert that is active with another
-			}
-			if v != 0 {
-				if s.on == nil {
-					s.on = map[string]bool{}
-				}
-				s.on[rule] = true
-			}
-			a.Active = v != 0
-			if level != "" {
-				a.Level = level
-			}
-			if st := str(dp.Attributes(), schema.AttrAlertState); st != "" {
-				a.State = st
-			}
-		case schema.MetricAlertValue:
-			if a.Level == "" || level == "" || level == a.Level || !s.on[rule] {
-				a.Value, a.HasValue = v, true
-				if a.Level == "" {
-					a.Level = level
-				}
-			}
-		}
-	}
-}
-
-// observations returns the alerts that have an active data point; a value alone says
-// nothing about the alert's state.
-func (s *alertSet) observations(hasActive map[string]bool) []state.AlertObservation {
-	out := s.list[:0]
-	for _, a := range s.list {
-		if hasActive[a.Rule] {
-			if a.State == "" {
-				a.State = state.AlertFiring
-			}
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func activeRules(m pmetric.Metric, into map[string]bool) {
-	dps := points(m)
-	for j := 0; j < dps.Len(); j++ {
-		if rule := str(dps.At(j).Attributes(), schema.AttrAlertRule); rule != "" {
-			into[rule] = true
-		}
-	}
-}
-
-// walkPoints calls fn for every number data point of rm's metrics and collects the alerts
-// (build.alert.active and build.alert.value) on the way; builds and hosts share it.
-func walkPoints(rm pmetric.ResourceMetrics, now int64, fn func(metric string, attrs pcommon.Map, v float64, t int64)) []state.AlertObservation {
-	var alerts alertSet
-	hasActive := map[string]bool{}
+// walkPoints calls fn for every finite number data point of rm's metrics and reads the alert
+// points (build.alert.active and build.alert.value) with the shared decoder on the way;
+// builds and hosts share it.
+func walkPoints(rm pmetric.ResourceMetrics, now int64, alerts *pdatacontract.AlertDecoder, fn func(metric string, attrs pcommon.Map, v float64, t int64)) []state.AlertObservation {
+	alerts.Reset()
+	nowTS := pcommon.Timestamp(now)
 	sms := rm.ScopeMetrics()
 	for i := 0; i < sms.Len(); i++ {
 		ms := sms.At(i).Metrics()
 		for k := 0; k < ms.Len(); k++ {
 			m := ms.At(k)
-			switch m.Name() {
-			case schema.MetricAlertActive:
-				activeRules(m, hasActive)
-				alerts.add(m, now)
-				continue
-			case schema.MetricAlertValue:
-				alerts.add(m, now)
+			if alerts.Add(m, nowTS) {
 				continue
 			}
-			dps := points(m)
+			dps, ok := pdatacontract.NumberPoints(m)
+			if !ok {
+				continue
+			}
 			for j := 0; j < dps.Len(); j++ {
 				dp := dps.At(j)
-				if v, ok := value(dp); ok {
-					fn(m.Name(), dp.Attributes(), v, ts(dp, now))
+				if v, ok := pdatacontract.FiniteValue(dp); ok {
+					fn(m.Name(), dp.Attributes(), v, int64(pdatacontract.Timestamp(dp, nowTS)))
 				}
 			}
 		}
 	}
-	return alerts.observations(hasActive)
+	decoded := alerts.Alerts()
+	if len(decoded) == 0 {
+		return nil
+	}
+	out := make([]state.AlertObservation, len(decoded))
+	for i, a := range decoded {
+		out[i] = state.AlertObservation{Rule: a.Rule, Level: a.Level, State: a.State, Active: a.Active,
+			Value: a.Value, HasValue: a.HasValue, TS: int64(a.TS)}
+	}
+	return out
 }
 
-func translateBuild(id string, rm pmetric.ResourceMetrics, now int64) state.BuildObservation {
-	attrs := rm.Resource().Attributes()
+func translateBuild(id string, rm pmetric.ResourceMetrics, now int64, alerts *pdatacontract.AlertDecoder) state.BuildObservation {
+	r := pdatacontract.ReadResource(rm.Resource().Attributes())
 	o := state.BuildObservation{
 		ID: id,
-		Resource: state.Resource{
-			Pipeline:   str(attrs, schema.AttrPipelineName),
-			Host:       str(attrs, schema.AttrHostName),
-			Worker:     str(attrs, schema.AttrWorkerID),
-			Repository: str(attrs, schema.AttrRepositoryURL),
-			Branch:     str(attrs, schema.AttrRefHeadName),
-			Revision:   str(attrs, schema.AttrRefHeadRevision),
-		},
+		Resource: state.Resource{Pipeline: r.Pipeline, Host: r.Host, Worker: r.Worker, Repository: r.Repository,
+			Branch: r.Branch, Revision: r.Revision},
 	}
 	phaseIndex := map[string]int{}
 	phase := func(name string) *state.PhaseObservation {
@@ -231,15 +104,15 @@ func translateBuild(id string, rm pmetric.ResourceMetrics, now int64) state.Buil
 		}
 		return &o.Phases[i]
 	}
-	o.Alerts = walkPoints(rm, now, func(metric string, attrs pcommon.Map, v float64, t int64) {
+	o.Alerts = walkPoints(rm, now, alerts, func(metric string, attrs pcommon.Map, v float64, t int64) {
 		switch metric {
 		case schema.MetricBuildState:
 			if v == 1 {
-				newerS(&o.State, str(attrs, schema.AttrBuildState), t)
+				newerS(&o.State, pdatacontract.Str(attrs, schema.AttrBuildState), t)
 			}
 		case schema.MetricBuildResult:
 			if v == 1 {
-				newerS(&o.Result, str(attrs, schema.AttrPipelineResult), t)
+				newerS(&o.Result, pdatacontract.Str(attrs, schema.AttrPipelineResult), t)
 			}
 		case schema.MetricBuildDuration:
 			newerF(&o.Duration, v, t)
@@ -256,7 +129,7 @@ func translateBuild(id string, rm pmetric.ResourceMetrics, now int64) state.Buil
 				o.Paused = state.At(v != 0, t)
 			}
 		default:
-			name := str(attrs, schema.AttrPhase)
+			name := pdatacontract.Str(attrs, schema.AttrPhase)
 			if name == "" {
 				return
 			}
@@ -274,7 +147,7 @@ func translatePhasePoint(phase func(string) *state.PhaseObservation, name, metri
 		newerI(&phase(name).StepsCompleted, v, t)
 	case schema.MetricPhaseState:
 		if v == 1 {
-			newerS(&phase(name).State, str(attrs, schema.AttrPhaseState), t)
+			newerS(&phase(name).State, pdatacontract.Str(attrs, schema.AttrPhaseState), t)
 		} else {
 			phase(name) // keep the plan order even before the phase has a state
 		}
@@ -294,26 +167,26 @@ func translatePhasePoint(phase func(string) *state.PhaseObservation, name, metri
 		newerI(&phase(name).MemoryMax, v, t)
 	case schema.MetricPhaseDiskIO:
 		p := phase(name)
-		switch str(attrs, schema.AttrDiskDirection) {
-		case "read":
+		switch pdatacontract.Str(attrs, schema.AttrDiskDirection) {
+		case schema.DiskRead:
 			newerI(&p.DiskRead, v, t)
-		case "write":
+		case schema.DiskWrite:
 			newerI(&p.DiskWrite, v, t)
 		}
 	case schema.MetricPhaseDiskOperations:
 		p := phase(name)
-		switch str(attrs, schema.AttrDiskDirection) {
-		case "read":
+		switch pdatacontract.Str(attrs, schema.AttrDiskDirection) {
+		case schema.DiskRead:
 			newerI(&p.DiskOpsRead, v, t)
-		case "write":
+		case schema.DiskWrite:
 			newerI(&p.DiskOpsWrite, v, t)
 		}
 	case schema.MetricPhaseNetworkIO:
 		p := phase(name)
-		switch str(attrs, schema.AttrNetworkDirection) {
-		case "transmit":
+		switch pdatacontract.Str(attrs, schema.AttrNetworkDirection) {
+		case schema.NetworkTransmit:
 			newerI(&p.NetTransmit, v, t)
-		case "receive":
+		case schema.NetworkReceive:
 			newerI(&p.NetReceive, v, t)
 		}
 	}
@@ -347,47 +220,47 @@ func (s sumPoint) int() state.Point[int64] {
 	return state.At(int64(math.Round(s.v)), s.t)
 }
 
-func translateHost(name string, rm pmetric.ResourceMetrics, now int64) state.HostObservation {
+func translateHost(name string, rm pmetric.ResourceMetrics, now int64, alerts *pdatacontract.AlertDecoder) state.HostObservation {
 	o := state.HostObservation{Name: name}
 	var cpuBusy, cpuOther, memUsed, memTotal, netTx, netRx, opsR, opsW sumPoint
-	alerts := walkPoints(rm, now, func(metric string, attrs pcommon.Map, v float64, t int64) {
+	hostAlerts := walkPoints(rm, now, alerts, func(metric string, attrs pcommon.Map, v float64, t int64) {
 		switch metric {
 		case schema.MetricCPUUtilization:
-			switch mode := str(attrs, schema.AttrCPUMode); mode {
-			case "busy", "":
+			switch mode := pdatacontract.Str(attrs, schema.AttrCPUMode); mode {
+			case schema.CPUModeBusy, "":
 				cpuBusy.add(v, t)
 			case "idle", "wait", "iowait", "steal":
 			default:
 				cpuOther.add(v, t)
 			}
 		case schema.MetricMemoryUtilization:
-			if str(attrs, schema.AttrMemoryState) == "used" {
+			if pdatacontract.Str(attrs, schema.AttrMemoryState) == schema.MemoryStateUsed {
 				newerF(&o.MemUtil, v, t)
 			}
 		case schema.MetricMemoryUsage:
 			memTotal.add(v, t)
-			if str(attrs, schema.AttrMemoryState) == "used" {
+			if pdatacontract.Str(attrs, schema.AttrMemoryState) == schema.MemoryStateUsed {
 				memUsed.add(v, t)
 			}
 		case schema.MetricFilesystemUtilization:
 			if !o.FSUtil.OK || v > o.FSUtil.V {
 				o.FSUtil = state.At(v, max(t, o.FSUtil.TS))
-				o.FSMount = str(attrs, schema.AttrMountpoint)
+				o.FSMount = pdatacontract.Str(attrs, schema.AttrMountpoint)
 			} else {
 				o.FSUtil.TS = max(o.FSUtil.TS, t)
 			}
 		case schema.MetricNetworkIORate:
-			switch str(attrs, schema.AttrNetworkDirection) {
-			case "transmit":
+			switch pdatacontract.Str(attrs, schema.AttrNetworkDirection) {
+			case schema.NetworkTransmit:
 				netTx.add(v, t)
-			case "receive":
+			case schema.NetworkReceive:
 				netRx.add(v, t)
 			}
 		case schema.MetricDiskOperationsRate:
-			switch str(attrs, schema.AttrDiskDirection) {
-			case "read":
+			switch pdatacontract.Str(attrs, schema.AttrDiskDirection) {
+			case schema.DiskRead:
 				opsR.add(v, t)
-			case "write":
+			case schema.DiskWrite:
 				opsW.add(v, t)
 			}
 		}
@@ -400,6 +273,6 @@ func translateHost(name string, rm pmetric.ResourceMetrics, now int64) state.Hos
 	o.MemUsed, o.MemTotal = memUsed.int(), memTotal.int()
 	o.NetTransmit, o.NetReceive = netTx.float(), netRx.float()
 	o.DiskOpsRead, o.DiskOpsWrite = opsR.float(), opsW.float()
-	o.Alerts = alerts
+	o.Alerts = hostAlerts
 	return o
 }
