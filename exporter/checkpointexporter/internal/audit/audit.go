@@ -115,12 +115,17 @@ func (l *Log) Write(r Record) error {
 	line = append(line, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f != nil && l.maxBytes > 0 && l.size+int64(len(line)) > l.maxBytes && l.size > 0 {
-		if err := l.rotate(); err != nil {
+	// The file is opened before the bound is checked, so that what an earlier run left in it
+	// counts.
+	if l.f == nil {
+		if err := l.open(); err != nil {
 			return err
 		}
 	}
-	if l.f == nil {
+	if l.maxBytes > 0 && l.size+int64(len(line)) > l.maxBytes && l.size > 0 {
+		if err := l.rotate(); err != nil {
+			return err
+		}
 		if err := l.open(); err != nil {
 			return err
 		}
