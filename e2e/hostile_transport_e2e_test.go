@@ -132,14 +132,15 @@ func TestEventsServerClosesSlowBodies(t *testing.T) {
 }
 
 // TestConnectionFloodKeepsFilesWritable: 1,500 connections that send nothing. The receiver
-// serves at most events.max_connections (512) of them at once, the rest wait in the kernel's
-// accept queue, so the collector's open file descriptors stay bounded (before, each one took a
-// descriptor and 20,000 of them made checkpoint writes fail) and checkpoints keep being written.
+// holds at most events.max_connections (512 here) of them: each further one closes the oldest
+// silent connection, so the collector's open file descriptors stay bounded (before, each one
+// took a descriptor and 20,000 of them made checkpoint writes fail), checkpoints keep being
+// written, and a real client is still served in the middle of the flood.
 func TestConnectionFloodKeepsFilesWritable(t *testing.T) {
 	const conns, maxConnections = 1500, 512
 	p := newPorts(t)
 	dir := t.TempDir()
-	col := startRel(t, relConfig{Ports: p, Dir: dir})
+	col := startRel(t, relConfig{Ports: p, Dir: dir, MaxConnections: maxConnections})
 	pid := col.cmd.Process.Pid
 	fds := func() int {
 		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -158,9 +159,9 @@ func TestConnectionFloodKeepsFilesWritable(t *testing.T) {
 		t.Cleanup(func() { conn.Close() })
 	}
 	floodAt := time.Now()
-	// Every connection is in the collector or in its accept queue now; give the collector the
-	// time to accept what it will (the first 512 are accepted at once, the others never while
-	// they are held, so the count below does not depend on the wait).
+	// Every connection has reached the collector or its accept queue now; give the collector
+	// the time to take them (each one past the cap closes the oldest silent one, so the count
+	// below does not depend on the wait).
 	eventually(t, 15*time.Second, func() error {
 		if n := fds(); n < base+maxConnections {
 			return fmt.Errorf("%d descriptors, the cap not reached yet", n)
@@ -169,6 +170,10 @@ func TestConnectionFloodKeepsFilesWritable(t *testing.T) {
 	})
 	if n := fds(); n > base+maxConnections+50 {
 		t.Fatalf("%d open descriptors with %d connections (before the flood %d; cap %d)", n, conns, base, maxConnections)
+	}
+	c := newAPIClient(p, "http")
+	if code, body, _, err := c.post(`{"type":"build_started","build_id":"amid-flood","pipeline":"flood"}`); err != nil || code != http.StatusAccepted {
+		t.Fatalf("a build posted during the flood: %d %s %v", code, body, err)
 	}
 	eventually(t, 15*time.Second, func() error {
 		newest := time.Time{}

@@ -43,6 +43,7 @@ type relConfig struct {
 	CertFile, KeyFile  string
 	EncryptionKeyFile  string
 	MaxBuilds          int
+	MaxConnections     int
 	EventsPerSecond    int
 	Burst              int
 	OTLPReceiver       bool

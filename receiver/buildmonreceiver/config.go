@@ -43,9 +43,10 @@ type Config struct {
 // EventsConfig is the events API's HTTP server: confighttp's settings and a cap on connections.
 type EventsConfig struct {
 	confighttp.ServerConfig `mapstructure:",squash"`
-	// MaxConnections caps the connections served at once; further connections wait in the
-	// kernel's accept queue until one closes, so that a flood of (slow) clients cannot take
-	// every file descriptor or unbounded memory. 0 sets no cap.
+	// MaxConnections caps the connections held open at once, so that a flood of (slow)
+	// clients cannot take every file descriptor or unbounded memory: at the cap, the connection
+	// that has waited longest without a request is closed to make room, and a new connection
+	// is refused only while every connection has a request in flight. 0 sets no cap.
 	MaxConnections int `mapstructure:"max_connections"`
 }
 

@@ -16,8 +16,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"golang.org/x/net/netutil"
 
+	"github.com/buildmon/buildmon/internal/connlimit"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
@@ -158,15 +158,13 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 	if err != nil {
 		return fmt.Errorf("events.endpoint %s: %w", r.cfg.Events.NetAddr.Endpoint, err)
 	}
-	if n := r.cfg.Events.MaxConnections; n > 0 {
-		ln = netutil.LimitListener(ln, n)
-	}
 	server, err := r.cfg.Events.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.handler(),
 		confighttpErrorHandler(r))
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	connlimit.New(r.cfg.Events.MaxConnections).Install(server)
 	r.server = server
 	go func() {
 		defer close(r.serveDone)
