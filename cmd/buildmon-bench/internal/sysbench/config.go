@@ -28,6 +28,31 @@ type Override struct {
 	Value any
 }
 
+// AddPprof adds the pprof extension on a loopback port to a collector config (the default
+// config leaves it out: it is a debugging aid, not something a build host should serve), so
+// that profiles can be fetched. RenderConfig then gives it a free port like every endpoint.
+func AddPprof(config []byte) ([]byte, error) {
+	var root map[string]any
+	if err := yaml.Unmarshal(config, &root); err != nil {
+		return nil, fmt.Errorf("parsing the config: %w", err)
+	}
+	if err := set(root, []string{"extensions", "pprof", "endpoint"}, "127.0.0.1:1777"); err != nil {
+		return nil, err
+	}
+	service, _ := root["service"].(map[string]any)
+	if service == nil {
+		return nil, errors.New("the config has no service section")
+	}
+	exts, _ := service["extensions"].([]any)
+	for _, e := range exts {
+		if e == "pprof" {
+			return yaml.Marshal(root)
+		}
+	}
+	service["extensions"] = append(exts, "pprof")
+	return yaml.Marshal(root)
+}
+
 var loopbackEndpoint = regexp.MustCompile(`^127\.0\.0\.1:(\d+)$`)
 
 // RenderConfig turns the default config into the bench's own: every loopback port (any

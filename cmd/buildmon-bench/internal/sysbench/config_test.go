@@ -59,6 +59,41 @@ func TestRenderConfigReplacesEveryPort(t *testing.T) {
 	assert.Equal(t, "./var/buildmon/checkpoints", dir)
 }
 
+// The default config has no pprof extension; profiling runs add it, on a free port.
+func TestAddPprof(t *testing.T) {
+	_, plain, err := RenderConfig(defaultConfig(t), nil)
+	require.NoError(t, err)
+	assert.Zero(t, plain.Pprof, "the default config serves no pprof")
+
+	withPprof, err := AddPprof(defaultConfig(t))
+	require.NoError(t, err)
+	out, ports, err := RenderConfig(withPprof, nil)
+	require.NoError(t, err)
+	assert.Positive(t, ports.Pprof)
+	assert.NotContains(t, string(out), ":1777")
+	var cfg struct {
+		Service struct {
+			Extensions []string `yaml:"extensions"`
+		} `yaml:"service"`
+	}
+	require.NoError(t, yaml.Unmarshal(out, &cfg))
+	assert.Contains(t, cfg.Service.Extensions, "pprof")
+
+	again, err := AddPprof(withPprof)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(again, &cfg))
+	n := 0
+	for _, e := range cfg.Service.Extensions {
+		if e == "pprof" {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "adding it twice lists it once")
+
+	_, err = AddPprof([]byte("receivers: {}\n"))
+	assert.Error(t, err, "a config without a service section")
+}
+
 func TestRenderConfigErrors(t *testing.T) {
 	_, _, err := RenderConfig([]byte("receivers: ["), nil)
 	require.ErrorContains(t, err, "parsing")

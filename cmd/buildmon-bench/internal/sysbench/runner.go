@@ -76,7 +76,14 @@ func (r *Runner) logf(format string, args ...any) {
 
 // start renders the config with overrides and starts a collector with it.
 func (r *Runner) start(ctx context.Context, name string, overrides []Override, env ...string) (*Collector, error) {
-	cfg, ports, err := RenderConfig(r.DefaultConfig, overrides)
+	base := r.DefaultConfig
+	if r.Settings.ProfileDir != "" {
+		var err error
+		if base, err = AddPprof(base); err != nil {
+			return nil, err
+		}
+	}
+	cfg, ports, err := RenderConfig(base, overrides)
 	if err != nil {
 		return nil, err
 	}
