@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension/extensionauth"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // bearerAuth is a server authenticator for tests: "Bearer <name>" authenticates as <name>
@@ -87,7 +89,7 @@ func TestAuthRequired(t *testing.T) {
 	start := `{"type":"build_started","build_id":"b1","pipeline":"p"}`
 	code, body, _ := tr.postAs(t, "", start)
 	require.Equal(t, http.StatusUnauthorized, code, body)
-	var eb errorBody
+	var eb wire.Error
 	require.NoError(t, json.Unmarshal([]byte(body), &eb), "401 has the API's JSON error body")
 	assert.Contains(t, eb.Error, "bearer token")
 	_, known := tr.r.registry.Get("b1")

@@ -16,15 +16,9 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.uber.org/zap"
 
+	"github.com/buildmon/buildmon/internal/wire"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 )
-
-// errorBody is the JSON body of every error answer of the events API.
-type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-	Index *int   `json:"index,omitempty"`
-}
 
 // writeJSON encodes v before it writes the status, so that a value that cannot be encoded is
 // a 500 that says so, not a 200 with an empty body.
@@ -32,7 +26,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		body, _ = json.Marshal(errorBody{Error: "encoding the answer: " + err.Error()})
+		body, _ = json.Marshal(wire.Error{Error: "encoding the answer: " + err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -46,7 +40,8 @@ var (
 	noSniff         = []string{"nosniff"}
 )
 
-// writeAccepted writes the 202 answer by hand: it is the answer of nearly every request.
+// writeAccepted writes the 202 answer, a wire.Accepted, by hand: it is the answer of nearly
+// every request (TestAcceptedBodyIsTheWireShape keeps the two the same).
 func writeAccepted(w http.ResponseWriter, res events.Result) {
 	var b [64]byte
 	out := append(b[:0], `{"accepted":`...)
@@ -77,7 +72,7 @@ func releaseBody(buf *bytes.Buffer) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	writeJSON(w, status, wire.Error{Error: msg})
 }
 
 // confighttpErrorHandler answers the errors of confighttp's interceptors (auth, decompression)
@@ -232,7 +227,7 @@ func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Requ
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	body := errorBody{Error: e.Error(), Field: e.Field}
+	body := wire.Error{Error: e.Error(), Field: e.Field}
 	if e.Index >= 0 {
 		i := e.Index
 		body.Index = &i

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/buildmon/buildmon/internal/wire"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 )
 
@@ -169,7 +170,7 @@ func TestWriteJSON(t *testing.T) {
 	w = httptest.NewRecorder()
 	writeJSON(w, http.StatusOK, map[string]float64{"x": math.NaN()})
 	assert.Equal(t, http.StatusInternalServerError, w.Code)
-	var eb errorBody
+	var eb wire.Error
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &eb))
 	assert.Contains(t, eb.Error, "encoding the answer")
 }
@@ -190,6 +191,21 @@ func TestWriteAccepted(t *testing.T) {
 		assert.Equal(t, tt.want+"\n", w.Body.String())
 		assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
 		assert.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"))
+	}
+}
+
+// TestAcceptedBodyIsTheWireShape: the hand-written 202 body is what encoding a
+// wire.Accepted writes, and decodes back into the same counts.
+func TestAcceptedBodyIsTheWireShape(t *testing.T) {
+	for _, res := range []events.Result{{}, {Accepted: 1}, {Duplicates: 7}, {Accepted: 999, Duplicates: 1000}, {Accepted: math.MaxInt32, Duplicates: math.MaxInt32}} {
+		w := httptest.NewRecorder()
+		writeAccepted(w, res)
+		want, err := json.Marshal(wire.Accepted{Accepted: res.Accepted, Duplicates: res.Duplicates})
+		require.NoError(t, err)
+		assert.Equal(t, string(want)+"\n", w.Body.String())
+		var got wire.Accepted
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+		assert.Equal(t, wire.Accepted{Accepted: res.Accepted, Duplicates: res.Duplicates}, got)
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/buildmon/buildmon/internal/wire"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadatatest"
@@ -387,7 +388,7 @@ func TestEventErrorsLeaveStateUnchanged(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body, _ := tr.post(t, tt.ct, tt.body)
 			require.Equal(t, tt.status, code, body)
-			var eb errorBody
+			var eb wire.Error
 			require.NoError(t, json.Unmarshal([]byte(body), &eb), body)
 			assert.NotEmpty(t, eb.Error)
 			assert.Equal(t, tt.field, eb.Field, body)

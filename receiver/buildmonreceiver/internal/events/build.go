@@ -3,6 +3,8 @@ package events // import "github.com/buildmon/buildmon/receiver/buildmonreceiver
 import (
 	"slices"
 	"time"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // PhaseState is the state of one phase of a build.
@@ -10,11 +12,11 @@ type PhaseState string
 
 // Phase states (values of the build.phase.state attribute).
 const (
-	PhasePending   PhaseState = "pending"
-	PhaseRunning   PhaseState = "running"
-	PhaseCompleted PhaseState = "completed"
-	PhaseFailed    PhaseState = "failed"
-	PhaseSkipped   PhaseState = "skipped"
+	PhasePending   PhaseState = wire.PhasePending
+	PhaseRunning   PhaseState = wire.PhaseRunning
+	PhaseCompleted PhaseState = wire.PhaseCompleted
+	PhaseFailed    PhaseState = wire.PhaseFailed
+	PhaseSkipped   PhaseState = wire.PhaseSkipped
 )
 
 // Phase is a phase of a build as the registry tracks it.

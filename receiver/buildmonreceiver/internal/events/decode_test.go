@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // requireField decodes body (a batch when batch is set) and requires a 400 naming field
@@ -96,7 +98,7 @@ func jsonNames(t reflect.Type) []string {
 // TestNullIsRejectedEverywhere: null is no valid value of any field, at any depth; the lists
 // behind the case-sensitivity hint are the wire format's names.
 func TestNullIsRejectedEverywhere(t *testing.T) {
-	require.ElementsMatch(t, jsonNames(reflect.TypeFor[wireEvent]()), wireNames)
+	require.ElementsMatch(t, jsonNames(reflect.TypeFor[wire.Event]()), wireNames)
 	require.ElementsMatch(t, jsonNames(reflect.TypeFor[Attributes]()), attributeNames)
 	require.ElementsMatch(t, jsonNames(reflect.TypeFor[PhasePlan]()), phaseNames)
 	const start = `"type":"build_started","build_id":"b1","pipeline":"p"`
@@ -257,4 +259,67 @@ func requireRepresentable(t *testing.T, ts time.Time) {
 	require.GreaterOrEqual(t, ts.UnixNano(), int64(0))
 	require.True(t, time.Unix(0, ts.UnixNano()).Equal(ts), "nanoseconds since 1970 overflow: %v", ts)
 	require.Positive(t, ts.Sub(minTime)+1, "duration overflow: %v", ts)
+}
+
+// TestDecodesWhatTheClientEncodes: events encoded from wire.Event with encoding/json, as
+// the build client sends them, pass the strict decoder unchanged, one by one and as a batch.
+func TestDecodesWhatTheClientEncodes(t *testing.T) {
+	weight, three := 0.25, int64(3)
+	at := time.Date(2025, 3, 1, 12, 0, 0, 500_000_000, time.UTC)
+	tests := []struct {
+		in   wire.Event
+		want Event
+	}{
+		{
+			wire.Event{
+				ID: "s", Type: wire.EventBuildStarted, BuildID: "b1", Time: at.Format(time.RFC3339Nano), Pipeline: "p",
+				Attributes: &wire.Attributes{Repository: "r", Branch: "main", Revision: "abc", Worker: "w", Host: "h"},
+				Phases:     []wire.PhasePlan{{Name: "BUILD", Steps: 4, Weight: &weight}, {Name: "TEST", Milestones: []string{"unit", "e2e"}}},
+			},
+			Event{
+				ID: "s", Type: TypeBuildStarted, BuildID: "b1", Time: at, Pipeline: "p", Count: 1,
+				Attributes: Attributes{Repository: "r", Branch: "main", Revision: "abc", Worker: "w", Host: "h"},
+				Phases:     []PhasePlan{{Name: "BUILD", Steps: 4, Weight: &weight}, {Name: "TEST", Milestones: []string{"unit", "e2e"}}},
+			},
+		},
+		{wire.Event{ID: "p", Type: wire.EventPhaseStarted, BuildID: "b1", Phase: "BUILD"}, Event{ID: "p", Type: TypePhaseStarted, BuildID: "b1", Phase: "BUILD", Count: 1}},
+		{wire.Event{ID: "c", Type: wire.EventStepCompleted, BuildID: "b1", Phase: "BUILD", Step: "compile", Count: &three}, Event{ID: "c", Type: TypeStepCompleted, BuildID: "b1", Phase: "BUILD", Step: "compile", Count: 3}},
+		{wire.Event{ID: "m", Type: wire.EventMilestoneReached, BuildID: "b1", Phase: "TEST", Step: "unit"}, Event{ID: "m", Type: TypeMilestoneReached, BuildID: "b1", Phase: "TEST", Step: "unit", Count: 1}},
+		{wire.Event{ID: "f", Type: wire.EventPhaseFailed, BuildID: "b1", Phase: "TEST", Message: "2 failed\n\tsee log"}, Event{ID: "f", Type: TypePhaseFailed, BuildID: "b1", Phase: "TEST", Message: "2 failed\n\tsee log", Count: 1}},
+		{wire.Event{ID: "k", Type: wire.EventPhaseSkipped, BuildID: "b1", Phase: "CLEANUP"}, Event{ID: "k", Type: TypePhaseSkipped, BuildID: "b1", Phase: "CLEANUP", Count: 1}},
+		{wire.Event{ID: "d", Type: wire.EventPhaseCompleted, BuildID: "b1", Phase: "BUILD"}, Event{ID: "d", Type: TypePhaseCompleted, BuildID: "b1", Phase: "BUILD", Count: 1}},
+		{wire.Event{ID: "e", Type: wire.EventBuildFinished, BuildID: "b1", Result: wire.ResultCancellation}, Event{ID: "e", Type: TypeBuildFinished, BuildID: "b1", Result: "cancellation", Count: 1}},
+	}
+	var batch []byte
+	var want []Event
+	for _, tc := range tests {
+		body, err := stdjson.Marshal(tc.in)
+		require.NoError(t, err)
+		got, err := DecodeOne(body, DecodeOptions{})
+		require.NoError(t, err, string(body))
+		assert.Equal(t, tc.want, got, string(body))
+		batch = append(append(batch, body...), '\n')
+		want = append(want, tc.want)
+	}
+	got, err := DecodeNDJSON(batch, nil, DecodeOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+}
+
+// TestTypeNamesAreTheWireEventTypes: the decoder knows every event type of the contract and
+// no other, and the results it takes are the contract's.
+func TestTypeNamesAreTheWireEventTypes(t *testing.T) {
+	var names []string
+	for name := range typeNames {
+		names = append(names, name)
+	}
+	assert.ElementsMatch(t, wire.EventTypes, names)
+	for _, name := range wire.EventTypes {
+		assert.Equal(t, name, typeNames[name].String())
+	}
+	var rs []string
+	for r := range results {
+		rs = append(rs, r)
+	}
+	assert.ElementsMatch(t, wire.Results, rs)
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // Type is the kind of a build event.
@@ -37,14 +39,14 @@ const (
 )
 
 var typeNames = map[string]Type{
-	"build_started":     TypeBuildStarted,
-	"phase_started":     TypePhaseStarted,
-	"step_completed":    TypeStepCompleted,
-	"milestone_reached": TypeMilestoneReached,
-	"phase_completed":   TypePhaseCompleted,
-	"phase_failed":      TypePhaseFailed,
-	"phase_skipped":     TypePhaseSkipped,
-	"build_finished":    TypeBuildFinished,
+	wire.EventBuildStarted:     TypeBuildStarted,
+	wire.EventPhaseStarted:     TypePhaseStarted,
+	wire.EventStepCompleted:    TypeStepCompleted,
+	wire.EventMilestoneReached: TypeMilestoneReached,
+	wire.EventPhaseCompleted:   TypePhaseCompleted,
+	wire.EventPhaseFailed:      TypePhaseFailed,
+	wire.EventPhaseSkipped:     TypePhaseSkipped,
+	wire.EventBuildFinished:    TypeBuildFinished,
 }
 
 func (t Type) String() string {
@@ -56,8 +58,14 @@ func (t Type) String() string {
 	return "unknown"
 }
 
-// Results a finished build may have (cicd.pipeline.result values).
-var results = map[string]bool{"success": true, "failure": true, "error": true, "timeout": true, "cancellation": true}
+// results are the results a finished build may have (cicd.pipeline.result values).
+var results = func() map[string]bool {
+	m := make(map[string]bool, len(wire.Results))
+	for _, r := range wire.Results {
+		m[r] = true
+	}
+	return m
+}()
 
 // DefaultPhases is the plan of a build that starts without one.
 var DefaultPhases = []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"}
@@ -116,23 +124,12 @@ func validPhase(name string) bool {
 	return true
 }
 
-// Attributes describe where a build runs and what it builds.
-type Attributes struct {
-	Repository string `json:"repository,omitempty"`
-	Branch     string `json:"branch,omitempty"`
-	Revision   string `json:"revision,omitempty"`
-	Worker     string `json:"worker,omitempty"`
-	Host       string `json:"host,omitempty"`
-}
+// Attributes describe where a build runs and what it builds (the events API's attributes).
+type Attributes = wire.Attributes
 
 // PhasePlan is one phase of a build's plan: a step count or named milestones, and an
 // optional weight that overrides the processor's configured weight.
-type PhasePlan struct {
-	Name       string   `json:"name"`
-	Steps      int64    `json:"steps,omitempty"`
-	Milestones []string `json:"milestones,omitempty"`
-	Weight     *float64 `json:"weight,omitempty"`
-}
+type PhasePlan = wire.PhasePlan
 
 // Event is one decoded and validated build event.
 type Event struct {
@@ -150,22 +147,9 @@ type Event struct {
 	Result     string
 }
 
-// wireEvent is the JSON shape; types are strict, so a string count or a float step count is
-// a decoding error that names the field.
-type wireEvent struct {
-	ID         string      `json:"id"`
-	Type       string      `json:"type"`
-	BuildID    string      `json:"build_id"`
-	Time       string      `json:"time"`
-	Pipeline   string      `json:"pipeline"`
-	Attributes *Attributes `json:"attributes"`
-	Phases     []PhasePlan `json:"phases"`
-	Phase      string      `json:"phase"`
-	Step       string      `json:"step"`
-	Count      *int64      `json:"count"`
-	Message    string      `json:"message"`
-	Result     string      `json:"result"`
-}
+// The JSON shape of an event is wire.Event, decoded strictly: its types are strict, so a
+// string count or a float step count is a decoding error that names the field, and the
+// omitempty of its tags, which only the build client's encoding uses, has no effect here.
 
 // DecodeOptions are what decoding checks an event's time against.
 type DecodeOptions struct {
@@ -201,7 +185,7 @@ var (
 		// all, at three times the cost of decoding); TestNullIsRejectedEverywhere checks that
 		// every field is covered.
 		json.WithUnmarshalers(json.JoinUnmarshalers(
-			rejectNull[*wireEvent](),
+			rejectNull[*wire.Event](),
 			rejectNull[*string](),
 			rejectNull[**int64](),
 			rejectNull[**Attributes](),
@@ -252,7 +236,7 @@ func (d *bodyDecoder) reset(body []byte) {
 }
 
 // next decodes the next JSON value into w; end is the offset in the body right after it.
-func (d *bodyDecoder) next(w *wireEvent) (end int, err *Error) {
+func (d *bodyDecoder) next(w *wire.Event) (end int, err *Error) {
 	if err := json.UnmarshalDecode(&d.dec, w); err != nil {
 		return 0, jsonError(err)
 	}
@@ -276,7 +260,7 @@ func DecodeOne(body []byte, opts DecodeOptions) (Event, error) {
 	d := bodyDecoders.Get().(*bodyDecoder)
 	defer bodyDecoders.Put(d)
 	d.reset(body)
-	var w wireEvent
+	var w wire.Event
 	end, err := d.next(&w)
 	if err != nil {
 		return Event{}, err
@@ -301,7 +285,7 @@ func DecodeNDJSON(body []byte, dst []Event, opts DecodeOptions) ([]Event, error)
 	d := bodyDecoders.Get().(*bodyDecoder)
 	defer bodyDecoders.Put(d)
 	d.reset(body)
-	var w wireEvent // reused: decoding into a fresh value per line costs an allocation each
+	var w wire.Event // reused: decoding into a fresh value per line costs an allocation each
 	index := 0
 	for pos := 0; pos < len(body); {
 		lineEnd := len(body)
@@ -312,7 +296,7 @@ func DecodeNDJSON(body []byte, dst []Event, opts DecodeOptions) ([]Event, error)
 			pos = lineEnd + 1
 			continue
 		}
-		w = wireEvent{}
+		w = wire.Event{}
 		var err error
 		end, e := d.next(&w)
 		switch {
@@ -497,7 +481,7 @@ func kindName(k jsontext.Kind) string {
 	return "value"
 }
 
-func validate(w *wireEvent, opts *DecodeOptions) (Event, error) {
+func validate(w *wire.Event, opts *DecodeOptions) (Event, error) {
 	ev := Event{ID: w.ID, BuildID: w.BuildID, Pipeline: w.Pipeline, Phase: w.Phase, Step: w.Step, Message: w.Message, Result: w.Result, Count: 1}
 	if w.Type == "" {
 		return ev, invalid("type", "is required")
@@ -570,7 +554,7 @@ func validate(w *wireEvent, opts *DecodeOptions) (Event, error) {
 	return ev, nil
 }
 
-func validateStart(w *wireEvent, ev *Event) error {
+func validateStart(w *wire.Event, ev *Event) error {
 	if w.Pipeline == "" {
 		return invalid("pipeline", "is required")
 	}

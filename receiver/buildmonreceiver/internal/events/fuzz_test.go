@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // fuzzOptions bound times as the receiver's default config does.
@@ -41,7 +43,7 @@ func FuzzDecodeOne(f *testing.F) {
 		}
 		checkAccepted(t, ev)
 		// A second, lenient parser reads the same event from the same bytes.
-		var w wireEvent
+		var w wire.Event
 		dec := stdjson.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		require.NoError(t, dec.Decode(&w), "encoding/json rejects what was accepted")
