@@ -102,7 +102,11 @@ func TestPhaseEndResetsWhenItRunsAgain(t *testing.T) {
 func TestBuildRunningAgain(t *testing.T) {
 	s, _ := newStore(Limits{})
 	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Resource: Resource{Host: "h"}, State: At(BuildFinished, ts(1))}}})
-	hs := func() []string { s.Apply(Batch{Hosts: []HostObservation{{Name: "h"}}}); h, _ := s.Host("h"); return h.Builds }
+	hs := func() []string {
+		s.Apply(Batch{Hosts: []HostObservation{{Name: "h"}}})
+		h, _ := s.Host("h")
+		return h.Builds
+	}
 	assert.Empty(t, hs())
 	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", State: At(BuildRunning, ts(2))}}})
 	assert.Equal(t, []string{"b"}, hs())

@@ -169,7 +169,7 @@ func TestReportLocations(t *testing.T) {
 	b, _ := s.BuildCopy("b")
 	assert.Equal(t, "A", b.Phases[0].Name, "the job's copy is not the state")
 
-	s.ReportWritten(ReportJob{BuildID: "gone"}, 1)        // an unknown build is ignored
+	s.ReportWritten(ReportJob{BuildID: "gone"}, 1)          // an unknown build is ignored
 	s.ReportWritten(ReportJob{BuildID: "b", Phase: "Z"}, 1) // and an unknown phase
 	assert.Empty(t, s.DueReports())
 }
