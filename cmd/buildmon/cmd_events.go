@@ -6,6 +6,7 @@ import (
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 func cmdStep(a *app, o *options, args []string) int {
@@ -25,7 +26,7 @@ func cmdStep(a *app, o *options, args []string) int {
 	if !ok {
 		return code
 	}
-	return a.report(o, collector.Event{Type: collector.StepCompleted, Phase: phase, Step: name, Count: count})
+	return a.report(o, wire.Event{Type: wire.EventStepCompleted, Phase: phase, Step: name, Count: collector.StepCount(count)})
 }
 
 func cmdMilestone(a *app, o *options, args []string) int {
@@ -42,7 +43,7 @@ func cmdMilestone(a *app, o *options, args []string) int {
 	if !ok {
 		return code
 	}
-	return a.report(o, collector.Event{Type: collector.MilestoneReached, Phase: phase, Step: name})
+	return a.report(o, wire.Event{Type: wire.EventMilestoneReached, Phase: phase, Step: name})
 }
 
 func cmdSkip(a *app, o *options, args []string) int {
@@ -54,7 +55,7 @@ func cmdSkip(a *app, o *options, args []string) int {
 	if len(positional) != 1 {
 		return a.usageErrorf(fs, "skip needs exactly one phase, got %q", positional)
 	}
-	return a.report(o, collector.Event{Type: collector.PhaseSkipped, Phase: positional[0]})
+	return a.report(o, wire.Event{Type: wire.EventPhaseSkipped, Phase: positional[0]})
 }
 
 // resultAliases maps what CI systems call a job's outcome to the results of build_finished:
@@ -93,7 +94,7 @@ func cmdFinish(a *app, o *options, args []string) int {
 	if !known {
 		return a.usageErrorf(fs, "--result %q: want success, failure, error, timeout or cancellation", result)
 	}
-	return a.report(o, collector.Event{Type: collector.BuildFinished, Result: r, Message: message})
+	return a.report(o, wire.Event{Type: wire.EventBuildFinished, Result: r, Message: message})
 }
 
 // phaseArg is the phase named at positional[i], or $BUILDMON_PHASE inside `buildmon phase`.
@@ -113,7 +114,7 @@ func (a *app) phaseArg(fs *flag.FlagSet, positional []string, i int) (string, in
 }
 
 // report sends one event of the build named by the options or the CI environment.
-func (a *app) report(o *options, ev collector.Event) int {
+func (a *app) report(o *options, ev wire.Event) int {
 	s := a.newSession(o)
 	ev.BuildID = a.buildID(o, ci.Detect(a.getenv))
 	if ev.BuildID == "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/supervise"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // waitDelay bounds how long buildmon waits for the command's output after it exited, when
@@ -73,7 +74,7 @@ func cmdPhase(a *app, o *options, args []string) int {
 	}
 	startRejected := false
 	if monitored {
-		err := s.post(collector.Event{Type: collector.PhaseStarted, BuildID: id, Phase: name})
+		err := s.post(wire.Event{Type: wire.EventPhaseStarted, BuildID: id, Phase: name})
 		var he *collector.HTTPError
 		var ie *collector.InvalidEventError
 		startRejected = errors.As(err, &ie) ||
@@ -95,21 +96,21 @@ func cmdPhase(a *app, o *options, args []string) int {
 	exit, err := supervise.Run(context.Background(), cmd, opts)
 	stop()
 
-	end := collector.Event{Type: collector.PhaseCompleted, BuildID: id, Phase: name}
+	end := wire.Event{Type: wire.EventPhaseCompleted, BuildID: id, Phase: name}
 	switch {
 	case err != nil:
 		a.warnf("cannot run %s: %v", command[0], err)
-		end.Type, end.Message = collector.PhaseFailed, fmt.Sprintf("exit code %d (cannot run %s: %v)", exit, command[0], err)
+		end.Type, end.Message = wire.EventPhaseFailed, fmt.Sprintf("exit code %d (cannot run %s: %v)", exit, command[0], err)
 	case exit != 0:
-		end.Type, end.Message = collector.PhaseFailed, fmt.Sprintf("exit code %d", exit)
+		end.Type, end.Message = wire.EventPhaseFailed, fmt.Sprintf("exit code %d", exit)
 	}
 	// After a 4xx for phase_started, or a phase name that is not sent at all, the end would be
 	// refused the same way; don't repeat it.
 	if monitored && !startRejected {
 		// The events API takes a phase's step total only in the plan of build_started, so
 		// --steps reports the steps as done once the command has succeeded.
-		if steps > 0 && end.Type == collector.PhaseCompleted {
-			_ = s.post(collector.Event{Type: collector.StepCompleted, BuildID: id, Phase: name, Count: steps})
+		if steps > 0 && end.Type == wire.EventPhaseCompleted {
+			_ = s.post(wire.Event{Type: wire.EventStepCompleted, BuildID: id, Phase: name, Count: collector.StepCount(steps)})
 		}
 		_ = s.post(end)
 	}
@@ -186,7 +187,7 @@ func (a *app) pausePoller(s *session, id string) supervise.PollFunc {
 			}
 			return supervise.Pause{}, err
 		}
-		return supervise.Pause{Paused: st.Paused, Reason: st.PauseReason()}, nil
+		return supervise.Pause{Paused: st.Paused, Reason: collector.PauseReason(st)}, nil
 	}
 }
 

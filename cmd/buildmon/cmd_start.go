@@ -4,9 +4,9 @@ import (
 	"fmt"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
-	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/plan"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 func cmdStart(a *app, o *options, args []string) int {
@@ -26,7 +26,7 @@ func cmdStart(a *app, o *options, args []string) int {
 		return a.usageErrorf(fs, "start takes no arguments, got %q", positional)
 	}
 
-	var phasePlan []collector.PhasePlan
+	var phasePlan []wire.PhasePlan
 	if phases != "" {
 		var err error
 		if phasePlan, err = plan.ParsePhases(phases); err != nil {
@@ -62,11 +62,11 @@ func cmdStart(a *app, o *options, args []string) int {
 		pipeline = a.defaultPipeline()
 	}
 	s := a.newSession(o)
-	_ = s.post(collector.Event{
-		Type:     collector.BuildStarted,
+	_ = s.post(wire.Event{
+		Type:     wire.EventBuildStarted,
 		BuildID:  id,
 		Pipeline: pipeline,
-		Attributes: &collector.Attributes{
+		Attributes: &wire.Attributes{
 			Repository: printable.String(info.Repository),
 			Branch:     printable.String(info.Branch),
 			Revision:   printable.String(info.Revision),

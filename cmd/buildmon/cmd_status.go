@@ -13,6 +13,7 @@ import (
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/statusview"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // clearScreen moves the cursor home and clears a terminal for the next frame of --watch.
@@ -78,15 +79,15 @@ func cmdStatus(a *app, o *options, args []string) int {
 }
 
 // showStatus reads the build's status and prints it.
-func (a *app) showStatus(s *session, id string, asJSON, clearFirst bool) (collector.Status, error) {
+func (a *app) showStatus(s *session, id string, asJSON, clearFirst bool) (wire.BuildStatus, error) {
 	ctx := context.Background()
 	if asJSON {
 		raw, err := s.client.GetStatusRaw(ctx, id)
 		if err != nil {
-			return collector.Status{}, err
+			return wire.BuildStatus{}, err
 		}
-		var st collector.Status
-		if err := json.Unmarshal(raw, &st); err != nil {
+		st, err := collector.DecodeStatus(raw)
+		if err != nil {
 			return st, fmt.Errorf("decoding status of build %q: %w", id, err)
 		}
 		var compact bytes.Buffer

@@ -17,6 +17,7 @@ import (
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // command is one subcommand of buildmon.
@@ -181,7 +182,7 @@ func (a *app) newSession(o *options) *session {
 }
 
 // post sends ev and reports a failure on stderr. It returns the error for callers that care.
-func (s *session) post(ev collector.Event) error {
+func (s *session) post(ev wire.Event) error {
 	if ev.Time == "" {
 		ev.Time = s.a.now().UTC().Format(time.RFC3339Nano)
 	}
@@ -197,7 +198,7 @@ func (s *session) post(ev collector.Event) error {
 	return err
 }
 
-func (s *session) report(ev collector.Event, err error) {
+func (s *session) report(ev wire.Event, err error) {
 	var ue *collector.UnreachableError
 	var he *collector.HTTPError
 	var ie *collector.InvalidEventError

@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // fakeCollector mimics the events API (POST /v1/events) and the status API
@@ -23,7 +23,7 @@ import (
 type fakeCollector struct {
 	*httptest.Server
 	mu         sync.Mutex
-	events     []collector.Event     // accepted events, in order
+	events     []wire.Event          // accepted events, in order
 	raw        []map[string]any      // the same, as JSON objects
 	reject     map[string]response   // answer for an event type instead of 202
 	once       map[string][]response // answers for an event type, each used once, before reject
@@ -52,7 +52,7 @@ func newFakeCollector(t *testing.T) *fakeCollector {
 
 func (f *fakeCollector) postEvents(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	var ev collector.Event
+	var ev wire.Event
 	var raw map[string]any
 	if r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &ev) != nil || json.Unmarshal(body, &raw) != nil {
 		w.WriteHeader(http.StatusBadRequest)
@@ -130,10 +130,10 @@ func (f *fakeCollector) sentBodies() [][]byte {
 	return append([][]byte(nil), f.sent...)
 }
 
-func (f *fakeCollector) received() []collector.Event {
+func (f *fakeCollector) received() []wire.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]collector.Event(nil), f.events...)
+	return append([]wire.Event(nil), f.events...)
 }
 
 func (f *fakeCollector) types() []string {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // hostile is text that a terminal would act on: ESC [2J clears the screen, OSC 0;…BEL sets
@@ -47,7 +48,7 @@ func hostileStatus() string {
 	h := hostile
 	return `{"id":"b-1` + h + `","pipeline":"pipe` + h + "\xff\xfe" + `","host":"host` + h + "\xc2\x9b" + `",
 		"state":"running` + h + `","result":"","phase":"BUILD` + h + `","progress":0.5,"eta_seconds":10,"paused":true,
-		"alerts":[{"rule":"cpu` + h + `","level":"CRITICAL","state":"firing","value":"v` + h + `"},
+		"alerts":[{"rule":"cpu` + h + `","level":"CRITICAL","state":"firing","value":97.5},
 		          {"rule":"mem","level":"WARN` + h + `","state":"pend` + h + `","value":1}],
 		"phases":[{"name":"BUILD` + h + `","state":"running` + h + `","steps_total":2,"steps_completed":1,"progress":0.5,"duration_seconds":3}],
 		"updated_at":"later` + h + `"}`
@@ -74,9 +75,9 @@ func TestStatusEscapesWhatTheServerSends(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.Empty(t, unsafeInOutput(stdout), "%q", stdout)
 	assert.Equal(t, 1, strings.Count(stdout, "\n"))
-	var got collector.Status
+	var got wire.BuildStatus
 	require.NoError(t, json.Unmarshal([]byte(stdout), &got), "still JSON")
-	var sent collector.Status
+	var sent wire.BuildStatus
 	require.NoError(t, json.Unmarshal([]byte(hostileStatus()), &sent))
 	assert.Equal(t, sent, got, "the same document, only escaped")
 }

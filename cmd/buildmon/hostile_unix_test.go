@@ -18,7 +18,7 @@ func TestPauseReasonFromTheServerIsEscaped(t *testing.T) {
 	f := newFakeCollector(t)
 	self, mode := selfCLI(t)
 	counterFile := filepath.Join(t.TempDir(), "counter")
-	f.setStatus("b-p", statusJSON("b-p", true, `{"rule":"cpu\u001b]0;pwned\u0007","level":"CRITICAL","state":"firing","value":"\u009b2J"}`))
+	f.setStatus("b-p", statusJSON("b-p", true, `{"rule":"cpu\u001b]0;pwned\u0007","level":"CRITICAL","state":"firing","value":97.5}`))
 	cli := newCLI(baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-p", mode))
 	done := make(chan int, 1)
 	go func() { done <- cli.run("phase", "BUILD", "--", self, "__counter", counterFile) }()
@@ -32,5 +32,5 @@ func TestPauseReasonFromTheServerIsEscaped(t *testing.T) {
 	}
 	stderr := cli.stderr.String()
 	assert.Empty(t, unsafeInOutput(stderr), "%q", stderr)
-	assert.Contains(t, stderr, `build paused by CRITICAL alert cpu\x1b]0;pwned\a (\u009b2J)`)
+	assert.Contains(t, stderr, `build paused by CRITICAL alert cpu\x1b]0;pwned\a (97.5)`)
 }

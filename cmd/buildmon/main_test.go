@@ -14,6 +14,7 @@ import (
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/testcounter"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -35,10 +36,10 @@ func TestStartPostsBuildStarted(t *testing.T) {
 	assert.Len(t, ev.ID, 32)
 	half, tenth := 0.5, 0.3
 	ev.ID = ""
-	assert.Equal(t, collector.Event{
+	assert.Equal(t, wire.Event{
 		Type: "build_started", BuildID: "github-777-1", Time: "2025-06-01T10:00:00Z", Pipeline: "octo/app/CI",
-		Attributes: &collector.Attributes{Repository: "https://github.com/octo/app", Branch: "main", Revision: "abc123", Worker: "runner-1", Host: "build-host-1"},
-		Phases: []collector.PhasePlan{
+		Attributes: &wire.Attributes{Repository: "https://github.com/octo/app", Branch: "main", Revision: "abc123", Worker: "runner-1", Host: "build-host-1"},
+		Phases: []wire.PhasePlan{
 			{Name: "INIT", Steps: 3}, {Name: "SETUP"}, {Name: "BUILD", Steps: 10, Weight: &half},
 			{Name: "TEST", Milestones: []string{"unit", "e2e"}, Weight: &tenth}, {Name: "CLEANUP"},
 		},
@@ -156,7 +157,7 @@ func TestPhaseSteps(t *testing.T) {
 	assert.Equal(t, []string{"phase_started", "step_completed", "phase_completed"}, f.types())
 	evs := f.received()
 	assert.Equal(t, "BUILD", evs[1].Phase)
-	assert.Equal(t, 3, evs[1].Count)
+	assert.Equal(t, collector.StepCount(3), evs[1].Count)
 
 	// A failed command's steps are not done.
 	code, _, stderr = runCLI(env, "phase", "TEST", "--steps", "2", "--", "sh", "-c", "exit 1")
@@ -185,13 +186,13 @@ func TestNestedCommandsUseThePhaseEnvironment(t *testing.T) {
 	for _, ev := range evs {
 		assert.Equal(t, "b-9", ev.BuildID)
 	}
-	assert.Equal(t, collector.Event{Type: "step_completed", BuildID: "b-9", Phase: "TEST", Count: 2}, strip(evs[1]))
-	assert.Equal(t, collector.Event{Type: "milestone_reached", BuildID: "b-9", Phase: "TEST", Step: "unit"}, strip(evs[2]))
-	assert.Equal(t, collector.Event{Type: "step_completed", BuildID: "b-9", Phase: "BUILD", Step: "compile", Count: 1}, strip(evs[3]))
+	assert.Equal(t, wire.Event{Type: "step_completed", BuildID: "b-9", Phase: "TEST", Count: collector.StepCount(2)}, strip(evs[1]))
+	assert.Equal(t, wire.Event{Type: "milestone_reached", BuildID: "b-9", Phase: "TEST", Step: "unit"}, strip(evs[2]))
+	assert.Equal(t, wire.Event{Type: "step_completed", BuildID: "b-9", Phase: "BUILD", Step: "compile", Count: collector.StepCount(1)}, strip(evs[3]))
 }
 
 // strip drops the fields a nested process fills in from its own clock and randomness.
-func strip(ev collector.Event) collector.Event {
+func strip(ev wire.Event) wire.Event {
 	ev.ID, ev.Time = "", ""
 	return ev
 }
@@ -212,16 +213,16 @@ func TestReportingCommands(t *testing.T) {
 		assert.Equal(t, 0, code, "%q: %s", args, stderr)
 		assert.Empty(t, stdout+stderr, "%q", args)
 	}
-	var got []collector.Event
+	var got []wire.Event
 	for _, ev := range f.received() {
 		assert.Len(t, ev.ID, 32)
 		assert.Equal(t, "2025-06-01T10:00:00Z", ev.Time)
 		got = append(got, strip(ev))
 	}
 	id := "gitlab-31"
-	assert.Equal(t, []collector.Event{
-		{Type: "step_completed", BuildID: id, Phase: "BUILD", Count: 1},
-		{Type: "step_completed", BuildID: id, Phase: "BUILD", Step: "link", Count: 3},
+	assert.Equal(t, []wire.Event{
+		{Type: "step_completed", BuildID: id, Phase: "BUILD", Count: collector.StepCount(1)},
+		{Type: "step_completed", BuildID: id, Phase: "BUILD", Step: "link", Count: collector.StepCount(3)},
 		{Type: "milestone_reached", BuildID: id, Phase: "TEST", Step: "e2e"},
 		{Type: "phase_skipped", BuildID: id, Phase: "CLEANUP"},
 		{Type: "build_finished", BuildID: id, Result: "success"},

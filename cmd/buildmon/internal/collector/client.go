@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // maxAttempts is how often a request is tried in total (one try and two retries), as long as
@@ -108,8 +110,8 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // HTTPError is an answer other than success.
 type HTTPError struct {
 	StatusCode int
-	Body       APIError // decoded JSON error; Body.Error is empty when the body was not JSON
-	Raw        string   // the body as received, trimmed
+	Body       wire.Error // decoded JSON error; Body.Error is empty when the body was not JSON
+	Raw        string     // the body as received, trimmed
 }
 
 func (e *HTTPError) Error() string {
@@ -183,18 +185,18 @@ func NewEventID() string {
 //
 // An event with a control character or invalid UTF-8 in any of its texts is not sent: Post
 // returns an *InvalidEventError naming the field.
-func (c *Client) Post(ctx context.Context, ev Event) (Accepted, error) {
-	if err := ev.check(); err != nil {
-		return Accepted{}, err
+func (c *Client) Post(ctx context.Context, ev wire.Event) (wire.Accepted, error) {
+	if err := checkEvent(ev); err != nil {
+		return wire.Accepted{}, err
 	}
 	if ev.ID == "" {
 		ev.ID = NewEventID()
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return Accepted{}, fmt.Errorf("encoding %s event: %w", ev.Type, err)
+		return wire.Accepted{}, fmt.Errorf("encoding %s event: %w", ev.Type, err)
 	}
-	var acc Accepted
+	var acc wire.Accepted
 	err = c.do(ctx, http.MethodPost, c.eventsURL+"/v1/events", body, maxAcceptedReply, func(b []byte) error {
 		if len(bytes.TrimSpace(b)) == 0 {
 			return nil
@@ -206,7 +208,7 @@ func (c *Client) Post(ctx context.Context, ev Event) (Accepted, error) {
 	var tooLarge *ReplyTooLargeError
 	if errors.As(err, &tooLarge) && tooLarge.StatusCode/100 == 2 {
 		// Accepted all the same; only the count is lost.
-		return Accepted{}, nil
+		return wire.Accepted{}, nil
 	}
 	return acc, err
 }
@@ -215,16 +217,31 @@ func (c *Client) Post(ctx context.Context, ev Event) (Accepted, error) {
 var ErrNotFound = errors.New("build not found")
 
 // GetStatus reads a build from the status API.
-func (c *Client) GetStatus(ctx context.Context, buildID string) (Status, error) {
-	var st Status
+func (c *Client) GetStatus(ctx context.Context, buildID string) (wire.BuildStatus, error) {
+	var st wire.BuildStatus
 	raw, err := c.GetStatusRaw(ctx, buildID)
 	if err != nil {
 		return st, err
 	}
-	if err := json.Unmarshal(raw, &st); err != nil {
+	st, err = DecodeStatus(raw)
+	if err != nil {
 		return st, fmt.Errorf("decoding status of build %q: %w", buildID, err)
 	}
 	return st, nil
+}
+
+// DecodeStatus decodes a status API answer. A member whose JSON type is not the contract's
+// (a newer or older server) is left at its zero value and the rest decoded, so that a change
+// on the server side degrades the display rather than the client; JSON that is not a status
+// object is an error.
+func DecodeStatus(raw []byte) (wire.BuildStatus, error) {
+	var st wire.BuildStatus
+	err := json.Unmarshal(raw, &st)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return st, nil
+	}
+	return st, err
 }
 
 // GetStatusRaw reads a build from the status API and returns the JSON as received. An answer

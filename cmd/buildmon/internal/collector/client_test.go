@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // answer is one scripted reply of the fake events API.
@@ -70,9 +72,9 @@ func newTestClient(t *testing.T, api *fakeAPI, timeout time.Duration) (*Client, 
 func TestPostSendsEventWithHeaders(t *testing.T) {
 	api := &fakeAPI{answers: []answer{{status: http.StatusAccepted, body: `{"accepted":1,"duplicates":0}`}}}
 	c, _ := newTestClient(t, api, 2*time.Second)
-	acc, err := c.Post(context.Background(), Event{Type: PhaseStarted, BuildID: "b-1", Phase: "BUILD"})
+	acc, err := c.Post(context.Background(), wire.Event{Type: wire.EventPhaseStarted, BuildID: "b-1", Phase: "BUILD"})
 	require.NoError(t, err)
-	assert.Equal(t, Accepted{Accepted: 1}, acc)
+	assert.Equal(t, wire.Accepted{Accepted: 1}, acc)
 	require.Equal(t, 1, api.count())
 	r := api.requests[0]
 	assert.Equal(t, http.MethodPost, r.Method)
@@ -97,13 +99,13 @@ func TestPostRetriesServerErrorsWithTheSameID(t *testing.T) {
 		{status: http.StatusAccepted, body: `{"accepted":0,"duplicates":1}`},
 	}}
 	c, waits := newTestClient(t, api, 2*time.Second)
-	acc, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	acc, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, acc.Duplicates)
 	require.Equal(t, 3, api.count())
 	ids := map[string]bool{}
 	for _, b := range api.bodies {
-		var ev Event
+		var ev wire.Event
 		require.NoError(t, json.Unmarshal(b, &ev))
 		ids[ev.ID] = true
 	}
@@ -114,7 +116,7 @@ func TestPostRetriesServerErrorsWithTheSameID(t *testing.T) {
 func TestPostGivesUpAfterThreeAttempts(t *testing.T) {
 	api := &fakeAPI{answers: []answer{{status: http.StatusInternalServerError, body: `{"error":"still broken"}`}}}
 	c, _ := newTestClient(t, api, 2*time.Second)
-	_, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusInternalServerError, he.StatusCode)
@@ -125,12 +127,12 @@ func TestPostGivesUpAfterThreeAttempts(t *testing.T) {
 func TestPostDoesNotRetryValidationErrors(t *testing.T) {
 	api := &fakeAPI{answers: []answer{{status: http.StatusBadRequest, body: `{"error":"steps must not be negative","field":"phases[1].steps"}`}}}
 	c, waits := newTestClient(t, api, 2*time.Second)
-	_, err := c.Post(context.Background(), Event{Type: BuildStarted, BuildID: "b-1", Pipeline: "p"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventBuildStarted, BuildID: "b-1", Pipeline: "p"})
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, 1, api.count())
 	assert.Empty(t, *waits)
-	assert.Equal(t, APIError{Error: "steps must not be negative", Field: "phases[1].steps"}, he.Body)
+	assert.Equal(t, wire.Error{Error: "steps must not be negative", Field: "phases[1].steps"}, he.Body)
 	assert.Equal(t, "400 steps must not be negative (field phases[1].steps)", he.Error())
 }
 
@@ -140,7 +142,7 @@ func TestPostHonoursRetryAfterWithinBudget(t *testing.T) {
 		{status: http.StatusAccepted, body: `{"accepted":1}`},
 	}}
 	c, waits := newTestClient(t, api, 3*time.Second)
-	_, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	require.NoError(t, err)
 	assert.Equal(t, []time.Duration{time.Second}, *waits)
 }
@@ -148,7 +150,7 @@ func TestPostHonoursRetryAfterWithinBudget(t *testing.T) {
 func TestPostGivesUpWhenRetryAfterExceedsBudget(t *testing.T) {
 	api := &fakeAPI{answers: []answer{{status: http.StatusTooManyRequests, retryAfter: "30", body: `{"error":"rate limited"}`}}}
 	c, waits := newTestClient(t, api, 500*time.Millisecond)
-	_, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusTooManyRequests, he.StatusCode)
@@ -162,7 +164,7 @@ func TestPostUnreachable(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 	c := NewClient(Config{EventsURL: "http://" + addr, Timeout: time.Second})
-	_, err = c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err = c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	var ue *UnreachableError
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, "http://"+addr, ue.URL)
@@ -179,7 +181,7 @@ func TestPostTimesOut(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	c := NewClient(Config{EventsURL: srv.URL, Timeout: 200 * time.Millisecond})
-	_, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	var ue *UnreachableError
 	require.ErrorAs(t, err, &ue)
 	assert.Contains(t, ue.Error(), "timed out")
@@ -201,10 +203,12 @@ func TestGetStatus(t *testing.T) {
 	require.NotNil(t, st.ETASeconds)
 	assert.InDelta(t, 12.5, *st.ETASeconds, 1e-9)
 	require.Len(t, st.Alerts, 3)
-	assert.Equal(t, "97.25", st.Alerts[0].Value.String())
-	assert.Equal(t, "n/a", st.Alerts[1].Value.String())
-	assert.Equal(t, "", st.Alerts[2].Value.String())
-	assert.Equal(t, []PhaseStatus{{Name: "BUILD", State: "running", StepsTotal: 4, StepsCompleted: 2, Progress: 0.5, DurationSeconds: 3}}, st.Phases)
+	assert.Equal(t, "97.25", FormatValue(st.Alerts[0].Value))
+	// A value of another type than the contract's number is left at 0, and the rest of the
+	// status is read: a change on the server side degrades the display, not the client.
+	assert.Equal(t, wire.AlertStatus{Rule: "x", Level: "INFO", State: "pending"}, st.Alerts[1])
+	assert.Equal(t, wire.AlertStatus{Rule: "y", Level: "INFO", State: "pending"}, st.Alerts[2])
+	assert.Equal(t, []wire.PhaseStatus{{Name: "BUILD", State: "running", StepsTotal: 4, StepsCompleted: 2, Progress: 0.5, DurationSeconds: 3}}, st.Phases)
 }
 
 func TestGetStatusNotFound(t *testing.T) {
@@ -215,27 +219,58 @@ func TestGetStatusNotFound(t *testing.T) {
 	assert.Equal(t, 1, api.count())
 }
 
-func TestValueString(t *testing.T) {
-	assert.Equal(t, "97.5", NumberValue(97.5).String())
-	assert.Equal(t, "3", NumberValue(3).String())
-	assert.Equal(t, "0.33", NumberValue(1.0/3).String())
-	assert.Equal(t, "200000000", NumberValue(2e8).String())
-	b, err := json.Marshal(NumberValue(1.5))
-	require.NoError(t, err)
-	assert.Equal(t, "1.5", string(b))
+func TestFormatValue(t *testing.T) {
+	tests := []struct {
+		v    float64
+		want string
+	}{
+		{97.5, "97.5"}, {3, "3"}, {1.0 / 3, "0.33"}, {2e8, "200000000"}, {0, "0"},
+		{0.004, "0"}, {0.005, "0.01"}, {-1.25, "-1.25"}, {99.999, "100"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, FormatValue(tc.v), "%v", tc.v)
+	}
+}
+
+func TestDecodeStatus(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       wire.BuildStatus
+		err        bool
+	}{
+		{"empty object", `{}`, wire.BuildStatus{}, false},
+		{"known members", `{"id":"b","progress":0.5,"paused":true}`, wire.BuildStatus{ID: "b", Progress: 0.5, Paused: true}, false},
+		{"a string where a number is", `{"id":"b","progress":"half","state":"running"}`, wire.BuildStatus{ID: "b", State: "running"}, false},
+		{"an object where a string is", `{"id":{"x":1},"state":"running"}`, wire.BuildStatus{State: "running"}, false},
+		{"unknown members", `{"id":"b","next_version":[1,2]}`, wire.BuildStatus{ID: "b"}, false},
+		{"not an object", `["b"]`, wire.BuildStatus{}, true},
+		{"a string", `"b"`, wire.BuildStatus{}, true},
+		{"malformed", `{"id":`, wire.BuildStatus{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := DecodeStatus([]byte(tc.body))
+			if tc.err {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, st)
+		})
+	}
 }
 
 func TestPauseReason(t *testing.T) {
-	st := Status{Alerts: []Alert{
-		{Rule: "mem", Level: "WARNING", State: "firing", Value: NumberValue(90)},
-		{Rule: "disk", Level: "CRITICAL", State: "pending", Value: NumberValue(97)},
-		{Rule: "cpu", Level: "critical", State: "firing", Value: NumberValue(99.5)},
+	st := wire.BuildStatus{Alerts: []wire.AlertStatus{
+		{Rule: "mem", Level: "WARNING", State: "firing", Value: 90},
+		{Rule: "disk", Level: "CRITICAL", State: "pending", Value: 97},
+		{Rule: "cpu", Level: "critical", State: "firing", Value: 99.5},
 	}}
-	assert.Equal(t, "CRITICAL alert cpu (99.5)", st.PauseReason())
+	assert.Equal(t, "CRITICAL alert cpu (99.5)", PauseReason(st))
 	st.Alerts = st.Alerts[:2]
-	assert.Equal(t, "CRITICAL alert disk (97)", st.PauseReason())
-	st.Alerts = []Alert{{Rule: "x", Level: "CRITICAL", State: "firing"}}
-	assert.Equal(t, "CRITICAL alert x", st.PauseReason())
+	assert.Equal(t, "CRITICAL alert disk (97)", PauseReason(st))
+	st.Alerts = []wire.AlertStatus{{Rule: "x", Level: "CRITICAL", State: "firing"}}
+	assert.Equal(t, "CRITICAL alert x (0)", PauseReason(st), "the status API always sends a value")
 	st.Alerts = nil
-	assert.Equal(t, "", st.PauseReason())
+	assert.Equal(t, "", PauseReason(st))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // countingTransport counts the response body bytes the client reads.
@@ -130,9 +131,9 @@ func TestErrorAndAcceptedRepliesAreBounded(t *testing.T) {
 	srv = httptest.NewServer(endless(http.StatusAccepted))
 	t.Cleanup(srv.Close)
 	c, ct, waits := countingClient(t, srv)
-	acc, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	acc, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	require.NoError(t, err)
-	assert.Equal(t, Accepted{}, acc)
+	assert.Equal(t, wire.Accepted{}, acc)
 	assert.LessOrEqual(t, ct.read.Load(), int64(maxAcceptedReply+1))
 	assert.Empty(t, *waits, "an accepted event is not sent again")
 }
@@ -158,7 +159,7 @@ func TestPostHonoursRetryAfterOf503(t *testing.T) {
 		{status: http.StatusAccepted, body: `{"accepted":1}`},
 	}}
 	c, waits := newTestClient(t, api, 5*time.Second)
-	_, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	require.NoError(t, err)
 	assert.Equal(t, []time.Duration{2 * time.Second}, *waits)
 	assert.Equal(t, 2, api.count())
@@ -166,7 +167,7 @@ func TestPostHonoursRetryAfterOf503(t *testing.T) {
 	// Past the budget: given up at once, with what the server said.
 	api = &fakeAPI{answers: []answer{{status: http.StatusServiceUnavailable, retryAfter: "5", body: `{"error":"storage write failed"}`}}}
 	c, waits = newTestClient(t, api, 2*time.Second)
-	_, err = c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err = c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, "503 storage write failed", he.Error())
@@ -196,7 +197,7 @@ func TestRetryAfter(t *testing.T) {
 func TestPostGivesUpOnAnAbsurdRetryAfter(t *testing.T) {
 	api := &fakeAPI{answers: []answer{{status: http.StatusServiceUnavailable, retryAfter: "18446744074", body: `{"error":"later"}`}}}
 	c, waits := newTestClient(t, api, 2*time.Second)
-	_, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	require.Error(t, err)
 	assert.Equal(t, 1, api.count())
 	assert.Empty(t, *waits)
@@ -205,7 +206,7 @@ func TestPostGivesUpOnAnAbsurdRetryAfter(t *testing.T) {
 func TestPostDoesNotRetryWhatCanNeverPass(t *testing.T) {
 	api := &fakeAPI{answers: []answer{{status: http.StatusRequestEntityTooLarge, body: `{"error":"body larger than events.max_request_body_size (1048576 bytes)"}`}}}
 	c, waits := newTestClient(t, api, 2*time.Second)
-	_, err := c.Post(context.Background(), Event{Type: StepCompleted, BuildID: "b-1", Phase: "BUILD"})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventStepCompleted, BuildID: "b-1", Phase: "BUILD"})
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, he.StatusCode)
@@ -219,8 +220,8 @@ func TestHTTPErrorDetailNamesTheField(t *testing.T) {
 		err  HTTPError
 		want string
 	}{
-		{HTTPError{StatusCode: 400, Body: APIError{Error: "must not contain control characters", Field: "step"}}, "must not contain control characters (field step)"},
-		{HTTPError{StatusCode: 400, Body: APIError{Error: "duplicate key", Field: "type", Index: &idx}}, "duplicate key (event 2, field type)"},
+		{HTTPError{StatusCode: 400, Body: wire.Error{Error: "must not contain control characters", Field: "step"}}, "must not contain control characters (field step)"},
+		{HTTPError{StatusCode: 400, Body: wire.Error{Error: "duplicate key", Field: "type", Index: &idx}}, "duplicate key (event 2, field type)"},
 		{HTTPError{StatusCode: 502, Raw: "<html>bad gateway</html>"}, "<html>bad gateway</html>"},
 		{HTTPError{StatusCode: 503}, "Service Unavailable"},
 	} {
@@ -232,8 +233,8 @@ func TestHTTPErrorDetailNamesTheField(t *testing.T) {
 func TestPostDoesNotSendControlCharacters(t *testing.T) {
 	api := &fakeAPI{answers: []answer{{status: http.StatusAccepted}}}
 	c, _ := newTestClient(t, api, 2*time.Second)
-	_, err := c.Post(context.Background(), Event{Type: BuildStarted, BuildID: "b-1", Pipeline: "p",
-		Phases: []PhasePlan{{Name: "INIT"}, {Name: "TEST", Milestones: []string{"unit", "e\x1b[2J"}}}})
+	_, err := c.Post(context.Background(), wire.Event{Type: wire.EventBuildStarted, BuildID: "b-1", Pipeline: "p",
+		Phases: []wire.PhasePlan{{Name: "INIT"}, {Name: "TEST", Milestones: []string{"unit", "e\x1b[2J"}}}})
 	var ie *InvalidEventError
 	require.ErrorAs(t, err, &ie)
 	assert.Equal(t, "phases[1].milestones[1]", ie.Field)
@@ -246,7 +247,7 @@ func TestPostDoesNotSendControlCharacters(t *testing.T) {
 // TestEventCheckCoversEveryText puts a control character into each string of an event in turn,
 // found by reflection, so that a field added later cannot be forgotten by check.
 func TestEventCheckCoversEveryText(t *testing.T) {
-	full := Event{Attributes: &Attributes{}, Phases: []PhasePlan{{Milestones: []string{""}}}}
+	full := wire.Event{Attributes: &wire.Attributes{}, Phases: []wire.PhasePlan{{Milestones: []string{""}}}}
 	var paths []string
 	var walk func(v reflect.Value, path string, visit func(reflect.Value, string))
 	walk = func(v reflect.Value, path string, visit func(reflect.Value, string)) {
@@ -270,14 +271,14 @@ func TestEventCheckCoversEveryText(t *testing.T) {
 	walk(reflect.ValueOf(&full).Elem(), "Event", func(_ reflect.Value, p string) { paths = append(paths, p) })
 	require.Len(t, paths, 16)
 	for _, target := range paths {
-		ev := Event{Attributes: &Attributes{}, Phases: []PhasePlan{{Milestones: []string{""}}}}
+		ev := wire.Event{Attributes: &wire.Attributes{}, Phases: []wire.PhasePlan{{Milestones: []string{""}}}}
 		walk(reflect.ValueOf(&ev).Elem(), "Event", func(v reflect.Value, p string) {
 			if p == target {
 				v.SetString("x\x1b")
 			}
 		})
 		var ie *InvalidEventError
-		assert.True(t, errors.As(ev.check(), &ie), "%s is not checked", target)
+		assert.True(t, errors.As(checkEvent(ev), &ie), "%s is not checked", target)
 	}
-	assert.NoError(t, full.check())
+	assert.NoError(t, checkEvent(full))
 }

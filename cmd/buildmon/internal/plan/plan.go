@@ -19,27 +19,27 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // DefaultPhaseNames are the phases of a build whose plan is not given.
 var DefaultPhaseNames = []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"}
 
 // Default returns the default plan: the five default phases with unknown step counts.
-func Default() []collector.PhasePlan {
-	phases := make([]collector.PhasePlan, len(DefaultPhaseNames))
+func Default() []wire.PhasePlan {
+	phases := make([]wire.PhasePlan, len(DefaultPhaseNames))
 	for i, n := range DefaultPhaseNames {
-		phases[i] = collector.PhasePlan{Name: n}
+		phases[i] = wire.PhasePlan{Name: n}
 	}
 	return phases
 }
 
 // ParsePhases parses a --phases value.
-func ParsePhases(s string) ([]collector.PhasePlan, error) {
+func ParsePhases(s string) ([]wire.PhasePlan, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, errors.New("empty phase list")
 	}
-	var phases []collector.PhasePlan
+	var phases []wire.PhasePlan
 	seen := map[string]bool{}
 	for i, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
@@ -52,7 +52,7 @@ func ParsePhases(s string) ([]collector.PhasePlan, error) {
 			return nil, fmt.Errorf("phase %d: %s listed twice", i+1, name)
 		}
 		seen[name] = true
-		p := collector.PhasePlan{Name: name}
+		p := wire.PhasePlan{Name: name}
 		if hasSpec {
 			spec = strings.TrimSpace(spec)
 			switch {
@@ -63,7 +63,7 @@ func ParsePhases(s string) ([]collector.PhasePlan, error) {
 				if err != nil {
 					return nil, fmt.Errorf("phase %s: step count %q: %w", name, spec, err)
 				}
-				p.Steps = n
+				p.Steps = int64(n)
 			default:
 				ms, err := parseMilestones(spec)
 				if err != nil {
@@ -123,7 +123,7 @@ func ParseWeights(values []string) (map[string]float64, error) {
 
 // ApplyWeights sets the weight of each named phase of phases; a weight for a phase that is
 // not in the plan is an error.
-func ApplyWeights(phases []collector.PhasePlan, weights map[string]float64) error {
+func ApplyWeights(phases []wire.PhasePlan, weights map[string]float64) error {
 	var errs []error
 	applied := 0
 	for i := range phases {

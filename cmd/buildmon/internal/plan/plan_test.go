@@ -6,24 +6,24 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 func TestParsePhases(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    []collector.PhasePlan
+		want    []wire.PhasePlan
 		wantErr string
 	}{
 		{
 			in: "INIT:3,SETUP,BUILD:10,TEST:unit|e2e,CLEANUP",
-			want: []collector.PhasePlan{
+			want: []wire.PhasePlan{
 				{Name: "INIT", Steps: 3}, {Name: "SETUP"}, {Name: "BUILD", Steps: 10},
 				{Name: "TEST", Milestones: []string{"unit", "e2e"}}, {Name: "CLEANUP"},
 			},
 		},
-		{in: " BUILD : 0 , lint ", want: []collector.PhasePlan{{Name: "BUILD"}, {Name: "lint"}}},
-		{in: "TEST:smoke", want: []collector.PhasePlan{{Name: "TEST", Milestones: []string{"smoke"}}}},
+		{in: " BUILD : 0 , lint ", want: []wire.PhasePlan{{Name: "BUILD"}, {Name: "lint"}}},
+		{in: "TEST:smoke", want: []wire.PhasePlan{{Name: "TEST", Milestones: []string{"smoke"}}}},
 		{in: "", wantErr: "empty phase list"},
 		{in: "BUILD,,TEST", wantErr: "phase 2: missing name"},
 		{in: ":3", wantErr: "phase 1: missing name"},
@@ -49,7 +49,7 @@ func TestParsePhases(t *testing.T) {
 }
 
 func TestDefault(t *testing.T) {
-	assert.Equal(t, []collector.PhasePlan{{Name: "INIT"}, {Name: "SETUP"}, {Name: "BUILD"}, {Name: "TEST"}, {Name: "CLEANUP"}}, Default())
+	assert.Equal(t, []wire.PhasePlan{{Name: "INIT"}, {Name: "SETUP"}, {Name: "BUILD"}, {Name: "TEST"}, {Name: "CLEANUP"}}, Default())
 }
 
 func TestWeights(t *testing.T) {
@@ -65,7 +65,7 @@ func TestWeights(t *testing.T) {
 	require.NotNil(t, phases[0].Weight)
 	assert.InDelta(t, 0, *phases[0].Weight, 0)
 
-	err = ApplyWeights([]collector.PhasePlan{{Name: "BUILD"}}, map[string]float64{"BUILD": 1, "ZED": 1, "DEPLOY": 1})
+	err = ApplyWeights([]wire.PhasePlan{{Name: "BUILD"}}, map[string]float64{"BUILD": 1, "ZED": 1, "DEPLOY": 1})
 	require.Error(t, err)
 	assert.Equal(t, "weight for DEPLOY: no such phase in the plan\nweight for ZED: no such phase in the plan", err.Error())
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // BarWidth is the number of cells between the brackets of the progress bar.
@@ -19,7 +20,7 @@ const BarWidth = 40
 
 // Render writes st for a terminal; now is used for "updated … ago". Every text of st is shown
 // as printable.String writes it: what the status API sends cannot act on the terminal.
-func Render(w io.Writer, st collector.Status, now time.Time) error {
+func Render(w io.Writer, st wire.BuildStatus, now time.Time) error {
 	st = escaped(st)
 	var b strings.Builder
 	fmt.Fprintf(&b, "build %s", orDash(st.ID))
@@ -50,7 +51,7 @@ func Render(w io.Writer, st collector.Status, now time.Time) error {
 	}
 	b.WriteString("\n")
 	if st.Paused {
-		reason := st.PauseReason()
+		reason := collector.PauseReason(st)
 		if reason == "" {
 			reason = "the collector"
 		}
@@ -79,7 +80,7 @@ func Render(w io.Writer, st collector.Status, now time.Time) error {
 		b.WriteString("\nALERTS\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		for _, a := range st.Alerts {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Level, a.State, a.Rule, a.Value)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Level, a.State, a.Rule, collector.FormatValue(a.Value))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -95,20 +96,17 @@ func Render(w io.Writer, st collector.Status, now time.Time) error {
 }
 
 // escaped returns a copy of st with every text made printable.
-func escaped(st collector.Status) collector.Status {
+func escaped(st wire.BuildStatus) wire.BuildStatus {
 	e := printable.String
 	st.ID, st.Pipeline, st.Host, st.State, st.Result, st.Phase, st.UpdatedAt =
 		e(st.ID), e(st.Pipeline), e(st.Host), e(st.State), e(st.Result), e(st.Phase), e(st.UpdatedAt)
-	alerts := make([]collector.Alert, len(st.Alerts))
+	alerts := make([]wire.AlertStatus, len(st.Alerts))
 	for i, a := range st.Alerts {
 		a.Rule, a.Level, a.State = e(a.Rule), e(a.Level), e(a.State)
-		if !a.Value.IsNumber() {
-			a.Value = collector.TextValue(e(a.Value.String()))
-		}
 		alerts[i] = a
 	}
 	st.Alerts = alerts
-	phases := make([]collector.PhaseStatus, len(st.Phases))
+	phases := make([]wire.PhaseStatus, len(st.Phases))
 	for i, p := range st.Phases {
 		p.Name, p.State = e(p.Name), e(p.State)
 		phases[i] = p
@@ -138,7 +136,7 @@ func clamp(p float64) float64 {
 	return p
 }
 
-func finished(st collector.Status) bool {
+func finished(st wire.BuildStatus) bool {
 	return strings.EqualFold(st.State, "finished")
 }
 
@@ -154,14 +152,14 @@ func Duration(secs float64) string {
 	return (time.Duration(math.Round(secs)) * time.Second).String()
 }
 
-func steps(p collector.PhaseStatus) string {
+func steps(p wire.PhaseStatus) string {
 	if p.StepsTotal <= 0 {
 		return fmt.Sprintf("%d/?", p.StepsCompleted)
 	}
 	return fmt.Sprintf("%d/%d", p.StepsCompleted, p.StepsTotal)
 }
 
-func phaseDuration(p collector.PhaseStatus) string {
+func phaseDuration(p wire.PhaseStatus) string {
 	if p.DurationSeconds <= 0 && (p.State == "pending" || p.State == "skipped") {
 		return "-"
 	}

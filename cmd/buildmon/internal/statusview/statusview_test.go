@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/buildmon/buildmon/cmd/buildmon/internal/collector"
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -26,27 +26,27 @@ func secs(s float64) *float64 { return &s }
 var now = time.Date(2025, 6, 1, 10, 0, 5, 0, time.UTC)
 
 func TestRender(t *testing.T) {
-	tests := map[string]collector.Status{
+	tests := map[string]wire.BuildStatus{
 		"running_paused": {
 			ID: "github-42-1", Pipeline: "octo/app/CI", Host: "runner-7", State: "running",
 			Phase: "BUILD", Progress: 0.634, ETASeconds: secs(200.4), Paused: true,
 			UpdatedAt: "2025-06-01T10:00:03Z",
-			Phases: []collector.PhaseStatus{
+			Phases: []wire.PhaseStatus{
 				{Name: "INIT", State: "completed", StepsTotal: 3, StepsCompleted: 3, Progress: 1, DurationSeconds: 4.2},
 				{Name: "SETUP", State: "completed", Progress: 1, DurationSeconds: 12},
 				{Name: "BUILD", State: "running", StepsTotal: 10, StepsCompleted: 6, Progress: 0.6, DurationSeconds: 90},
 				{Name: "TEST", State: "pending", StepsTotal: 2},
 				{Name: "CLEANUP", State: "pending"},
 			},
-			Alerts: []collector.Alert{
-				{Rule: "cpu_saturated", Level: "CRITICAL", State: "firing", Value: collector.NumberValue(99.13)},
-				{Rule: "memory_high", Level: "WARNING", State: "pending", Value: collector.NumberValue(87.5)},
+			Alerts: []wire.AlertStatus{
+				{Rule: "cpu_saturated", Level: "CRITICAL", State: "firing", Value: 99.13},
+				{Rule: "memory_high", Level: "WARNING", State: "pending", Value: 87.5},
 			},
 		},
 		"finished": {
 			ID: "b-7", Pipeline: "local", State: "finished", Result: "failure", Phase: "TEST",
 			Progress: 0.999, UpdatedAt: "2025-06-01T09:58:00Z",
-			Phases: []collector.PhaseStatus{
+			Phases: []wire.PhaseStatus{
 				{Name: "BUILD", State: "completed", StepsTotal: 1, StepsCompleted: 1, Progress: 1, DurationSeconds: 3723},
 				{Name: "lint", State: "skipped", Progress: 1},
 				{Name: "TEST", State: "failed", StepsTotal: 2, StepsCompleted: 1, Progress: 0.5, DurationSeconds: 7},
@@ -59,13 +59,13 @@ func TestRender(t *testing.T) {
 		"hostile": {
 			ID: "b-1" + hostile, Pipeline: "p" + hostile, Host: "h\xff\xfe", State: "running\x1b[2J",
 			Phase: "BUILD\u009b31m", Progress: 0.5, Paused: true, UpdatedAt: "later\x1b]0;t\x07",
-			Phases: []collector.PhaseStatus{
+			Phases: []wire.PhaseStatus{
 				{Name: "BUILD" + hostile, State: "running\x7f", StepsTotal: 2, StepsCompleted: 1, Progress: 0.5, DurationSeconds: 3},
 				{Name: "TEST", State: "pending"},
 			},
-			Alerts: []collector.Alert{
-				{Rule: "cpu" + hostile, Level: "CRITICAL", State: "firing", Value: collector.TextValue("v\x1b[31m")},
-				{Rule: "mem", Level: "WARN\r", State: "pending\t", Value: collector.NumberValue(1)},
+			Alerts: []wire.AlertStatus{
+				{Rule: "cpu" + hostile, Level: "CRITICAL", State: "firing", Value: 99.5},
+				{Rule: "mem", Level: "WARN\r", State: "pending\t", Value: 1},
 			},
 		},
 	}
@@ -89,10 +89,10 @@ const hostile = "\x1b[2J\x1b]0;pwned\x07\u009b31m\x7f\r\t\n\u202eX"
 // TestRenderEscapesEveryText sets each text of a status in turn, found by reflection, to
 // hostile text, so that a field shown later cannot be forgotten by the escaping.
 func TestRenderEscapesEveryText(t *testing.T) {
-	base := func() collector.Status {
-		return collector.Status{
-			Paused: true, Alerts: []collector.Alert{{Level: "CRITICAL"}},
-			Phases: []collector.PhaseStatus{{}},
+	base := func() wire.BuildStatus {
+		return wire.BuildStatus{
+			Paused: true, Alerts: []wire.AlertStatus{{Level: "CRITICAL"}},
+			Phases: []wire.PhaseStatus{{}},
 		}
 	}
 	var walk func(v reflect.Value, path string, visit func(reflect.Value, string))
@@ -115,7 +115,7 @@ func TestRenderEscapesEveryText(t *testing.T) {
 	st := base()
 	var paths []string
 	walk(reflect.ValueOf(&st).Elem(), "Status", func(_ reflect.Value, p string) { paths = append(paths, p) })
-	require.Len(t, paths, 12)
+	require.Len(t, paths, 24)
 	for _, target := range paths {
 		st := base()
 		walk(reflect.ValueOf(&st).Elem(), "Status", func(v reflect.Value, p string) {
@@ -137,7 +137,7 @@ func TestRenderEscapesEveryText(t *testing.T) {
 	}
 }
 
-func renderString(t *testing.T, st collector.Status) string {
+func renderString(t *testing.T, st wire.BuildStatus) string {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, Render(&buf, st, now))
