@@ -20,7 +20,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"golang.org/x/net/netutil"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/audit"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/checkpoint"
@@ -30,6 +29,7 @@ import (
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/notify"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/statusapi"
+	"github.com/buildmon/buildmon/internal/connlimit"
 )
 
 // checkpointExporter reduces metrics into the monitoring state (consumeMetrics, a cheap
@@ -59,6 +59,7 @@ type checkpointExporter struct {
 	server     *http.Server
 	serverDone chan struct{}
 	listenAddr net.Addr
+	conns      *connlimit.Limiter // the status API's connections; nil until it listens
 	authID     string
 
 	// pendingRemovals are report folders of removed builds still to delete; owned by the
@@ -217,15 +218,14 @@ func (e *checkpointExporter) startServer(ctx context.Context, host component.Hos
 	if err != nil {
 		return fmt.Errorf("status API: listening on %q: %w", sc.NetAddr.Endpoint, err)
 	}
-	if n := e.cfg.Status.MaxConnections; n > 0 {
-		ln = netutil.LimitListener(ln, n)
-	}
 	handler := statusapi.Subject(statusapi.NewHandler(e), e.subject)
 	srv, err := sc.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, handler)
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("status API: %w", err)
 	}
+	e.conns = connlimit.New(e.cfg.Status.MaxConnections)
+	e.conns.Install(srv)
 	// Outermost, so that requests the authentication rejects are audited too.
 	srv.Handler = statusapi.Audit(srv.Handler, e.clock, e.recordRequest)
 	e.server, e.serverDone, e.listenAddr = srv, make(chan struct{}), ln.Addr()

@@ -35,7 +35,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 15*time.Second, def.AlertStaleAfter)
 	assert.Equal(t, "127.0.0.1:4321", def.Status.NetAddr.Endpoint)
 	assert.False(t, def.Status.Auth.HasValue())
-	assert.Equal(t, 512, def.Status.MaxConnections)
+	assert.Equal(t, 4096, def.Status.MaxConnections)
 	assert.Equal(t, 10*time.Second, def.Status.ReadHeaderTimeout)
 	assert.Equal(t, 30*time.Second, def.Status.ReadTimeout)
 	assert.Equal(t, 45*time.Second, def.Status.WriteTimeout)

@@ -31,7 +31,7 @@ const (
 	// Limits of the status API's connections: clients that send slowly or not at all cannot
 	// hold connections, file descriptors or memory (confighttp sets no read timeout). The
 	// write timeout counts from the request's headers, so it is longer than the read timeout.
-	defaultMaxConnections    = 512
+	defaultMaxConnections    = 4096
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultReadTimeout       = 30 * time.Second
 	defaultWriteTimeout      = 45 * time.Second

@@ -256,31 +256,45 @@ func TestStatusAPIDropsStalledClients(t *testing.T) {
 	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the server closed the stalled connection: %v", err)
 }
 
-// With max_connections connections open, a further request waits until one closes.
+// At max_connections, a connection that never sent a request makes room for a new client;
+// one with a request in flight does not, and the new connection is closed at once.
 func TestStatusAPIConnectionCap(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.Status.MaxConnections = 1
 	h := newHarness(t, cfg, nil).mustStart()
-	held, err := net.Dial("tcp", h.inner.listenAddr.String())
-	require.NoError(t, err)
-	_, err = held.Write([]byte("GET /v1/builds HTTP/1.1\r\nHost: status\r\n"))
-	require.NoError(t, err)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(h.url("/v1/hosts"))
+	busy, err := net.Dial("tcp", h.inner.listenAddr.String())
+	require.NoError(t, err)
+	defer busy.Close()
+	// A request that announces a body it never sends: the server answers only once it has
+	// read the body, so the connection has a request in flight.
+	_, err = busy.Write([]byte("GET /v1/builds HTTP/1.1\r\nHost: status\r\nContent-Length: 10\r\n\r\n"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return h.inner.conns.Stats().Busy == 1 }, 10*time.Second, time.Millisecond)
+	_, err = client.Get(h.url("/v1/hosts"))
+	require.Error(t, err, "a second connection is refused while the only slot has a request in flight")
+	require.NoError(t, busy.Close())
+
+	require.Eventually(t, func() bool {
+		resp, err := client.Get(h.url("/v1/hosts"))
 		if err != nil {
-			done <- 0
-			return
+			return false
 		}
 		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
-	select {
-	case code := <-done:
-		t.Fatalf("a second connection was served (%d) while the only one allowed was held", code)
-	case <-time.After(300 * time.Millisecond):
-	}
-	require.NoError(t, held.Close())
-	assert.Equal(t, http.StatusOK, <-done)
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond, "served once the slot is free")
+
+	require.Eventually(t, func() bool { return h.inner.conns.Stats().Open == 0 }, 10*time.Second, time.Millisecond)
+	silent, err := net.Dial("tcp", h.inner.listenAddr.String())
+	require.NoError(t, err)
+	defer silent.Close()
+	require.Eventually(t, func() bool { return h.inner.conns.Stats().Open == 1 }, 10*time.Second, time.Millisecond, "the server took the silent connection")
+	resp, err := client.Get(h.url("/v1/hosts"))
+	require.NoError(t, err, "a silent connection makes room")
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, silent.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = silent.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "the silent connection was closed")
 }

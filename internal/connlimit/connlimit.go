@@ -58,6 +58,7 @@ func (l *Limiter) Install(srv *http.Server) {
 // Stats are what the limiter did so far.
 type Stats struct {
 	Open    int   // connections open now
+	Busy    int   // of them, with a request in flight
 	Reaped  int64 // waiting connections closed to make room
 	Refused int64 // new connections closed because every slot had a request in flight
 }
@@ -65,9 +66,14 @@ type Stats struct {
 // Stats returns the current counts.
 func (l *Limiter) Stats() Stats {
 	l.mu.Lock()
-	n := len(l.conns)
+	st := Stats{Open: len(l.conns), Reaped: l.reaped.Load(), Refused: l.refused.Load()}
+	for _, t := range l.conns {
+		if t.busy {
+			st.Busy++
+		}
+	}
 	l.mu.Unlock()
-	return Stats{Open: n, Reaped: l.reaped.Load(), Refused: l.refused.Load()}
+	return st
 }
 
 func (l *Limiter) track(c net.Conn, s http.ConnState) {

@@ -105,6 +105,7 @@ func TestNewConnectionIsRefusedWhenEverySlotIsBusy(t *testing.T) {
 	}
 	<-entered
 	<-entered
+	assert.Equal(t, 2, l.Stats().Busy)
 
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	require.NoError(t, err)
