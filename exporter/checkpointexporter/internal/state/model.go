@@ -7,22 +7,24 @@
 // The package is plain Go: no collector types appear in its API.
 package state // import "github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
 
+import "github.com/buildmon/buildmon/internal/wire"
+
 // Build states, results and alert scopes as they appear in the state and its views.
 const (
-	BuildRunning  = "running"
-	BuildFinished = "finished"
+	BuildRunning  = wire.BuildRunning
+	BuildFinished = wire.BuildFinished
 
-	PhasePending   = "pending"
-	PhaseRunning   = "running"
-	PhaseCompleted = "completed"
-	PhaseFailed    = "failed"
-	PhaseSkipped   = "skipped"
+	PhasePending   = wire.PhasePending
+	PhaseRunning   = wire.PhaseRunning
+	PhaseCompleted = wire.PhaseCompleted
+	PhaseFailed    = wire.PhaseFailed
+	PhaseSkipped   = wire.PhaseSkipped
 
 	AlertFiring  = "firing"
 	AlertPending = "pending"
 
-	ScopeBuild = "build"
-	ScopeHost  = "host"
+	ScopeBuild = wire.ScopeBuild
+	ScopeHost  = wire.ScopeHost
 
 	IssueAlert   = "alert"
 	IssueFailure = "failure"

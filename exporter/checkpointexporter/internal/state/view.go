@@ -5,118 +5,28 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
-// The views below are the JSON documents of the status API (README.md documents them).
-
-// BuildStatus is the real-time status of one build (seed §5.1 "Real-time Status").
-type BuildStatus struct {
-	ID         string `json:"id"`
-	Pipeline   string `json:"pipeline"`
-	Host       string `json:"host"`
-	Worker     string `json:"worker,omitempty"`
-	Repository string `json:"repository,omitempty"`
-	Branch     string `json:"branch,omitempty"`
-	Revision   string `json:"revision,omitempty"`
-	// State is running or finished; Result is empty until the build finished.
-	State  string `json:"state"`
-	Result string `json:"result"`
-	// Phase is the current phase: the running one, else the last phase that ended.
-	Phase string `json:"phase"`
-	// Progress, ProgressPercent, the phases' progress and ETASeconds are the buildprogress
-	// processor's build.progress, build.phase.progress and build.eta, as they arrived.
-	Progress        float64 `json:"progress"`
-	ProgressPercent float64 `json:"progress_percent"`
-	// ETASeconds is null while the processor sent none.
-	ETASeconds *float64 `json:"eta_seconds"`
-	// Derived is false while no build.progress arrived for the build (the buildprogress
-	// processor is not in the pipeline, or has not seen the build); Note then says so.
-	Derived bool   `json:"derived"`
-	Note    string `json:"note,omitempty"`
-	Paused  bool   `json:"paused"`
-	// Alerts are the pending and firing alerts of the build and of its host.
-	Alerts []AlertStatus `json:"alerts"`
-	// ActiveOperations are the phases running now.
-	ActiveOperations []string      `json:"active_operations"`
-	Phases           []PhaseStatus `json:"phases"`
-	DurationSeconds  float64       `json:"duration_seconds"`
-	StartedAt        string        `json:"started_at,omitempty"`
-	FinishedAt       string        `json:"finished_at,omitempty"`
-	// HostResources is the latest utilization of the build's host (null if unknown).
-	HostResources *HostResources `json:"host_resources"`
-	Reports       ReportLinks    `json:"reports"`
-	UpdatedAt     string         `json:"updated_at"`
-}
-
-// PhaseStatus is one phase of a build in its status.
-type PhaseStatus struct {
-	Name            string   `json:"name"`
-	State           string   `json:"state"`
-	StepsTotal      int64    `json:"steps_total"`
-	StepsCompleted  int64    `json:"steps_completed"`
-	Progress        float64  `json:"progress"`
-	DurationSeconds float64  `json:"duration_seconds"`
-	Weight          *float64 `json:"weight,omitempty"`
-	StartedAt       string   `json:"started_at,omitempty"`
-	EndedAt         string   `json:"ended_at,omitempty"`
-}
-
-// AlertStatus is an alert in a status document.
-type AlertStatus struct {
-	Rule  string  `json:"rule"`
-	Level string  `json:"level"`
-	State string  `json:"state"`
-	Value float64 `json:"value"`
-	// Scope is build for alerts of the build itself, host for alerts of its host.
-	Scope string `json:"scope"`
-	Since string `json:"since,omitempty"`
-}
-
-// HostResources is the latest resource utilization of a host; fields are null while unknown.
-type HostResources struct {
-	CPUUtilization         *float64 `json:"cpu_utilization"`
-	MemoryUtilization      *float64 `json:"memory_utilization"`
-	MemoryUsedBytes        *int64   `json:"memory_used_bytes"`
-	MemoryTotalBytes       *int64   `json:"memory_total_bytes"`
-	FilesystemUtilization  *float64 `json:"filesystem_utilization"`
-	FilesystemMountpoint   string   `json:"filesystem_mountpoint,omitempty"`
-	NetworkTransmitBytesPS *float64 `json:"network_transmit_bytes_per_second"`
-	NetworkReceiveBytesPS  *float64 `json:"network_receive_bytes_per_second"`
-	DiskReadOpsPS          *float64 `json:"disk_read_operations_per_second"`
-	DiskWriteOpsPS         *float64 `json:"disk_write_operations_per_second"`
-	UpdatedAt              string   `json:"updated_at,omitempty"`
-}
-
-// ReportLinks are the status API paths of a build's reports: of every phase that ended and,
-// once it finished, of the build.
-type ReportLinks struct {
-	Build  string            `json:"build,omitempty"`
-	Phases map[string]string `json:"phases,omitempty"`
-}
-
-// BuildSummary is one build in the build list.
-type BuildSummary struct {
-	ID        string  `json:"id"`
-	Pipeline  string  `json:"pipeline"`
-	Host      string  `json:"host"`
-	State     string  `json:"state"`
-	Result    string  `json:"result"`
-	Phase     string  `json:"phase"`
-	Progress  float64 `json:"progress"`
-	Derived   bool    `json:"derived"`
-	Paused    bool    `json:"paused"`
-	UpdatedAt string  `json:"updated_at"`
-}
-
-// HostStatus is one host in the status API.
-type HostStatus struct {
-	Name      string        `json:"name"`
-	Resources HostResources `json:"resources"`
-	Alerts    []AlertStatus `json:"alerts"`
-	// Builds are the ids of the builds running on the host.
-	Builds    []string `json:"builds"`
-	UpdatedAt string   `json:"updated_at"`
-}
+// The views below are the JSON documents of the status API. They are the wire contract's
+// types (internal/wire, shared with the build client), so the API and its clients cannot drift.
+type (
+	// BuildStatus is the real-time status of one build (seed §5.1 "Real-time Status").
+	BuildStatus = wire.BuildStatus
+	// PhaseStatus is one phase of a build's status.
+	PhaseStatus = wire.PhaseStatus
+	// AlertStatus is an alert of a build or host.
+	AlertStatus = wire.AlertStatus
+	// HostResources is the latest resource utilization of a host.
+	HostResources = wire.HostResources
+	// ReportLinks are the paths of a build's reports.
+	ReportLinks = wire.ReportLinks
+	// BuildSummary is one build in the list.
+	BuildSummary = wire.BuildSummary
+	// HostStatus is one host in the status API.
+	HostStatus = wire.HostStatus
+)
 
 // BuildFilter selects builds for the list; empty fields match everything.
 type BuildFilter struct {

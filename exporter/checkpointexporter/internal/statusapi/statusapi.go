@@ -27,6 +27,7 @@ import (
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/audit"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/clock"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // Errors a Source returns for reports.
@@ -48,21 +49,13 @@ type Source interface {
 }
 
 // BuildList is the body of GET /v1/builds.
-type BuildList struct {
-	Builds []state.BuildSummary `json:"builds"`
-	Count  int                  `json:"count"`
-}
+type BuildList = wire.BuildList
 
 // HostList is the body of GET /v1/hosts.
-type HostList struct {
-	Hosts []state.HostStatus `json:"hosts"`
-	Count int                `json:"count"`
-}
+type HostList = wire.HostList
 
 // Error is the body of every error answer.
-type Error struct {
-	Error string `json:"error"`
-}
+type Error = wire.Error
 
 // NewHandler returns the API's handler.
 func NewHandler(src Source) http.Handler {
