@@ -33,6 +33,20 @@ func startServer(t *testing.T, maxConns int, h http.Handler, useTLS bool) (*http
 
 func ok(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
 
+// slowHandler answers "ok", but holds requests to /slow until release is closed; entered
+// receives one value per held request (up to n without blocking).
+func slowHandler(n int) (h http.Handler, entered chan struct{}, release chan struct{}) {
+	entered, release = make(chan struct{}, n), make(chan struct{})
+	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		ok(w, r)
+	})
+	return h, entered, release
+}
+
 // dialSilent opens a connection that sends nothing, and waits until the server has taken it.
 func dialSilent(t *testing.T, srv *httptest.Server, l *Limiter, wantOpen int) net.Conn {
 	t.Helper()
@@ -82,15 +96,7 @@ func TestSilentConnectionsAreReapedOldestFirst(t *testing.T) {
 }
 
 func TestNewConnectionIsRefusedWhenEverySlotIsBusy(t *testing.T) {
-	release := make(chan struct{})
-	entered := make(chan struct{}, 2)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			entered <- struct{}{}
-			<-release
-		}
-		ok(w, r)
-	})
+	h, entered, release := slowHandler(2)
 	srv, l := startServer(t, 2, h, false)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	done := make(chan error, 2)
@@ -126,15 +132,7 @@ func TestNewConnectionIsRefusedWhenEverySlotIsBusy(t *testing.T) {
 }
 
 func TestIdleKeepAliveIsReapedBeforeABusyConnection(t *testing.T) {
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			entered <- struct{}{}
-			<-release
-		}
-		ok(w, r)
-	})
+	h, entered, release := slowHandler(1)
 	srv, l := startServer(t, 2, h, false)
 	defer close(release)
 
