@@ -155,6 +155,8 @@ func TestIdleKeepAliveIsReapedBeforeABusyConnection(t *testing.T) {
 		}
 	}()
 	<-entered
+	// The server marks keep idle only after the client may have read its answer.
+	require.Eventually(t, func() bool { st := l.Stats(); return st.Open == 2 && st.Busy == 1 }, 5*time.Second, time.Millisecond)
 
 	// At the cap, a third connection makes room by closing the idle keep-alive connection.
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
