@@ -29,7 +29,9 @@ func manyOf(n int, item func(i int) any) []any {
 // dropped issue keys of builds, phases and hosts, duplicate phases and hosts, report fields.
 func TestLoadRejectsMoreBounds(t *testing.T) {
 	long := strings.Repeat("a", MaxNameBytes+1)
-	alert := func(i int) any { return map[string]any{"rule": fmt.Sprintf("r%d", i), "level": "ERROR", "state": AlertFiring} }
+	alert := func(i int) any {
+		return map[string]any{"rule": fmt.Sprintf("r%d", i), "level": "ERROR", "state": AlertFiring}
+	}
 	issue := func(int) any { return map[string]any{"kind": IssueAlert} }
 	for _, tc := range []struct {
 		name string

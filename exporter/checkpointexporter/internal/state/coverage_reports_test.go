@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/clock"
 )
 
 // A report that is due again keeps the folder and file it was given, and its version grows;
@@ -237,4 +239,37 @@ func TestTombstoneQueueStaysBounded(t *testing.T) {
 	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", State: At(BuildFinished, ts(200))}}})
 	_, ok := s.BuildStatus("b")
 	assert.False(t, ok, "the live tombstone still holds back late data")
+}
+
+// rotatingNamer names each build folder differently, as a keyed hash does after a key
+// rotation.
+type rotatingNamer struct{ n *int }
+
+func (r rotatingNamer) BuildDir(id string) string {
+	*r.n++
+	return fmt.Sprintf("%s-key%d", id, *r.n)
+}
+func (rotatingNamer) BuildFile() string             { return "build.json" }
+func (rotatingNamer) PhaseFile(phase string) string { return phase + ".json" }
+
+// A build's report folder is fixed when its first report is due: later reports, and reports
+// after a restore, go to the same folder even when the namer would now name it differently.
+func TestReportFolderIsFixedOnce(t *testing.T) {
+	n := 0
+	s := New(clock.NewFake(t0), Limits{}, rotatingNamer{&n})
+	s.Apply(Batch{Builds: []BuildObservation{{ID: "b", Phases: []PhaseObservation{phaseObs("INIT", PhaseCompleted, 1, 1, 1)}}}})
+	jobs := s.DueReports()
+	require.Len(t, jobs, 1)
+	assert.Equal(t, "b-key1", jobs[0].Dir)
+	s.ReportWritten(jobs[0], 1)
+	data, _, err := s.Snapshot()
+	require.NoError(t, err)
+
+	s2 := New(clock.NewFake(t0), Limits{}, rotatingNamer{&n})
+	require.NoError(t, s2.Load(data))
+	s2.Apply(Batch{Builds: []BuildObservation{{ID: "b", State: At(BuildFinished, ts(2))}}})
+	jobs = s2.DueReports()
+	require.Len(t, jobs, 1)
+	assert.Equal(t, "b-key1", jobs[0].Dir)
+	assert.Equal(t, 1, n, "the namer was asked once")
 }
