@@ -47,6 +47,7 @@ type buildmonReceiver struct {
 	startOnce, stopOnce sync.Once
 	startErr            error
 	server              *http.Server        // nil until the events API listens
+	conns               *connlimit.Limiter  // the events API's connections; nil until it listens
 	host                component.Component // host metrics, nil when off
 	loopRunning         bool                // the emit loop was started
 	wake                chan struct{}       // a request changed the registry
@@ -164,7 +165,8 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 		ln.Close()
 		return err
 	}
-	connlimit.New(r.cfg.Events.MaxConnections).Install(server)
+	r.conns = connlimit.New(r.cfg.Events.MaxConnections)
+	r.conns.Install(server)
 	r.server = server
 	go func() {
 		defer close(r.serveDone)

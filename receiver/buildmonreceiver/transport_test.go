@@ -107,8 +107,11 @@ func TestConnectionsAtTheCapMakeRoom(t *testing.T) {
 		return reader
 	}
 	var held []*bufio.Reader
-	for range 2 {
+	for i := range 2 {
 		held = append(held, ask(rawConn(t, tr))) // kept alive, idle after its answer
+		// The server marks a connection idle only after the client may have read its answer;
+		// wait for it, so that held[0] has waited longest.
+		require.Eventually(t, func() bool { st := tr.r.conns.Stats(); return st.Open == i+1 && st.Busy == 0 }, 10*time.Second, time.Millisecond)
 	}
 	ask(rawConn(t, tr))
 
