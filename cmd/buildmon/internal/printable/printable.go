@@ -16,19 +16,15 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-)
 
-// IsControl reports whether r is a control character: C0 (U+0000–U+001F), DEL (U+007F) or C1
-// (U+0080–U+009F). The events API refuses them in names.
-func IsControl(r rune) bool {
-	return r < 0x20 || (r >= 0x7f && r <= 0x9f)
-}
+	"github.com/buildmon/buildmon/internal/wire"
+)
 
 // unsafe reports whether a terminal would act on r rather than show it: the control
 // characters, the line and paragraph separators, and the bidi controls.
 func unsafe(r rune) bool {
 	switch {
-	case IsControl(r):
+	case wire.IsControl(r):
 		return true
 	case r == '\u2028' || r == '\u2029': // line and paragraph separator
 		return true
@@ -143,13 +139,12 @@ func (e *ControlError) Error() string {
 // Check returns an error when s holds a control character (C0, DEL, C1) or is not valid UTF-8:
 // text that the events API refuses in names, and that buildmon therefore does not send.
 func Check(s string) error {
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			return ErrInvalidUTF8
-		case IsControl(r):
-			return &ControlError{Char: r, Offset: i}
-		}
+	if !utf8.ValidString(s) {
+		return ErrInvalidUTF8
+	}
+	if i := wire.ControlAt(s, false); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return &ControlError{Char: r, Offset: i}
 	}
 	return nil
 }

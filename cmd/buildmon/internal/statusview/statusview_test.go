@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/buildmon/buildmon/cmd/buildmon/internal/printable"
 	"github.com/buildmon/buildmon/internal/wire"
 )
 
@@ -130,7 +129,7 @@ func TestRenderEscapesEveryText(t *testing.T) {
 			if r == '\n' {
 				continue
 			}
-			assert.False(t, printable.IsControl(r) || r == '\u202e' || (r == utf8.RuneError && !strings.HasPrefix(out[i:], "\uFFFD")),
+			assert.False(t, wire.IsControl(r) || r == '\u202e' || (r == utf8.RuneError && !strings.HasPrefix(out[i:], "\uFFFD")),
 				"%s: %U at byte %d of %q", target, r, i, out)
 		}
 		assert.Equal(t, strings.Count(buf.String(), "\n"), strings.Count(renderString(t, base()), "\n"), "%s: no extra line", target)

@@ -390,7 +390,7 @@ func fieldOf(p jsontext.Pointer) string {
 	var b strings.Builder
 	prev := ""
 	for tok := range p.Tokens() {
-		if controlAt(tok, false) >= 0 {
+		if wire.ControlAt(tok, false) >= 0 {
 			tok = strconv.QuoteToASCII(tok)
 		}
 		if (prev == "phases" || prev == "milestones") && isIndex(tok) {
@@ -655,29 +655,9 @@ func parseTime(s string, opts *DecodeOptions) (time.Time, error) {
 	return ts, nil
 }
 
-// controlAt returns the byte offset of the first control character in s, or -1: C0
-// (U+0000–U+001F), DEL (U+007F) and C1 (U+0080–U+009F), which a terminal may act on. With
-// text, tab and newline are allowed. s is valid UTF-8, so C1 is 0xC2 followed by 0x80–0x9F.
-func controlAt(s string, text bool) int {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20:
-			if text && (c == '\t' || c == '\n') {
-				continue
-			}
-			return i
-		case c == 0x7f:
-			return i
-		case c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f:
-			return i
-		}
-	}
-	return -1
-}
-
 // noControl is the error for a control character in field, or nil when there is none.
 func noControl(field, s string, text bool) *Error {
-	i := controlAt(s, text)
+	i := wire.ControlAt(s, text)
 	if i < 0 {
 		return nil
 	}

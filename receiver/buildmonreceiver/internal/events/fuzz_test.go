@@ -38,7 +38,7 @@ func FuzzDecodeOne(f *testing.F) {
 			if e := (*Error)(nil); !errors.As(err, &e) || e.Kind != KindInvalid {
 				t.Fatalf("decode error is not a 400 client error: %#v", err)
 			}
-			require.Negative(t, controlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())
+			require.Negative(t, wire.ControlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())
 			return
 		}
 		checkAccepted(t, ev)
@@ -75,9 +75,9 @@ func checkAccepted(t *testing.T, ev Event) {
 		names = append(names, p.Milestones...)
 	}
 	for _, s := range names {
-		require.Negative(t, controlAt(s, false), "control character in %q", s)
+		require.Negative(t, wire.ControlAt(s, false), "control character in %q", s)
 	}
-	require.Negative(t, controlAt(ev.Message, true), "control character in message %q", ev.Message)
+	require.Negative(t, wire.ControlAt(ev.Message, true), "control character in message %q", ev.Message)
 }
 
 // FuzzDecodeNDJSON does the same for batches, which are applied all or nothing: a batch
@@ -95,7 +95,7 @@ func FuzzDecodeNDJSON(f *testing.F) {
 			if !errors.As(err, &e) || e.Kind != KindInvalid {
 				t.Fatalf("batch error is not a 400 client error: %#v", err)
 			}
-			require.Negative(t, controlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())
+			require.Negative(t, wire.ControlAt(err.Error(), false), "the error echoes a control character: %q", err.Error())
 			return
 		}
 		var lines []Event
