@@ -74,7 +74,7 @@ func CompileRule(index int, spec *RuleSpec) (*CompiledRule, error) {
 	r := &CompiledRule{Index: index, Metric: spec.Metric}
 	r.Name = spec.Name
 	class := ClassOf(spec.Metric)
-	if a, ok := aliases[spec.Metric]; ok {
+	if a, ok := LookupAlias(spec.Metric); ok {
 		r.Metric, r.Combine, class = a.Metric, a.Combine, a.Class
 		if a.Filter.Key != "" {
 			r.Filter = append(r.Filter, a.Filter)

@@ -86,10 +86,10 @@ func IsAlertMetric(name string) bool {
 // points without alert.rule or a finite value are ignored. It returns false, and reads
 // nothing, when m is not an alert metric.
 func (d *AlertDecoder) Add(m pmetric.Metric, now pcommon.Timestamp) bool {
-	active := m.Name() == schema.MetricAlertActive
-	if !active && m.Name() != schema.MetricAlertValue {
+	if !IsAlertMetric(m.Name()) {
 		return false
 	}
+	active := m.Name() == schema.MetricAlertActive
 	dps, ok := NumberPoints(m)
 	if !ok {
 		return true

@@ -30,12 +30,3 @@ func Lookup(point, resource pcommon.Map, key string) (pcommon.Value, bool) {
 	}
 	return resource.Get(key)
 }
-
-// PointStr is Str over Lookup: the string form of attribute key of a data point or its
-// resource, or "".
-func PointStr(point, resource pcommon.Map, key string) string {
-	if v, ok := Lookup(point, resource, key); ok {
-		return String(v)
-	}
-	return ""
-}

@@ -70,7 +70,6 @@ func TestLookupPointThenResource(t *testing.T) {
 			if ok {
 				assert.Equal(t, tc.want, String(v))
 			}
-			assert.Equal(t, tc.want, PointStr(point, resource, tc.key))
 		})
 	}
 }
