@@ -62,9 +62,10 @@ type buildProgressProcessor struct {
 
 // touchedResource is a ResourceMetrics of the batch the processor recognized.
 type touchedResource struct {
-	index int
-	build *buildState
-	host  *hostState
+	index    int
+	build    *buildState
+	host     *hostState
+	upstream bool // it carries the scope of an upstream buildprogress processor
 }
 
 func newBuildProgressProcessor(set processor.Settings, cfg *Config, clock alerting.Clock) (*buildProgressProcessor, error) {
@@ -130,17 +131,18 @@ func (p *buildProgressProcessor) processMetrics(ctx context.Context, md pmetric.
 
 	rms := md.ResourceMetrics()
 	p.touched = p.touched[:0]
+	p.markUpstream(ctx, rms, now)
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		// Drop what an earlier buildprogress processor appended (agent and gateway both
-		// running it): it is recomputed here.
-		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool { return sm.Scope().Name() == metadata.ScopeName })
 		switch kind, key := pdatacontract.Classify(rm.Resource().Attributes()); kind {
 		case pdatacontract.Build:
 			b := p.ingestBuild(ctx, key, rm, now)
 			b.batch, b.lastRM = p.batch, int32(i)
-			p.touched = append(p.touched, touchedResource{index: i, build: b})
+			p.touched = append(p.touched, touchedResource{index: i, build: b, upstream: upstreamScope(rm) >= 0})
 		case pdatacontract.Host:
+			if h := p.hosts[key]; upstreamScope(rm) >= 0 || (h != nil && h.upstream) {
+				continue // host alerts stay with the processor next to the host (fleet.go)
+			}
 			h := p.ingestHost(ctx, key, rm, now)
 			p.touched = append(p.touched, touchedResource{index: i, host: h})
 		}
@@ -149,6 +151,10 @@ func (p *buildProgressProcessor) processMetrics(ctx context.Context, md pmetric.
 	for _, t := range p.touched {
 		rm := rms.At(t.index)
 		switch {
+		case t.build != nil && t.build.upstream:
+			if t.upstream {
+				p.emitUpstreamETA(rm, t.build, now)
+			}
 		case t.build != nil && t.build.lastRM == int32(t.index):
 			p.emitBuild(rm, t.build, now)
 		case t.host != nil:

@@ -280,7 +280,8 @@ func TestBuildScopedRuleOnHostMetric(t *testing.T) {
 }
 
 // TestOwnScopeIsRecomputed: metrics that already passed a buildprogress processor (agent and
-// gateway both running one) do not end up with two copies of the derived metrics.
+// gateway both running one) do not end up with two copies of the derived metrics (fleet_test.go
+// checks that they are the agent's).
 func TestOwnScopeIsRecomputed(t *testing.T) {
 	first := newHarness(t, createDefaultConfig().(*Config))
 	second := newHarness(t, createDefaultConfig().(*Config))

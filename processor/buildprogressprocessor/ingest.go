@@ -12,6 +12,7 @@ import (
 	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/progress"
 	"github.com/buildmon/buildmon/internal/schema"
+	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
 )
 
 // ingestBuild reads the build metrics of one build resource into the build's state, feeds
@@ -35,6 +36,9 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 
 	sms := rm.ScopeMetrics()
 	for i := 0; i < sms.Len(); i++ {
+		if sms.At(i).Scope().Name() == metadata.ScopeName {
+			continue // derived upstream: passed on as it is (fleet.go)
+		}
 		ms := sms.At(i).Metrics()
 		for j := 0; j < ms.Len(); j++ {
 			m := ms.At(j)
@@ -102,7 +106,7 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 					}
 				}
 			}
-			if rules := p.engine.RulesFor(m.Name()); rules != nil {
+			if rules := p.engine.RulesFor(m.Name()); rules != nil && !b.upstream {
 				p.observeMetric(ctx, rules, dps, res, b, b.host, now)
 			}
 		}
@@ -146,7 +150,7 @@ func (p *buildProgressProcessor) setPhaseState(b *buildState, i int, state progr
 	ph := &b.progress.Phases[i]
 	old := ph.State
 	ph.State = state
-	if !p.phaseResources || old == state {
+	if !p.phaseResources || b.upstream || old == state {
 		return
 	}
 	switch {
@@ -219,7 +223,7 @@ func (p *buildProgressProcessor) computeProgress(ctx context.Context, b *buildSt
 		}
 		b.eta, b.etaKnown = progress.ETA(b.overall, elapsed, median, hasHistory)
 	}
-	if len(p.engine.Rules()) == 0 {
+	if len(p.engine.Rules()) == 0 || b.upstream {
 		return
 	}
 	now := b.lastSeen

@@ -53,6 +53,7 @@ type buildState struct {
 	// The booleans and lastRM sit together to keep the struct within its size class.
 	hasElapsed bool
 	recorded   bool  // its duration went into the pipeline history
+	upstream   bool  // an upstream buildprogress processor derives its alerts, pause and phase resources
 	lastRM     int32 // index of its last ResourceMetrics in the batch it was last seen in
 
 	elapsed   time.Duration // from build.duration
@@ -92,6 +93,7 @@ type hostState struct {
 	name     string
 	builds   map[*buildState]struct{} // builds whose resource names this host
 	lastSeen time.Time
+	upstream bool // processed by an upstream buildprogress processor: its alerts are that one's
 
 	// Phase resource attribution (only with phase_resources.enabled).
 	counters map[counterKey]int64
