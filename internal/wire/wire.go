@@ -155,3 +155,29 @@ type Error struct {
 	// counted).
 	Index *int `json:"index,omitempty"`
 }
+
+// LifecycleEventTypes are the event types that move a build or a phase from one state to the
+// next. The events API admits them ahead of the progress events (step_completed,
+// milestone_reached): a client's rate limit keeps a share of its budget for them.
+var LifecycleEventTypes = []string{
+	EventBuildStarted, EventPhaseStarted, EventPhaseCompleted, EventPhaseFailed,
+	EventPhaseSkipped, EventBuildFinished,
+}
+
+// ProgressEventTypes are the event types that report progress inside a running phase.
+var ProgressEventTypes = []string{EventStepCompleted, EventMilestoneReached}
+
+// RateLimited is the body of the events API's 429 answer to a client past its rate limit
+// (sent with a Retry-After header). It decodes as an Error too.
+type RateLimited struct {
+	// Error says what is wrong.
+	Error string `json:"error"`
+	// Limited are the event types that were refused: ProgressEventTypes when only the
+	// progress share of the budget is spent, every type when the whole budget is.
+	Limited []string `json:"limited"`
+	// Admitted are the event types the client may still send at once: LifecycleEventTypes
+	// when the share kept for them is left, none otherwise.
+	Admitted []string `json:"admitted"`
+	// RetryAfterSeconds repeats the Retry-After header: when the refused request would pass.
+	RetryAfterSeconds int `json:"retry_after_seconds"`
+}

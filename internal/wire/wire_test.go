@@ -184,6 +184,10 @@ func TestEnumerations(t *testing.T) {
 			"build_started", "phase_started", "step_completed", "milestone_reached",
 			"phase_completed", "phase_failed", "phase_skipped", "build_finished",
 		}},
+		{"lifecycle event types", LifecycleEventTypes, []string{
+			"build_started", "phase_started", "phase_completed", "phase_failed", "phase_skipped", "build_finished",
+		}},
+		{"progress event types", ProgressEventTypes, []string{"step_completed", "milestone_reached"}},
 		{"results", Results, []string{"success", "failure", "error", "timeout", "cancellation"}},
 		{"phase states", PhaseStates, []string{"pending", "running", "completed", "failed", "skipped"}},
 		{"build states", []string{BuildRunning, BuildFinished}, []string{"running", "finished"}},
@@ -288,5 +292,16 @@ func TestNullsOfTheStatusAPI(t *testing.T) {
 	}
 	if r := st.HostResources; r == nil || r.CPUUtilization != nil || r.MemoryUsedBytes == nil || *r.MemoryUsedBytes != 0 {
 		t.Errorf("host_resources decodes to %+v", r)
+	}
+}
+
+// Every event type is a lifecycle or a progress event, never both.
+func TestLifecycleAndProgressPartitionEventTypes(t *testing.T) {
+	all := append(slices.Clone(LifecycleEventTypes), ProgressEventTypes...)
+	slices.Sort(all)
+	want := slices.Clone(EventTypes)
+	slices.Sort(want)
+	if !slices.Equal(all, want) {
+		t.Errorf("lifecycle + progress = %v, want %v", all, want)
 	}
 }

@@ -3,6 +3,7 @@ package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildm
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -54,6 +55,18 @@ type EventsConfig struct {
 type RateLimitConfig struct {
 	EventsPerSecond float64 `mapstructure:"events_per_second"`
 	Burst           int     `mapstructure:"burst"`
+	// LifecycleReserve is the share of burst kept for lifecycle events (build_started,
+	// phase_started, phase_completed, phase_failed, phase_skipped, build_finished): a request
+	// of step_completed and milestone_reached events only must leave floor(lifecycle_reserve ×
+	// burst) tokens in the client's bucket, a request that carries a lifecycle event may take
+	// them. 0 keeps nothing back.
+	LifecycleReserve float64 `mapstructure:"lifecycle_reserve"`
+}
+
+// reservedTokens are the tokens of each bucket that only requests carrying a lifecycle event
+// may take.
+func (c RateLimitConfig) reservedTokens() int {
+	return int(math.Floor(c.LifecycleReserve * float64(c.Burst)))
 }
 
 var _ component.Config = (*Config)(nil)
@@ -90,6 +103,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RateLimit.EventsPerSecond > 0 && cfg.RateLimit.Burst < 1 {
 		errs = append(errs, fmt.Errorf("rate_limit.burst must be at least 1 when rate_limit.events_per_second is set"))
+	}
+	if lr := cfg.RateLimit.LifecycleReserve; !(lr >= 0 && lr < 1) {
+		errs = append(errs, fmt.Errorf("rate_limit.lifecycle_reserve must be at least 0 and less than 1, got %v", lr))
 	}
 	if err := cfg.Host.Validate(); err != nil {
 		errs = append(errs, err)

@@ -48,7 +48,8 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, 50, cfg.MaxBuilds)
 				assert.Equal(t, 100, cfg.MaxEventIDsPerBuild)
 				assert.Equal(t, time.Hour, cfg.MaxClockSkew)
-				assert.Equal(t, RateLimitConfig{EventsPerSecond: 10, Burst: 20}, cfg.RateLimit)
+				assert.Equal(t, RateLimitConfig{EventsPerSecond: 10, Burst: 20, LifecycleReserve: 0.5}, cfg.RateLimit)
+				assert.Equal(t, 10, cfg.RateLimit.reservedTokens())
 				assert.Equal(t, &storageID, cfg.Storage)
 				assert.False(t, cfg.Host.Enabled)
 				assert.False(t, cfg.Metrics.BuildPhaseWeight.Enabled)
@@ -63,6 +64,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{id: component.NewIDWithName(metadata.Type, "bad_rate_limit"), wantErr: "rate_limit.burst must be at least 1 when rate_limit.events_per_second is set"},
 		{id: component.NewIDWithName(metadata.Type, "negative_rate"), wantErr: "rate_limit.events_per_second must not be negative"},
+		{id: component.NewIDWithName(metadata.Type, "bad_lifecycle_reserve"), wantErr: "rate_limit.lifecycle_reserve must be at least 0 and less than 1, got 1"},
 		{id: component.NewIDWithName(metadata.Type, "negative_clock_skew"), wantErr: "max_clock_skew must not be negative"},
 		{
 			id:      component.NewIDWithName(metadata.Type, "bad_host"),

@@ -26,6 +26,9 @@ const (
 	defaultMaxClockSkew        = 24 * time.Hour
 	defaultEventsPerSecond     = 1000
 	defaultBurst               = 2000
+	// defaultLifecycleReserve keeps 400 of the 2,000 tokens of each client's bucket for
+	// lifecycle events: a build has a dozen, a runner that floods steps still has hundreds.
+	defaultLifecycleReserve = 0.2
 )
 
 // Limits of the events API's connections, so that clients that send slowly or not at all
@@ -62,7 +65,7 @@ func createDefaultConfig() component.Config {
 		MaxBuilds:            defaultMaxBuilds,
 		MaxEventIDsPerBuild:  defaultMaxEventIDsPerBuild,
 		MaxClockSkew:         defaultMaxClockSkew,
-		RateLimit:            RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst},
+		RateLimit:            RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst, LifecycleReserve: defaultLifecycleReserve},
 		Host:                 hostscraper.NewDefaultConfig(),
 		MetricsBuilderConfig: bmetadata.NewDefaultMetricsBuilderConfig(),
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,39 +165,49 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 		}
 		return
 	}
-	// The rate limit is checked on the number of events before they are decoded: a batch
-	// that may not pass costs no decoding.
+	// The rate limit is checked on the number of events before they are decoded, so that a
+	// batch that may not pass costs no decoding: a body that names no lifecycle event type is
+	// progress events only; one that does is decoded first, and its events say which it is.
 	now := r.now()
 	n := 1
 	if batch {
 		n = countLines(body)
 	}
-	if r.limiter.neverFits(n) {
-		r.reject(req, http.StatusRequestEntityTooLarge, "rate limit burst")
-		writeError(w, http.StatusRequestEntityTooLarge, "a batch of "+strconv.Itoa(n)+" events can never pass the rate limit: it is larger than rate_limit.burst ("+strconv.Itoa(r.cfg.RateLimit.Burst)+"); send smaller batches")
-		return
-	}
-	if wait, ok := r.limiter.allow(clientKey(req), n, now); !ok {
-		secs := int(math.Ceil(wait.Seconds()))
-		if secs < 1 {
-			secs = 1
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		r.reject(req, http.StatusTooManyRequests, "rate limit")
-		writeError(w, http.StatusTooManyRequests, "rate limit of "+strconv.FormatFloat(r.cfg.RateLimit.EventsPerSecond, 'g', -1, 64)+" events/s exceeded; retry after "+strconv.Itoa(secs)+"s")
-		return
-	}
+	key := clientKey(req)
 	var evs []events.Event
-	if batch {
-		evs, err = events.DecodeNDJSON(body, nil, events.DecodeOptions{Now: r.now(), MaxClockSkew: r.cfg.MaxClockSkew})
-	} else {
-		var ev events.Event
-		ev, err = events.DecodeOne(body, events.DecodeOptions{Now: r.now(), MaxClockSkew: r.cfg.MaxClockSkew})
-		evs = []events.Event{ev}
+	lifecycle := false
+	if mayHoldLifecycle(body) {
+		if evs, err = r.decode(body, batch); err != nil {
+			// An invalid request costs its tokens as it did before it was decoded, so that
+			// invalid requests are rate-limited too.
+			if adm := r.limiter.allow(key, n, true, now); !adm.ok && !r.limiter.neverFits(n, true) {
+				r.writeRateLimited(w, req, adm, true)
+				return
+			}
+			r.writeEventError(w, req, err)
+			return
+		}
+		lifecycle = slices.ContainsFunc(evs, func(ev events.Event) bool { return ev.Type.Lifecycle() })
 	}
-	if err != nil {
-		r.writeEventError(w, req, err)
+	if r.limiter.neverFits(n, lifecycle) {
+		r.reject(req, http.StatusRequestEntityTooLarge, "rate limit burst")
+		msg := "a batch of " + strconv.Itoa(n) + " events can never pass the rate limit: it is larger than rate_limit.burst (" + strconv.Itoa(r.cfg.RateLimit.Burst) + "); send smaller batches"
+		if !lifecycle {
+			msg = "a batch of " + strconv.Itoa(n) + " step and milestone events can never pass the rate limit: it is larger than rate_limit.burst (" + strconv.Itoa(r.cfg.RateLimit.Burst) +
+				") less the " + strconv.Itoa(r.limiter.reserve) + " kept for lifecycle events (rate_limit.lifecycle_reserve); send smaller batches"
+		}
+		writeError(w, http.StatusRequestEntityTooLarge, msg)
 		return
+	}
+	if adm := r.limiter.allow(key, n, lifecycle, now); !adm.ok {
+		r.writeRateLimited(w, req, adm, lifecycle)
+		return
+	}
+	if evs == nil {
+		if evs, err = r.decode(body, batch); err != nil {
+			r.writeEventError(w, req, err)
+			return
+		}
 	}
 	res, err := r.apply(evs, now)
 	if errors.Is(err, errNotStored) {
@@ -218,6 +229,63 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 		r.telemetry.ReceiverBuildmonEventsDuplicate.Add(ctx, int64(res.Duplicates))
 	}
 	writeAccepted(w, res)
+}
+
+// decode reads the request's events: one (application/json) or a batch (NDJSON).
+func (r *buildmonReceiver) decode(body []byte, batch bool) ([]events.Event, error) {
+	opts := events.DecodeOptions{Now: r.now(), MaxClockSkew: r.cfg.MaxClockSkew}
+	if batch {
+		return events.DecodeNDJSON(body, nil, opts)
+	}
+	ev, err := events.DecodeOne(body, opts)
+	if err != nil {
+		return nil, err
+	}
+	return []events.Event{ev}, nil
+}
+
+// lifecycleTypeNames are the lifecycle event types as they appear in a body.
+var lifecycleTypeNames = func() [][]byte {
+	out := make([][]byte, len(wire.LifecycleEventTypes))
+	for i, t := range wire.LifecycleEventTypes {
+		out[i] = []byte(t)
+	}
+	return out
+}()
+
+// mayHoldLifecycle reports whether body names a lifecycle event type anywhere. When it does
+// not, the body holds progress events only (or is invalid): the rate limiter can judge it
+// without decoding it. A body that names one (in a type, or in a name or message) is decoded
+// before the rate limit, so that its events are classified exactly. A type written with JSON
+// escapes is missed, and its request is limited as progress events: stricter, never looser.
+func mayHoldLifecycle(body []byte) bool {
+	for _, name := range lifecycleTypeNames {
+		if bytes.Contains(body, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeRateLimited answers 429 with Retry-After and a wire.RateLimited body that says which
+// event types were limited and which the client may still send.
+func (r *buildmonReceiver) writeRateLimited(w http.ResponseWriter, req *http.Request, adm admission, lifecycle bool) {
+	secs := max(int(math.Ceil(adm.wait.Seconds())), 1)
+	retry := strconv.Itoa(secs)
+	rate := strconv.FormatFloat(r.cfg.RateLimit.EventsPerSecond, 'g', -1, 64)
+	body := wire.RateLimited{RetryAfterSeconds: secs, Limited: wire.EventTypes, Admitted: []string{}}
+	switch {
+	case lifecycle:
+		body.Error = "rate limit of " + rate + " events/s exceeded, including the share kept for lifecycle events; retry after " + retry + "s"
+	case adm.lifecycleOpen:
+		body.Error = "rate limit of " + rate + " events/s exceeded for step and milestone events; lifecycle events (build and phase transitions) are still admitted from the share kept for them (rate_limit.lifecycle_reserve); retry the step and milestone events after " + retry + "s"
+		body.Limited, body.Admitted = wire.ProgressEventTypes, wire.LifecycleEventTypes
+	default:
+		body.Error = "rate limit of " + rate + " events/s exceeded; retry after " + retry + "s"
+	}
+	w.Header().Set("Retry-After", retry)
+	r.reject(req, http.StatusTooManyRequests, "rate limit")
+	writeJSON(w, http.StatusTooManyRequests, body)
 }
 
 func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Request, err error) {

@@ -15,25 +15,44 @@ import (
 // maxClients bounds the rate limiter's memory; past it, idle clients are forgotten.
 const maxClients = 10_000
 
-// clientLimiter is a token bucket of events per client.
+// clientLimiter is a token bucket of events per client, with a share kept for lifecycle
+// events: a request of progress events only (step_completed, milestone_reached) passes only
+// if it leaves reserve tokens in the bucket; a request that carries a lifecycle event may take
+// the bucket's last tokens. A client flooding steps therefore holds its bucket at the reserve
+// (the refill is the steps' again only once the reserve is full), and its phase transitions
+// and finish still pass, while the client's total rate stays at the limit.
 type clientLimiter struct {
-	limit rate.Limit
-	burst int
+	limit   rate.Limit
+	burst   int
+	reserve int // floor(lifecycle_reserve × burst): tokens only lifecycle requests may take
 
-	mu      sync.Mutex // guards clients
+	mu      sync.Mutex // guards clients and makes each bucket's check-and-take one step
 	clients map[string]*rate.Limiter
 }
 
 func newClientLimiter(cfg RateLimitConfig) *clientLimiter {
-	return &clientLimiter{limit: rate.Limit(cfg.EventsPerSecond), burst: cfg.Burst, clients: map[string]*rate.Limiter{}}
+	return &clientLimiter{
+		limit: rate.Limit(cfg.EventsPerSecond), burst: cfg.Burst, reserve: cfg.reservedTokens(),
+		clients: map[string]*rate.Limiter{},
+	}
 }
 
-// allow takes n tokens of client's bucket, or says how long to wait for them.
-func (l *clientLimiter) allow(client string, n int, now time.Time) (time.Duration, bool) {
+// admission is the rate limiter's answer to a request.
+type admission struct {
+	ok   bool
+	wait time.Duration // until the request would pass, when !ok
+	// lifecycleOpen: a lifecycle event would pass now (the bucket holds a token), when !ok.
+	lifecycleOpen bool
+}
+
+// allow takes n tokens of client's bucket for a request that carries a lifecycle event
+// (lifecycle) or only progress events, or says how long to wait for them.
+func (l *clientLimiter) allow(client string, n int, lifecycle bool, now time.Time) admission {
 	if l.limit <= 0 {
-		return 0, true
+		return admission{ok: true}
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	lim, ok := l.clients[client]
 	if !ok {
 		if len(l.clients) >= maxClients {
@@ -42,22 +61,31 @@ func (l *clientLimiter) allow(client string, n int, now time.Time) (time.Duratio
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.clients[client] = lim
 	}
-	l.mu.Unlock()
-	if n > l.burst {
-		// Never fits; neverFits tells the caller before.
-		return 0, false
+	need := float64(n)
+	if !lifecycle {
+		need += float64(l.reserve)
 	}
-	res := lim.ReserveN(now, n)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return d, false
+	tokens := lim.TokensAt(now)
+	if l.neverFits(n, lifecycle) || tokens < need {
+		// Never fits: neverFits tells the caller before.
+		wait := time.Duration((need - tokens) / float64(l.limit) * float64(time.Second))
+		return admission{wait: wait, lifecycleOpen: tokens >= 1}
 	}
-	return 0, true
+	lim.AllowN(now, n)
+	return admission{ok: true}
 }
 
-// neverFits reports whether n events are more than a bucket holds, so that no wait lets them
-// pass.
-func (l *clientLimiter) neverFits(n int) bool { return l.limit > 0 && n > l.burst }
+// neverFits reports whether n events are more than a bucket lets pass at once (for progress
+// events only, less the reserve), so that no wait lets them pass.
+func (l *clientLimiter) neverFits(n int, lifecycle bool) bool {
+	if l.limit <= 0 {
+		return false
+	}
+	if lifecycle {
+		return n > l.burst
+	}
+	return n > l.burst-l.reserve
+}
 
 // forgetIdle drops clients whose bucket is full again: they lose nothing by being forgotten.
 func (l *clientLimiter) forgetIdle(now time.Time) {

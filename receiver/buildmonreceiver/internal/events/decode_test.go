@@ -323,3 +323,14 @@ func TestTypeNamesAreTheWireEventTypes(t *testing.T) {
 	}
 	assert.ElementsMatch(t, wire.Results, rs)
 }
+
+// Type.Lifecycle is the contract's split of the event types.
+func TestLifecycleIsTheWireSplit(t *testing.T) {
+	for _, name := range wire.LifecycleEventTypes {
+		assert.True(t, typeNames[name].Lifecycle(), name)
+	}
+	for _, name := range wire.ProgressEventTypes {
+		assert.False(t, typeNames[name].Lifecycle(), name)
+	}
+	assert.False(t, TypeUnknown.Lifecycle())
+}

@@ -49,6 +49,12 @@ var typeNames = map[string]Type{
 	wire.EventBuildFinished:    TypeBuildFinished,
 }
 
+// Lifecycle reports whether events of type t move a build or a phase from one state to the
+// next (wire.LifecycleEventTypes): everything but step_completed and milestone_reached.
+func (t Type) Lifecycle() bool {
+	return t != TypeStepCompleted && t != TypeMilestoneReached && t != TypeUnknown
+}
+
 func (t Type) String() string {
 	for name, v := range typeNames {
 		if v == t {
