@@ -188,7 +188,7 @@ func TestRateLimitMixedBatches(t *testing.T) {
 
 	// A batch with a lifecycle event takes the reserve, its step rides along.
 	tr.postOK(t, step, `{"type":"phase_completed","build_id":"b1","phase":"A"}`) // 1 left
-	tr.postOK(t, `{"type":"phase_started","build_id":"b1","phase":"B"}`)          // 0 left
+	tr.postOK(t, `{"type":"phase_started","build_id":"b1","phase":"B"}`)         // 0 left
 
 	code, body, hdr = tr.post(t, "application/json", `{"type":"phase_completed","build_id":"b1","phase":"B"}`)
 	require.Equal(t, http.StatusTooManyRequests, code, body)
@@ -265,7 +265,7 @@ func TestMayHoldLifecycle(t *testing.T) {
 		{`{"type":"milestone_reached","build_id":"b","phase":"A","step":"unit"}`, false},
 		{`{"type":"phase_completed","build_id":"b","phase":"A"}`, true},
 		{`{"type":"step_completed","build_id":"b","phase":"A","step":"phase_started"}`, true}, // decoded, then classified exactly
-		{`{"type":"\u0062uild_started","build_id":"b","pipeline":"p"}`, false},                 // limited as steps: stricter
+		{`{"type":"\u0062uild_started","build_id":"b","pipeline":"p"}`, false},                // limited as steps: stricter
 	} {
 		assert.Equal(t, tc.want, mayHoldLifecycle([]byte(tc.body)), tc.body)
 	}
