@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/ci"
@@ -22,11 +23,17 @@ const clearScreen = "\x1b[H\x1b[2J"
 func cmdStatus(a *app, o *options, args []string) int {
 	fs := a.flagSet(lookupCommand("status"), o)
 	var watch, asJSON bool
+	gateways := a.getenv(envGateways)
 	fs.BoolVar(&watch, "watch", false, "refresh every --poll-interval until the build finishes")
 	fs.BoolVar(&asJSON, "json", false, "print the status API's JSON instead (one line per refresh)")
+	fs.StringVar(&gateways, "gateways", gateways, "comma-separated status API base URLs of a fleet's gateways: ask them instead of --status-url (env "+envGateways+")")
 	positional, code, ok := a.parse(fs, o, args)
 	if !ok {
 		return code
+	}
+	urls, err := splitURLs(gateways)
+	if err != nil {
+		return a.usageErrorf(fs, "--gateways: %v", err)
 	}
 	s := a.newSession(o)
 	var id string
@@ -39,6 +46,11 @@ func cmdStatus(a *app, o *options, args []string) int {
 		id = positional[0]
 	default:
 		return a.usageErrorf(fs, "status takes at most one build id, got %q", positional)
+	}
+	if len(urls) > 0 {
+		if s = a.gatewayOf(o, id, urls); s == nil {
+			return exitCollectorOr(o)
+		}
 	}
 
 	if !watch {
@@ -138,5 +150,59 @@ func cmdVersion(a *app, o *options, args []string) int {
 		return code
 	}
 	fmt.Fprintln(a.stdout, "buildmon", version)
+	return exitOK
+}
+
+// splitURLs splits a comma-separated list of status API base URLs ("" is none).
+func splitURLs(list string) ([]string, error) {
+	var urls []string
+	for _, u := range strings.Split(list, ",") {
+		u = strings.TrimRight(strings.TrimSpace(u), "/")
+		if u == "" {
+			continue
+		}
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("%q must start with http:// or https://", u)
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
+
+// gatewayOf asks each gateway's status API for the build, in order, and returns a session on
+// the first that has it (a build is at one gateway of a fleet), after saying which on stderr.
+// It returns nil, after reporting why, when none has it.
+func (a *app) gatewayOf(o *options, id string, urls []string) *session {
+	var unreachable []string
+	for _, u := range urls {
+		og := *o
+		og.statusURL = u
+		s := a.newSession(&og)
+		_, err := s.client.GetStatusRaw(context.Background(), id)
+		var ue *collector.UnreachableError
+		switch {
+		case err == nil:
+			a.warnf("build %s is at gateway %s", id, u)
+			return s
+		case errors.Is(err, collector.ErrNotFound):
+		case errors.As(err, &ue):
+			unreachable = append(unreachable, u)
+		default:
+			a.warnf("gateway %s: %v", u, err)
+		}
+	}
+	if len(unreachable) > 0 {
+		a.warnf("build %s is not known to the reachable gateways; unreachable: %s", id, strings.Join(unreachable, ", "))
+	} else {
+		a.warnf("build %s is not known to any gateway of %s", id, strings.Join(urls, ", "))
+	}
+	return nil
+}
+
+// exitCollectorOr is the exit code of a status that could not be found: 1 with --strict, else 0.
+func exitCollectorOr(o *options) int {
+	if o.strict {
+		return exitCollector
+	}
 	return exitOK
 }

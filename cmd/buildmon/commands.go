@@ -40,7 +40,7 @@ func init() {
 		{"milestone", "milestone [PHASE] NAME", "report that milestone NAME of PHASE (default $" + envPhase + ") was reached", cmdMilestone},
 		{"skip", "skip PHASE", "report that PHASE is skipped", cmdSkip},
 		{"finish", "finish [--result R] [--message M]", "report that the build finished (result success, failure, error, timeout or cancellation)", cmdFinish},
-		{"status", "status [BUILD_ID] [--watch] [--json]", "show the build's progress, phase, ETA, pause and alerts", cmdStatus},
+		{"status", "status [BUILD_ID] [--watch] [--json] [--gateways URL,...]", "show the build's progress, phase, ETA, pause and alerts", cmdStatus},
 		{"version", "version", "print the version", cmdVersion},
 	}
 }

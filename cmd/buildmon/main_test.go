@@ -413,3 +413,34 @@ func TestTruncate(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.Len(t, f.received()[0].Message, maxMessageLen)
 }
+
+// TestStatusAsksTheGateways: with --gateways (or BUILDMON_GATEWAY_URLS) status asks each
+// gateway of a fleet and shows the build from the one that has it, saying which; a build no
+// gateway has, or gateways that cannot be reached, are reported.
+func TestStatusAsksTheGateways(t *testing.T) {
+	gw1, gw2 := newFakeCollector(t), newFakeCollector(t)
+	gw2.setStatus("b-1", statusJSON("b-1", false, "[]"))
+	local := newFakeCollector(t) // the agent: does not know the build
+	env := baseEnv(local.URL, local.URL, "BUILDMON_BUILD_ID=b-1")
+
+	code, stdout, stderr := runCLI(env, "status", "--json", "--gateways", gw1.URL+", "+gw2.URL+"/")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "build b-1 is at gateway "+gw2.URL)
+	assert.True(t, strings.HasPrefix(stdout, `{"id":"b-1"`), stdout)
+
+	code, stdout, stderr = runCLI(append(env, "BUILDMON_GATEWAY_URLS="+gw1.URL+","+gw2.URL), "status", "--json")
+	require.Equal(t, 0, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, `{"id":"b-1"`), stdout)
+
+	code, _, stderr = runCLI(env, "--strict", "status", "other", "--gateways", gw1.URL+","+gw2.URL)
+	assert.Equal(t, exitCollector, code)
+	assert.Contains(t, stderr, "build other is not known to any gateway of "+gw1.URL+", "+gw2.URL)
+
+	code, _, stderr = runCLI(env, "status", "other", "--gateways", "http://127.0.0.1:1,"+gw1.URL)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "unreachable: http://127.0.0.1:1")
+
+	code, _, stderr = runCLI(env, "status", "--gateways", "ftp://x")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, `--gateways: "ftp://x" must start with http:// or https://`)
+}

@@ -15,6 +15,7 @@ import (
 const (
 	envEventsURL    = "BUILDMON_EVENTS_URL"
 	envStatusURL    = "BUILDMON_STATUS_URL"
+	envGateways     = "BUILDMON_GATEWAY_URLS"
 	envToken        = "BUILDMON_TOKEN"
 	envBuildID      = "BUILDMON_BUILD_ID"
 	envTimeout      = "BUILDMON_TIMEOUT"
