@@ -15,12 +15,12 @@ CLI := bin/buildmon
 CONFIG ?= testdata/config.yaml
 
 # Everything the distribution is built from; a change to any of these rebuilds it.
-GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './internal/tools/*' -not -name '*_test.go' -not -path './e2e/*' 2>/dev/null)
+GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './_build-router/*' -not -path './.tools/*' -not -path './internal/tools/*' -not -name '*_test.go' -not -path './e2e/*' 2>/dev/null)
 DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
 
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all run build test vet lint unit e2e e2e-deps generate bench fmt clean tools soak fuzz
+.PHONY: all run build test vet lint unit e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet
 
 all: build
 
@@ -42,6 +42,30 @@ $(DIST): $(OCB) $(DIST_INPUTS)
 
 $(CLI): $(shell find cmd/buildmon -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $(CLI) ./cmd/buildmon
+
+# The fleet router is a second, stock collector (otlp receiver, contrib loadbalancing exporter,
+# health_check) from its own manifest: the load-balancing exporter is served only at v0.161.0,
+# so this ocb and every module of the router are pinned to that release.
+ROUTER_OCB_VERSION := v0.161.0
+ROUTER_OCB := $(TOOLS_DIR)/ocb-$(ROUTER_OCB_VERSION)/builder
+ROUTER := _build-router/otelcol-router
+ROUTER_MANIFEST := testdata/fleet/router-builder.yaml
+
+$(ROUTER_OCB):
+	@mkdir -p $(dir $(ROUTER_OCB))
+	GOBIN=$(dir $(ROUTER_OCB)) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(ROUTER_OCB_VERSION)
+
+$(ROUTER): $(ROUTER_OCB) $(ROUTER_MANIFEST)
+	$(ROUTER_OCB) --config $(ROUTER_MANIFEST)
+	@touch $(ROUTER)
+
+## router: the fleet's stock router collector (_build-router/otelcol-router)
+router: $(ROUTER)
+
+## fleet: a loopback fleet for a demo (3 agents, the router, 2 gateways, Prometheus,
+## Alertmanager); prints where to look, stops on Ctrl-C
+fleet: $(DIST) $(CLI) $(ROUTER) e2e-deps
+	DIST=$(CURDIR)/$(DIST) ROUTER=$(CURDIR)/$(ROUTER) CLI=$(CURDIR)/$(CLI) ./testdata/fleet/fleet.sh
 
 # golangci-lint is pinned in its own tools module, so its dependencies never meet the
 # collector's or mdatagen's.
@@ -67,8 +91,8 @@ lint: $(GOLANGCI_LINT)
 unit:
 	$(GO) test -race ./...
 
-e2e: $(DIST) $(CLI) e2e-deps
-	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) \
+e2e: $(DIST) $(CLI) $(ROUTER) e2e-deps
+	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) BUILDMON_ROUTER=$(CURDIR)/$(ROUTER) \
 	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 # Real backends for the end-to-end tests come from Debian; installed only when missing.
@@ -120,4 +144,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf _build bin var
+	rm -rf _build _build-router bin var

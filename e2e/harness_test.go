@@ -88,9 +88,11 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// collector is one running instance of the distribution.
+// collector is one running instance of the distribution (or of binary, when set).
 type collector struct {
 	t          testing.TB
+	binary     string
+	env        []string // added to the environment at every start
 	cmd        *exec.Cmd
 	dir        string
 	configPath string
@@ -104,7 +106,14 @@ type collector struct {
 // waits until health_check (healthURL) reports it ready.
 func startCollector(t testing.TB, configPath, dir, healthURL string, env ...string) *collector {
 	t.Helper()
-	c := &collector{t: t, dir: dir, configPath: configPath, healthURL: healthURL, out: &syncBuffer{}}
+	return startCollectorBinary(t, "", configPath, dir, healthURL, env...)
+}
+
+// startCollectorBinary is startCollector with another collector binary ("" is the
+// distribution), e.g. the fleet's router.
+func startCollectorBinary(t testing.TB, binary, configPath, dir, healthURL string, env ...string) *collector {
+	t.Helper()
+	c := &collector{t: t, binary: binary, dir: dir, configPath: configPath, healthURL: healthURL, env: env, out: &syncBuffer{}}
 	c.start(env...)
 	t.Cleanup(func() {
 		if c.running() {
@@ -120,7 +129,11 @@ func startCollector(t testing.TB, configPath, dir, healthURL string, env ...stri
 
 func (c *collector) start(env ...string) {
 	c.t.Helper()
-	c.cmd = exec.Command(distBinary(c.t), "--config", c.configPath)
+	bin := c.binary
+	if bin == "" {
+		bin = distBinary(c.t)
+	}
+	c.cmd = exec.Command(bin, "--config", c.configPath)
 	c.cmd.Dir = c.dir
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout = c.out
@@ -193,10 +206,11 @@ func (c *collector) kill() {
 	<-c.done
 }
 
-// restart starts the same configuration again after stop or kill.
+// restart starts the same configuration again after stop or kill, with the environment it
+// was started with and env added.
 func (c *collector) restart(env ...string) {
 	c.t.Helper()
-	c.start(env...)
+	c.start(append(append([]string(nil), c.env...), env...)...)
 }
 
 func lastLines(s string, n int) string {
