@@ -120,9 +120,9 @@ generate:
 ## medians with ratios to baselines; JSON in bench/results.json (timings live here, never in
 ## make test). Knobs: BENCH_COUNT, BENCH_TIME, BENCH_ONLY, BENCH_IDLE_SECONDS, … (bench/README.md)
 BENCH_COUNT ?= 5
-bench: $(DIST)
+bench: $(DIST) $(ROUTER)
 	@set -o pipefail; BENCH_COUNT=$(BENCH_COUNT) GO=$(GO) $(GO) run ./cmd/buildmon-bench \
-	  -dist $(DIST) -config $(CONFIG) -out bench/results.json | tee bench/last.txt
+	  -dist $(DIST) -router $(ROUTER) -config $(CONFIG) -out bench/results.json | tee bench/last.txt
 
 ## soak: the reliability e2e tests with their long settings (50 crashes, 60 s of load)
 soak: $(DIST) $(CLI) e2e-deps

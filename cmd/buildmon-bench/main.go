@@ -40,10 +40,11 @@ func main() {
 }
 
 // parts of a run, selectable with BENCH_ONLY / -only.
-var allParts = []string{"go", "idle", "ingest", "staleness", "memory"}
+var allParts = []string{"go", "idle", "ingest", "staleness", "memory", "fleet"}
 
 type options struct {
 	repo, dist, config, out string
+	router                  string
 	count                   int
 	benchtime               string
 	only                    map[string]bool
@@ -51,6 +52,7 @@ type options struct {
 	compare                 bool
 	args                    []string
 	settings                sysbench.Settings
+	fleet                   sysbench.FleetSettings
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -60,6 +62,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.repo, "repo", ".", "repository root (benchmarks run there)")
 	fs.StringVar(&o.dist, "dist", "_build/otelcol-buildmon", "the ocb-built distribution")
 	fs.StringVar(&o.config, "config", "testdata/config.yaml", "default config the bench copies (with fresh ports)")
+	fs.StringVar(&o.router, "router", "_build-router/otelcol-router", "the fleet's router (make router), for the fleet part")
 	fs.StringVar(&o.out, "out", "bench/results.json", "where the JSON results go")
 	only := fs.String("only", os.Getenv("BENCH_ONLY"), "comma-separated parts to run: "+strings.Join(allParts, ","))
 	fs.BoolVar(&o.compare, "compare", false, "compare two results files: -compare old.json new.json")
@@ -127,6 +130,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	envSeconds("BENCH_STALENESS_SECONDS", &s.StalenessDuration)
 	envInt("BENCH_MEMORY_BUILDS", &s.MemoryBuilds, 1)
 	envInt("BENCH_E2E_SAMPLES", &s.E2ESamples, 1)
+	o.fleet = sysbench.DefaultFleetSettings()
+	envSeconds("BENCH_FLEET_SECONDS", &o.fleet.ThroughputTime)
+	envInt("BENCH_FLEET_RUNS", &o.fleet.RoutingRuns, 2)
 	o.strict = os.Getenv("BENCH_STRICT") == "1"
 	s.ProfileDir = os.Getenv("BENCH_PPROF_DIR")
 	return o, errors.Join(errs...)
@@ -166,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	if o.only["idle"] || o.only["ingest"] || o.only["staleness"] || o.only["memory"] {
+	if o.only["idle"] || o.only["ingest"] || o.only["staleness"] || o.only["memory"] || o.only["fleet"] {
 		if err := runSystem(ctx, o, report, logf, fail); err != nil {
 			fail("system", err)
 		}
@@ -221,7 +227,13 @@ func runSystem(ctx context.Context, o options, report *results.Report, logf func
 		defer os.RemoveAll(tmp)
 	}
 	r := &sysbench.Runner{Bin: dist, DefaultConfig: cfg, TmpDir: tmp, Settings: o.settings, Logf: logf,
-		ReadCheckpoint: checkpointexporter.ReadCheckpointProgress}
+		ReadCheckpoint: checkpointexporter.ReadCheckpointProgress,
+		FleetConfigDir: inRepo(o.repo, filepath.Join("testdata", "fleet")), FleetKnobs: o.fleet}
+	if o.only["fleet"] {
+		if r.RouterBin, err = filepath.Abs(inRepo(o.repo, o.router)); err != nil {
+			return err
+		}
+	}
 	for _, part := range []struct {
 		name string
 		run  func(context.Context) ([]results.Measure, error)
@@ -230,6 +242,7 @@ func runSystem(ctx context.Context, o options, report *results.Report, logf func
 		{"ingest", r.Ingestion},
 		{"staleness", r.Staleness},
 		{"memory", r.Memory},
+		{"fleet", r.Fleet},
 	} {
 		if !o.only[part.name] || ctx.Err() != nil {
 			continue
@@ -282,6 +295,7 @@ func settings(o options) map[string]string {
 		"staleness":       fmt.Sprintf("%d builds x %g Hz for %s", s.StalenessBuilds, s.StalenessHz, s.StalenessDuration),
 		"memory_builds":   strconv.Itoa(s.MemoryBuilds),
 		"e2e_samples":     strconv.Itoa(s.E2ESamples),
+		"fleet":           fmt.Sprintf("%d routing runs per pipeline, %s of events", o.fleet.RoutingRuns, o.fleet.ThroughputTime),
 		"parts":           strings.Join(keys(o.only), ","),
 	}
 }

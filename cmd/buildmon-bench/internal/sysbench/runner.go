@@ -66,6 +66,12 @@ type Runner struct {
 	// exporter's ReadCheckpointProgress); nil, or an error for every file, makes the staleness
 	// measurement fall back to file mtimes.
 	ReadCheckpoint func(path string) (map[string]float64, error)
+
+	// RouterBin is the fleet's router (make router) and FleetConfigDir holds the fleet configs
+	// (testdata/fleet), for item 8; FleetKnobs are its settings.
+	RouterBin      string
+	FleetConfigDir string
+	FleetKnobs     FleetSettings
 }
 
 func (r *Runner) logf(format string, args ...any) {
