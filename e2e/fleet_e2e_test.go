@@ -56,14 +56,15 @@ func TestFleetBuildsReachOneGateway(t *testing.T) {
 				return err
 			}
 		}
+		// The report files are written on the gateway's disk, not only served.
+		for i, g := range f.gateways {
+			if n := reportFiles(g.dir); perGateway[i] > 0 && n == 0 {
+				return fmt.Errorf("gateway %d has builds but no report files under its checkpoint folder", i)
+			}
+		}
 		return nil
 	})
 	t.Logf("builds per gateway: %v", perGateway)
-	for i, g := range f.gateways {
-		if n := reportFiles(g.dir); perGateway[i] > 0 && n == 0 {
-			t.Errorf("gateway %d has builds but no report files under its checkpoint folder", i)
-		}
-	}
 
 	t.Run("fleet ETA for a pipeline on a host that never ran it", func(t *testing.T) {
 		// pipeline-0 ran only on fleet-host-1 (build i runs on agent i%3, pipeline i%6).
