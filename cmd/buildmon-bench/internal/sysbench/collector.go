@@ -130,6 +130,15 @@ func (c *Collector) Stop() error {
 	}
 }
 
+// Kill ends the collector with SIGKILL, as a crash would, and waits for it.
+func (c *Collector) Kill() {
+	if !c.Running() {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
 // LogTail is the last n lines of the collector's output.
 func (c *Collector) LogTail(n int) string {
 	data, err := os.ReadFile(c.logPath)

@@ -42,6 +42,7 @@ func DefaultFleetSettings() FleetSettings {
 type fleetProcs struct {
 	agents   []*Collector
 	gateways []*Collector
+	gwStart  []func(context.Context) (*Collector, error) // starts gateway i again (same data dir)
 	router   *Collector
 	events   []int // agents' events API ports
 	status   []int // agents' status API ports
@@ -93,9 +94,13 @@ func (r *Runner) startFleet(ctx context.Context, name string, agents, gateways i
 			return f, err
 		}
 		dir := filepath.Join(r.TmpDir, fmt.Sprintf("%s-gateway-%d-data", name, i))
-		c, serr := StartCollector(ctx, r.Bin, r.TmpDir, fmt.Sprintf("%s-gateway-%d", name, i), gatewayCfg, Ports{Status: status, Health: health},
-			"BUILDMON_OTLP_ENDPOINT="+addr(otlp), "BUILDMON_STATUS_ENDPOINT="+addr(status), "BUILDMON_HEALTH_ENDPOINT="+addr(health),
-			"BUILDMON_TELEMETRY_PORT="+strconv.Itoa(tel), "BUILDMON_DATA_DIR="+dir, "BUILDMON_REMOTE_WRITE_URL="+remoteWrite)
+		start := func(ctx context.Context) (*Collector, error) {
+			return StartCollector(ctx, r.Bin, r.TmpDir, fmt.Sprintf("%s-gateway-%d", name, i), gatewayCfg, Ports{Status: status, Health: health},
+				"BUILDMON_OTLP_ENDPOINT="+addr(otlp), "BUILDMON_STATUS_ENDPOINT="+addr(status), "BUILDMON_HEALTH_ENDPOINT="+addr(health),
+				"BUILDMON_TELEMETRY_PORT="+strconv.Itoa(tel), "BUILDMON_DATA_DIR="+dir, "BUILDMON_REMOTE_WRITE_URL="+remoteWrite)
+		}
+		f.gwStart = append(f.gwStart, start)
+		c, serr := start(ctx)
 		if serr != nil {
 			return f, fmt.Errorf("gateway %d: %w", i, serr)
 		}
@@ -403,6 +408,68 @@ func (r *Runner) fleetThroughput(ctx context.Context, remoteWrite string) ([]res
 	out = append(out,
 		results.New(8, "fleet_latency_p99", "fleet: p99 from an event's 202 at the agent to the gateway's status API", "ns", "lower", []float64{p99}).
 			WithNote(fmt.Sprintf("%d samples, median %s (polled every 10 ms)", len(lat), time.Duration(stats.Median(lat)))))
+
+	// Recovery: SIGKILL the gateway that holds the most builds, send one step to each of its
+	// builds while it is down, start it again and time until every one of them shows the step.
+	held := make([][]int, len(f.gateways))
+	for i, b := range builds {
+		g, _, err := f.findAtGateway(ctx, b.id)
+		if err != nil {
+			return out, err
+		}
+		if g >= 0 {
+			held[g] = append(held[g], i)
+		}
+	}
+	victim := 0
+	for g := range held {
+		if len(held[g]) > len(held[victim]) {
+			victim = g
+		}
+	}
+	f.gateways[victim].Kill()
+	for _, bi := range held[victim] {
+		b := builds[bi]
+		if err := postEvents(ctx, f.events[b.agent], fmt.Sprintf(`{"id":"down-%d","type":"step_completed","build_id":%q,"phase":"BUILD"}`, bi, b.id)); err != nil {
+			return out, err
+		}
+		perBuild[bi].Add(1)
+	}
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return out, err
+	}
+	c, err := f.gwStart[victim](ctx)
+	if err != nil {
+		return out, fmt.Errorf("restarting gateway %d: %w", victim, err)
+	}
+	f.gateways[victim] = c
+	restarted := time.Now()
+	restored := 0
+	for _, bi := range held[victim] {
+		if g, _, err := f.findAtGateway(ctx, builds[bi].id); err == nil && g == victim {
+			restored++
+		}
+	}
+	if err := pollUntil(ctx, 60*time.Second, func() (bool, error) {
+		for _, bi := range held[victim] {
+			_, v, err := f.findAtGateway(ctx, builds[bi].id)
+			if err != nil {
+				return false, err
+			}
+			if len(v.Phases) == 0 || v.Phases[0].StepsCompleted < perBuild[bi].Load() {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		return out, fmt.Errorf("gateway %d complete after its restart: %w", victim, err)
+	}
+	recovery := time.Since(restarted)
+	r.logf("fleet: gateway %d killed and restarted: %d of its %d builds restored from its checkpoint at once, all complete %s after it was healthy (agents' report interval 5 s)",
+		victim, restored, len(held[victim]), recovery.Round(time.Millisecond))
+	out = append(out,
+		results.New(8, "fleet_gateway_recovery", "fleet: gateway SIGKILL + restart: healthy → every build it holds has the steps sent while it was down", "ns", "lower", []float64{float64(recovery.Nanoseconds())}).
+			WithNote(fmt.Sprintf("%d builds, %d restored from its checkpoint at once; agents' report_interval 5 s", len(held[victim]), restored)))
 	return out, nil
 }
 
