@@ -65,6 +65,7 @@ type buildSpec struct {
 	processed bool
 	progress  float64
 	eta       float64
+	etaSource string // build.eta.source; rate when empty
 	paused    bool
 	alerts    []alertSpec
 }
@@ -137,7 +138,11 @@ func (s buildSpec) metrics() pmetric.Metrics {
 	}
 	if s.processed {
 		mb.RecordBuildProgressDataPoint(ts, s.progress)
-		mb.RecordBuildEtaDataPoint(ts, s.eta)
+		src, ok := schemametadata.MapAttributeBuildEtaSource[s.etaSource]
+		if !ok {
+			src = schemametadata.AttributeBuildEtaSourceRate
+		}
+		mb.RecordBuildEtaDataPoint(ts, s.eta, src)
 		paused := int64(0)
 		if s.paused {
 			paused = 1

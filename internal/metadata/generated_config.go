@@ -128,10 +128,20 @@ func (ms *BuildDurationMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// BuildEtaMetricAttributeKey specifies the key of an attribute for the build.eta metric.
+type BuildEtaMetricAttributeKey string
+
+const (
+	BuildEtaMetricAttributeKeyBuildEtaSource BuildEtaMetricAttributeKey = "build.eta.source"
+)
+
 // BuildEtaMetricConfig provides config for the build.eta metric.
 type BuildEtaMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
 	enabledSetByUser bool
+
+	AggregationStrategy string                       `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []BuildEtaMetricAttributeKey `mapstructure:"attributes"`
 }
 
 func (ms *BuildEtaMetricConfig) Unmarshal(parser *confmap.Conf) error {
@@ -145,6 +155,24 @@ func (ms *BuildEtaMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	}
 
 	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *BuildEtaMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case BuildEtaMetricAttributeKeyBuildEtaSource:
+		default:
+			return fmt.Errorf("metric build.eta doesn't have an attribute %v, valid attributes: [build.eta.source]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
 	return nil
 }
 
@@ -1474,7 +1502,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled: true,
 		},
 		BuildEta: BuildEtaMetricConfig{
-			Enabled: true,
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []BuildEtaMetricAttributeKey{BuildEtaMetricAttributeKeyBuildEtaSource},
 		},
 		BuildPaused: BuildPausedMetricConfig{
 			Enabled: true,

@@ -40,7 +40,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: true,
 					},
 					BuildEta: BuildEtaMetricConfig{
-						Enabled: true,
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []BuildEtaMetricAttributeKey{BuildEtaMetricAttributeKeyBuildEtaSource},
 					},
 					BuildPaused: BuildPausedMetricConfig{
 						Enabled: true,
@@ -206,7 +208,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: false,
 					},
 					BuildEta: BuildEtaMetricConfig{
-						Enabled: false,
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []BuildEtaMetricAttributeKey{BuildEtaMetricAttributeKeyBuildEtaSource},
 					},
 					BuildPaused: BuildPausedMetricConfig{
 						Enabled: false,
@@ -383,6 +387,18 @@ func TestBuildAlertValueMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric build.alert.value doesn't have an attribute invalid, valid attributes: [alert.rule, alert.level]")
 
 	cfg = DefaultMetricsConfig().BuildAlertValue
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestBuildEtaMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().BuildEta
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []BuildEtaMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric build.eta doesn't have an attribute invalid, valid attributes: [build.eta.source]")
+
+	cfg = DefaultMetricsConfig().BuildEta
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

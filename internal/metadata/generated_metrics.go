@@ -80,6 +80,36 @@ var MapAttributeAlertState = map[string]AttributeAlertState{
 	"firing":  AttributeAlertStateFiring,
 }
 
+// AttributeBuildEtaSource specifies the value build.eta.source attribute.
+type AttributeBuildEtaSource int
+
+const (
+	_ AttributeBuildEtaSource = iota
+	AttributeBuildEtaSourceHistory
+	AttributeBuildEtaSourceRate
+	AttributeBuildEtaSourceBlend
+)
+
+// String returns the string representation of the AttributeBuildEtaSource.
+func (av AttributeBuildEtaSource) String() string {
+	switch av {
+	case AttributeBuildEtaSourceHistory:
+		return "history"
+	case AttributeBuildEtaSourceRate:
+		return "rate"
+	case AttributeBuildEtaSourceBlend:
+		return "blend"
+	}
+	return ""
+}
+
+// MapAttributeBuildEtaSource is a helper map of string to AttributeBuildEtaSource attribute value.
+var MapAttributeBuildEtaSource = map[string]AttributeBuildEtaSource{
+	"history": AttributeBuildEtaSourceHistory,
+	"rate":    AttributeBuildEtaSourceRate,
+	"blend":   AttributeBuildEtaSourceBlend,
+}
+
 // AttributeBuildPhaseState specifies the value build.phase.state attribute.
 type AttributeBuildPhaseState int
 
@@ -333,7 +363,8 @@ var MetricsInfo = metricsInfo{
 		Name: "build.duration",
 	},
 	BuildEta: metricInfo{
-		Name: "build.eta",
+		Name:       "build.eta",
+		Attributes: []string{"build.eta.source"},
 	},
 	BuildPaused: metricInfo{
 		Name: "build.paused",
@@ -724,9 +755,10 @@ func newMetricBuildDuration(cfg BuildDurationMetricConfig) metricBuildDuration {
 }
 
 type metricBuildEta struct {
-	data     pmetric.Metric       // data buffer for generated metric.
-	config   BuildEtaMetricConfig // metric config provided by user.
-	capacity int                  // max observed number of data points added to the metric.
+	data          pmetric.Metric       // data buffer for generated metric.
+	config        BuildEtaMetricConfig // metric config provided by user.
+	capacity      int                  // max observed number of data points added to the metric.
+	aggDataPoints []float64            // slice containing number of aggregated datapoints at each index
 }
 
 // init fills build.eta metric with initial data.
@@ -735,16 +767,49 @@ func (m *metricBuildEta) init() {
 	m.data.SetDescription("Estimated time until the build finishes.")
 	m.data.SetUnit("s")
 	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricBuildEta) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+func (m *metricBuildEta) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, buildEtaSourceAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
-	dp := m.data.Gauge().DataPoints().AppendEmpty()
+
+	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, BuildEtaMetricAttributeKeyBuildEtaSource) {
+		dp.Attributes().PutStr("build.eta.source", buildEtaSourceAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
 	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
 }
 
 // updateCapacity saves max length of data point slices that will be used for the slice capacity.
@@ -757,6 +822,11 @@ func (m *metricBuildEta) updateCapacity() {
 // emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
 func (m *metricBuildEta) emit(metrics pmetric.MetricSlice) {
 	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
 		m.updateCapacity()
 		m.data.MoveTo(metrics.AppendEmpty())
 		m.init()
@@ -3493,8 +3563,8 @@ func (mb *MetricsBuilder) RecordBuildDurationDataPoint(ts pcommon.Timestamp, val
 }
 
 // RecordBuildEtaDataPoint adds a data point to build.eta metric.
-func (mb *MetricsBuilder) RecordBuildEtaDataPoint(ts pcommon.Timestamp, val float64) {
-	mb.metricBuildEta.recordDataPoint(mb.startTime, ts, val)
+func (mb *MetricsBuilder) RecordBuildEtaDataPoint(ts pcommon.Timestamp, val float64, buildEtaSourceAttributeValue AttributeBuildEtaSource) {
+	mb.metricBuildEta.recordDataPoint(mb.startTime, ts, val, buildEtaSourceAttributeValue.String())
 }
 
 // RecordBuildPausedDataPoint adds a data point to build.paused metric.

@@ -69,6 +69,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["build.alert.active"] = mb.metricBuildAlertActive.config.AggregationStrategy
 			aggMap["build.alert.value"] = mb.metricBuildAlertValue.config.AggregationStrategy
+			aggMap["build.eta"] = mb.metricBuildEta.config.AggregationStrategy
 			aggMap["build.phase.cpu.utilization.avg"] = mb.metricBuildPhaseCPUUtilizationAvg.config.AggregationStrategy
 			aggMap["build.phase.cpu.utilization.max"] = mb.metricBuildPhaseCPUUtilizationMax.config.AggregationStrategy
 			aggMap["build.phase.disk.io"] = mb.metricBuildPhaseDiskIo.config.AggregationStrategy
@@ -119,7 +120,10 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordBuildDurationDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordBuildEtaDataPoint(ts, 1)
+			mb.RecordBuildEtaDataPoint(ts, 1, AttributeBuildEtaSourceHistory)
+			if tt.name == "reaggregate_set" {
+				mb.RecordBuildEtaDataPoint(ts, 3, AttributeBuildEtaSourceRate)
+			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordBuildPausedDataPoint(ts, 1)
@@ -293,6 +297,7 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricBuildAlertActive.aggDataPoints)
 				assert.Empty(t, mb.metricBuildAlertValue.aggDataPoints)
+				assert.Empty(t, mb.metricBuildEta.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseCPUUtilizationAvg.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseCPUUtilizationMax.aggDataPoints)
 				assert.Empty(t, mb.metricBuildPhaseDiskIo.aggDataPoints)
@@ -453,17 +458,45 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
 					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 				case "build.eta":
-					assert.False(t, validatedMetrics["build.eta"], "Found a duplicate in the metrics slice: build.eta")
-					validatedMetrics["build.eta"] = true
-					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
-					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "Estimated time until the build finishes.", mi.Description())
-					assert.Equal(t, "s", mi.Unit())
-					dp := mi.Gauge().DataPoints().At(0)
-					assert.Equal(t, start, dp.StartTimestamp())
-					assert.Equal(t, ts, dp.Timestamp())
-					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
-					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["build.eta"], "Found a duplicate in the metrics slice: build.eta")
+						validatedMetrics["build.eta"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated time until the build finishes.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						buildEtaSourceAttrVal, ok := dp.Attributes().Get("build.eta.source")
+						assert.True(t, ok)
+						assert.Equal(t, "history", buildEtaSourceAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["build.eta"], "Found a duplicate in the metrics slice: build.eta")
+						validatedMetrics["build.eta"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated time until the build finishes.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["build.eta"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("build.eta.source")
+						assert.False(t, ok)
+					}
 				case "build.paused":
 					assert.False(t, validatedMetrics["build.paused"], "Found a duplicate in the metrics slice: build.paused")
 					validatedMetrics["build.paused"] = true

@@ -66,12 +66,24 @@ type Phase struct {
 	// ConfigWeight is the weight from the processor's configuration (pipeline, then global).
 	ConfigWeight    float64
 	HasConfigWeight bool
+	// LearnedWeight is a weight learned from the pipeline's history (LearnedWeights); it
+	// wins over the configured weight, the plan weight wins over it.
+	LearnedWeight    float64
+	HasLearnedWeight bool
+
+	// TimeShare is the time-based progress of a running phase without real steps (elapsed
+	// against its expected duration from history, capped below 1); used while HasTimeShare.
+	TimeShare    float64
+	HasTimeShare bool
 }
 
 // weight returns the phase's un-normalised weight and whether it has one.
 func (p *Phase) weight() (float64, bool) {
 	if p.HasPlanWeight {
 		return p.PlanWeight, true
+	}
+	if p.HasLearnedWeight {
+		return p.LearnedWeight, true
 	}
 	if p.HasConfigWeight {
 		return p.ConfigWeight, true
@@ -81,14 +93,20 @@ func (p *Phase) weight() (float64, bool) {
 
 // PhaseProgress returns the completed share of a phase, 0 to 1:
 //   - pending: 0;
-//   - running: completed/total steps, or 0 while the step count is unknown (total 0);
+//   - running: completed/total steps, or 0 while the step count is unknown (total 0); with a
+//     time share (HasTimeShare), the larger of the two;
 //   - completed and skipped: 1;
 //   - failed: the share completed when it failed (0 if the step count is unknown).
 func PhaseProgress(p Phase) float64 {
 	switch p.State {
 	case Completed, Skipped:
 		return 1
-	case Running, Failed:
+	case Running:
+		if p.HasTimeShare {
+			return max(stepShare(p.StepsCompleted, p.StepsTotal), clamp01(p.TimeShare))
+		}
+		return stepShare(p.StepsCompleted, p.StepsTotal)
+	case Failed:
 		return stepShare(p.StepsCompleted, p.StepsTotal)
 	default:
 		return 0

@@ -31,6 +31,7 @@ const (
 	AttrAlertRule        = "alert.rule"
 	AttrAlertLevel       = "alert.level"
 	AttrAlertState       = "alert.state"
+	AttrETASource        = "build.eta.source"
 )
 
 // Host metrics (receiver host scraper).
@@ -99,4 +100,7 @@ const (
 	NetworkReceive     = "receive"  // network.io.direction
 	AlertStatePending  = "pending"  // alert.state
 	AlertStateFiring   = "firing"   // alert.state
+	ETASourceHistory   = "history"  // build.eta.source
+	ETASourceRate      = "rate"     // build.eta.source
+	ETASourceBlend     = "blend"    // build.eta.source
 )

@@ -82,6 +82,7 @@ var enumValues = []struct {
 	{"Network", schema.AttrNetworkDirection, keys(metadata.MapAttributeNetworkIoDirection)},
 	{"AlertState", schema.AttrAlertState, keys(metadata.MapAttributeAlertState)},
 	{"AlertLevel", schema.AttrAlertLevel, keys(metadata.MapAttributeAlertLevel)},
+	{"ETASource", schema.AttrETASource, keys(metadata.MapAttributeBuildEtaSource)},
 }
 
 func keys[V any](m map[string]V) []string {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor"
 	"go.uber.org/zap"
@@ -36,20 +37,21 @@ type buildProgressProcessor struct {
 	weights        *progress.WeightTable
 	engine         *alerting.Engine // its scratch space is guarded by mu
 	phaseResources bool
-	historySize    int
 	expiry         time.Duration
 	sweepInterval  time.Duration
 	maxBuilds      int
+	id             component.ID  // the processor's id (names its storage client)
+	storageID      *component.ID // eta history storage extension, nil without
 
 	mu        sync.Mutex
 	builds    map[string]*buildState // by cicd.pipeline.run.id; guarded by mu
 	lruHead   *buildState            // most recently seen build; guarded by mu
 	lruTail   *buildState            // least recently seen build; guarded by mu
 	hosts     map[string]*hostState  // by host.name; guarded by mu
-	pipelines map[string]*pipelineHistory
-	lastSweep time.Time // guarded by mu
-	batch     uint64    // counts processed batches; guarded by mu
-	evicting  bool      // max_builds reached and logged; guarded by mu
+	eta       etaHistory             // the pipelines' phase-duration history; guarded by mu
+	lastSweep time.Time              // guarded by mu
+	batch     uint64                 // counts processed batches; guarded by mu
+	evicting  bool                   // max_builds reached and logged; guarded by mu
 
 	// Per-batch state and scratch space, guarded by mu.
 	now          time.Time // the clock's time when the batch arrived
@@ -91,13 +93,14 @@ func newBuildProgressProcessor(set processor.Settings, cfg *Config, clock alerti
 		clock:          clock,
 		weights:        progress.NewWeightTable(global, perPipeline),
 		phaseResources: cfg.PhaseResources.Enabled,
-		historySize:    cfg.ETA.HistorySize,
 		expiry:         cfg.Expiry,
 		sweepInterval:  min(max(cfg.Expiry/10, time.Second), time.Minute),
 		maxBuilds:      cfg.MaxBuilds,
+		id:             set.ID,
+		storageID:      cfg.Storage,
 		builds:         map[string]*buildState{},
 		hosts:          map[string]*hostState{},
-		pipelines:      map[string]*pipelineHistory{},
+		eta:            newETAHistory(&cfg.ETA),
 	}
 	specs := make([]alerting.RuleSpec, len(cfg.Rules))
 	for i := range cfg.Rules {
@@ -110,9 +113,10 @@ func newBuildProgressProcessor(set processor.Settings, cfg *Config, clock alerti
 	return p, nil
 }
 
-func (p *buildProgressProcessor) shutdown(context.Context) error {
+func (p *buildProgressProcessor) shutdown(ctx context.Context) error {
+	err := p.stopHistoryStore(ctx)
 	p.telemetry.Shutdown()
-	return nil
+	return err
 }
 
 // processMetrics runs in three passes over the batch: it reads every build and host

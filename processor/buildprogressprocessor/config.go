@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+
 	"github.com/buildmon/buildmon/internal/alerting"
 )
 
@@ -34,6 +36,9 @@ type Config struct {
 	Expiry time.Duration `mapstructure:"expiry"`
 	// MaxBuilds bounds the builds held at once; beyond it the least recently seen is dropped.
 	MaxBuilds int `mapstructure:"max_builds"`
+	// Storage is the storage extension (e.g. file_storage) that keeps the ETA history across
+	// restarts; without it the history lives in memory only.
+	Storage *component.ID `mapstructure:"storage"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -71,14 +76,77 @@ type PipelineConfig struct {
 	_ struct{}
 }
 
-// ETAConfig configures the ETA estimate.
+// ETAConfig configures the ETA estimate and the history of phase durations it learns from
+// (eta.go, README.md).
 type ETAConfig struct {
-	// HistorySize is how many earlier successful runs per pipeline feed the ETA (their
-	// median duration); 0 turns history off.
+	// HistorySize is how many earlier runs per pipeline and phase feed the ETA; 0 turns
+	// history off (the ETA then comes from the build's progress rate alone).
 	HistorySize int `mapstructure:"history_size"`
+	// MaxPipelines bounds the pipelines with history; beyond it the pipeline that recorded a
+	// run longest ago is forgotten.
+	MaxPipelines int `mapstructure:"max_pipelines"`
+	// MaxPhases bounds the phases per pipeline with history; beyond it the phase recorded
+	// longest ago is forgotten.
+	MaxPhases int `mapstructure:"max_phases"`
+	// Estimator reduces a phase's recorded durations to its expected duration: median or
+	// trimmed_mean.
+	Estimator string `mapstructure:"estimator"`
+	// TimeProgress moves the progress of a running phase without real steps (unknown or a
+	// single step) with its elapsed time against its expected duration, up to 95 % of the
+	// phase, while its pipeline has history.
+	TimeProgress bool `mapstructure:"time_progress"`
+	// LearnedWeights lets phase weights follow the phases' real time shares.
+	LearnedWeights LearnedWeightsConfig `mapstructure:"learned_weights"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// LearnedWeightsConfig configures learned phase weights.
+type LearnedWeightsConfig struct {
+	// Enabled turns learned weights on (off by default: the configured weights define
+	// overall progress).
+	Enabled bool `mapstructure:"enabled"`
+	// MinRuns is how many recorded runs a pipeline needs before its weights are learned.
+	MinRuns int `mapstructure:"min_runs"`
+	// PriorRuns is how many runs the configured weights count as.
+	PriorRuns int `mapstructure:"prior_runs"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// Estimators of eta.estimator.
+const (
+	estimatorMedian      = "median"
+	estimatorTrimmedMean = "trimmed_mean"
+)
+
+func (c *ETAConfig) validate() []error {
+	var errs []error
+	if c.HistorySize < 0 {
+		errs = append(errs, fmt.Errorf("eta.history_size must not be negative (got %d)", c.HistorySize))
+	} else if c.HistorySize > maxHistorySize {
+		errs = append(errs, fmt.Errorf("eta.history_size must be at most %d (got %d)", maxHistorySize, c.HistorySize))
+	}
+	if c.MaxPipelines <= 0 {
+		errs = append(errs, fmt.Errorf("eta.max_pipelines must be positive (got %d)", c.MaxPipelines))
+	}
+	if c.MaxPhases <= 0 {
+		errs = append(errs, fmt.Errorf("eta.max_phases must be positive (got %d)", c.MaxPhases))
+	}
+	switch c.Estimator {
+	case estimatorMedian, estimatorTrimmedMean:
+	default:
+		errs = append(errs, fmt.Errorf("eta.estimator must be %s or %s (got %q)", estimatorMedian, estimatorTrimmedMean, c.Estimator))
+	}
+	if c.LearnedWeights.MinRuns < 1 {
+		errs = append(errs, fmt.Errorf("eta.learned_weights.min_runs must be at least 1 (got %d)", c.LearnedWeights.MinRuns))
+	}
+	if c.LearnedWeights.PriorRuns < 0 {
+		errs = append(errs, fmt.Errorf("eta.learned_weights.prior_runs must not be negative (got %d)", c.LearnedWeights.PriorRuns))
+	}
+	return errs
 }
 
 // PhaseResourcesConfig configures per-phase resource attribution.
@@ -180,9 +248,7 @@ func (cfg *Config) Validate() error {
 		seenPipelines[pc.Name] = true
 		errs = append(errs, validateWeights(key+".weights", pc.Weights)...)
 	}
-	if cfg.ETA.HistorySize < 0 {
-		errs = append(errs, fmt.Errorf("eta.history_size must not be negative (got %d)", cfg.ETA.HistorySize))
-	}
+	errs = append(errs, cfg.ETA.validate()...)
 	if cfg.Expiry <= 0 {
 		errs = append(errs, fmt.Errorf("expiry must be positive (got %s)", cfg.Expiry))
 	}

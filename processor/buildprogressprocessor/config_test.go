@@ -18,6 +18,7 @@ import (
 func ptr(v float64) *float64 { return &v }
 
 func TestLoadConfig(t *testing.T) {
+	etaStorage := component.MustNewIDWithName("file_storage", "eta")
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
 
@@ -26,7 +27,9 @@ func TestLoadConfig(t *testing.T) {
 		Pipelines: []PipelineConfig{
 			{Name: "release", Weights: PhaseWeights{"TEST": 0.6, "SIGN": 0.05}},
 		},
-		ETA:            ETAConfig{HistorySize: 50},
+		ETA: ETAConfig{HistorySize: 50, MaxPipelines: 200, MaxPhases: 12, Estimator: "trimmed_mean",
+			LearnedWeights: LearnedWeightsConfig{Enabled: true, MinRuns: 3, PriorRuns: 10}},
+		Storage:        &etaStorage,
 		PhaseResources: PhaseResourcesConfig{Enabled: true},
 		Expiry:         30 * time.Minute,
 		MaxBuilds:      500,
@@ -106,6 +109,15 @@ func TestLoadConfig(t *testing.T) {
 				"expiry must be positive (got 0s)\n" +
 				"max_builds must be positive (got 0)",
 		},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_eta"),
+			err: "eta.history_size must be at most 1000 (got 5000)\n" +
+				"eta.max_pipelines must be positive (got 0)\n" +
+				"eta.max_phases must be positive (got -1)\n" +
+				"eta.estimator must be median or trimmed_mean (got \"mean\")\n" +
+				"eta.learned_weights.min_runs must be at least 1 (got 0)\n" +
+				"eta.learned_weights.prior_runs must not be negative (got -2)",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -142,7 +154,9 @@ func TestDefaultConfig(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	require.NoError(t, cfg.Validate())
 	assert.Equal(t, PhaseWeights{"INIT": 0.05, "SETUP": 0.15, "BUILD": 0.40, "TEST": 0.30, "CLEANUP": 0.10}, cfg.Weights)
-	assert.Equal(t, 20, cfg.ETA.HistorySize)
+	assert.Equal(t, ETAConfig{HistorySize: 20, MaxPipelines: 1000, MaxPhases: 32, Estimator: "median", TimeProgress: true,
+		LearnedWeights: LearnedWeightsConfig{MinRuns: 5, PriorRuns: 5}}, cfg.ETA)
+	assert.Nil(t, cfg.Storage)
 	assert.False(t, cfg.PhaseResources.Enabled)
 	assert.Equal(t, 15*time.Minute, cfg.Expiry)
 	assert.Equal(t, 10000, cfg.MaxBuilds)

@@ -101,9 +101,7 @@ func (p *buildProgressProcessor) emitBuild(rm pmetric.ResourceMetrics, b *buildS
 	dp.SetTimestamp(ts)
 	dp.SetDoubleValue(b.overall)
 	if b.etaKnown {
-		dp = gauge(ms, descETA).AppendEmpty()
-		dp.SetTimestamp(ts)
-		dp.SetDoubleValue(b.eta.Seconds())
+		emitETA(ms, b, ts)
 	}
 	p.emitPaused(ms, b, ts)
 	p.emitAlerts(&scope, &b.alerts, ts)

@@ -16,9 +16,14 @@ import (
 
 // Defaults, documented in README.md.
 const (
-	defaultHistorySize = 20
-	defaultExpiry      = 15 * time.Minute
-	defaultMaxBuilds   = 10000
+	defaultHistorySize  = 20
+	maxHistorySize      = 1000
+	defaultMaxPipelines = 1000
+	defaultMaxPhases    = 32
+	defaultMinRuns      = 5
+	defaultPriorRuns    = 5
+	defaultExpiry       = 15 * time.Minute
+	defaultMaxBuilds    = 10000
 )
 
 // NewFactory returns the factory of the buildprogress processor.
@@ -44,8 +49,15 @@ func createDefaultConfig() component.Config {
 	}
 	return &Config{
 		Weights: weights,
-		ETA:     ETAConfig{HistorySize: defaultHistorySize},
-		Expiry:  defaultExpiry,
+		ETA: ETAConfig{
+			HistorySize:    defaultHistorySize,
+			MaxPipelines:   defaultMaxPipelines,
+			MaxPhases:      defaultMaxPhases,
+			Estimator:      estimatorMedian,
+			TimeProgress:   true,
+			LearnedWeights: LearnedWeightsConfig{MinRuns: defaultMinRuns, PriorRuns: defaultPriorRuns},
+		},
+		Expiry: defaultExpiry,
 		// 10,000 concurrent builds is far beyond one gateway's usual load and costs a few
 		// tens of MB (see BenchmarkMemory10kBuilds).
 		MaxBuilds: defaultMaxBuilds,
@@ -59,6 +71,7 @@ func createMetricsProcessor(ctx context.Context, set processor.Settings, cfg com
 	}
 	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown),
 	)
 }

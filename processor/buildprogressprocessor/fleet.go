@@ -79,28 +79,19 @@ func (p *buildProgressProcessor) emitUpstreamETA(rm pmetric.ResourceMetrics, b *
 		return
 	}
 	ms := rm.ScopeMetrics().At(i).Metrics()
-	ts := pcommon.NewTimestampFromTime(now)
-	hasProgress := false
-	for j := 0; j < ms.Len(); j++ {
-		m := ms.At(j)
+	hadETA, hasProgress := false, false
+	ms.RemoveIf(func(m pmetric.Metric) bool {
 		switch m.Name() {
 		case schema.MetricBuildETA:
-			dps, ok := pdatacontract.NumberPoints(m)
-			if !ok {
-				continue
-			}
-			for k := 0; k < dps.Len(); k++ {
-				dps.At(k).SetTimestamp(ts)
-				dps.At(k).SetDoubleValue(b.eta.Seconds())
-			}
-			return
+			hadETA = true
+			return true
 		case schema.MetricBuildProgress:
 			hasProgress = true
 		}
-	}
-	if hasProgress {
-		dp := gauge(ms, descETA).AppendEmpty()
-		dp.SetTimestamp(ts)
-		dp.SetDoubleValue(b.eta.Seconds())
+		return false
+	})
+	if hadETA || hasProgress {
+		// With this processor's build.eta.source, ending its own previous source's series.
+		emitETA(ms, b, pcommon.NewTimestampFromTime(now))
 	}
 }

@@ -135,6 +135,8 @@ func TestFleetETAFromOtherHosts(t *testing.T) {
 	eta, ok := pointValue(t, derived(t, again, schema.AttrRunID, "web-h3")[schema.MetricBuildETA])
 	require.True(t, ok, "the gateway estimates from the fleet's history")
 	assert.InDelta(t, 110.0, eta, 1e-9, "the median of 100 s and 120 s")
+	_, src, _ := etaOf(derived(t, again, schema.AttrRunID, "web-h3"))
+	assert.Equal(t, "history", src)
 
 	// Once h3's agent has an estimate of its own (its own pace), the gateway's replaces it.
 	out, again = forward(h3, at.Add(10*time.Second), batch([]buildIn{{id: "web-h3", pipeline: "web", host: "h3", at: at, duration: 10,
@@ -142,10 +144,12 @@ func TestFleetETAFromOtherHosts(t *testing.T) {
 	agentETA, ok := pointValue(t, derived(t, out, schema.AttrRunID, "web-h3")[schema.MetricBuildETA])
 	require.True(t, ok)
 	assert.InDelta(t, 10.0, agentETA, 1e-9, "own pace only: 10 s for half")
-	eta, ok = pointValue(t, derived(t, again, schema.AttrRunID, "web-h3")[schema.MetricBuildETA])
+	eta, src, ok = etaOf(derived(t, again, schema.AttrRunID, "web-h3"))
 	require.True(t, ok)
-	// p = 0.5: rate = 0.5 × 0.05 + 0.5 / 110; ETA = 0.5 / rate.
-	assert.InDelta(t, 0.5/(0.5*0.05+0.5/110), eta, 1e-9)
-	require.Len(t, derived(t, again, schema.AttrRunID, "web-h3")[schema.MetricBuildETA].At(0).Attributes().AsRaw(), 0)
+	// BUILD is expected to take 110 s (the fleet's phase history) and has run 10 s with 2 of
+	// 4 steps: f = 0.5, step rate 10 × 0.5 / 0.5 = 10 s, history 110 − 10 = 100 s:
+	// 0.5 × 10 + 0.5 × 100.
+	assert.InDelta(t, 0.5*10+0.5*100, eta, 1e-9)
+	assert.Equal(t, "blend", src)
 	requireOneOwnScopeAtMost(t, again, "eta")
 }

@@ -76,8 +76,11 @@ func goldenCases() []goldenCase {
 			check: func(t *testing.T, outs []pmetric.Metrics) {
 				ci42 := derived(t, outs[0], schema.AttrRunID, "ci-42")
 				assert.InDelta(t, 0.4, ci42[schema.MetricBuildProgress].At(0).DoubleValue(), 1e-9)
-				// own rate 0.4/120 s, history 1/600 s: (1−0.4) / (0.4×0.4/120 + 0.6/600)
-				assert.InDelta(t, 0.6/(0.4*0.4/120+0.6/600), ci42[schema.MetricBuildETA].At(0).DoubleValue(), 1e-6)
+				// ci-41 is not history: the processor never saw it run (a finished build sent
+				// again after a restart must not count twice). Own rate 0.4/120 s: 0.6 × 120 / 0.4.
+				assert.InDelta(t, 0.6*120/0.4, ci42[schema.MetricBuildETA].At(0).DoubleValue(), 1e-6)
+				etaRate, _ := pointValue(t, ci42[schema.MetricBuildETA], schema.AttrETASource, "rate")
+				assert.InDelta(t, 180.0, etaRate, 1e-6)
 				rel7 := derived(t, outs[0], schema.AttrRunID, "rel-7")
 				// BUILD 0.6 (pipeline), TEST 0.3 (global), PACKAGE the mean 0.45.
 				assert.InDelta(t, (0.6*0.75+0.3)/1.35, rel7[schema.MetricBuildProgress].At(0).DoubleValue(), 1e-9)

@@ -73,6 +73,12 @@ func (p *buildProgressProcessor) ingestBuild(ctx context.Context, id string, rm 
 						p.setPhaseState(b, ph, state)
 					}
 				}
+			case schema.MetricPhaseDuration:
+				for k := 0; k < dps.Len(); k++ {
+					if ph := p.phase(b, dps.At(k)); ph >= 0 {
+						b.timing[ph].setReported(pdatacontract.Value(dps.At(k)))
+					}
+				}
 			case schema.MetricPhaseWeight:
 				for k := 0; k < dps.Len(); k++ {
 					w := pdatacontract.Value(dps.At(k))
@@ -133,6 +139,7 @@ func (p *buildProgressProcessor) phase(b *buildState, dp pmetric.NumberDataPoint
 	ph, _ := b.progress.Phase(strings.Clone(name))
 	ph.ConfigWeight, ph.HasConfigWeight = p.weights.Lookup(b.pipeline, name)
 	b.usage = append(b.usage, nil)
+	b.timing = append(b.timing, phaseTiming{})
 	return len(b.progress.Phases) - 1
 }
 
@@ -150,6 +157,7 @@ func (p *buildProgressProcessor) setPhaseState(b *buildState, i int, state progr
 	ph := &b.progress.Phases[i]
 	old := ph.State
 	ph.State = state
+	b.timing[i].stateChanged(old, state, p.now)
 	if !p.phaseResources || b.upstream || old == state {
 		return
 	}
@@ -164,65 +172,15 @@ func (p *buildProgressProcessor) setPhaseState(b *buildState, i int, state progr
 	}
 }
 
-// finishBuild records a successful build's duration in its pipeline's history.
-func (p *buildProgressProcessor) finishBuild(b *buildState) {
-	if b.recorded || p.historySize == 0 || !b.progress.Succeeded || b.pipeline == "" {
-		return
-	}
-	d := b.elapsed
-	if !b.hasElapsed {
-		d = b.lastSeen.Sub(b.firstSeen)
-	}
-	if d <= 0 {
-		return
-	}
-	h := p.pipelines[b.pipeline]
-	if h == nil {
-		if len(p.pipelines) >= p.maxBuilds {
-			p.dropOldestPipeline()
-		}
-		h = &pipelineHistory{runs: progress.NewHistory(p.historySize)}
-		p.pipelines[b.pipeline] = h
-	}
-	h.runs.Add(d)
-	h.lastUsed = b.lastSeen
-	b.recorded = true
-}
-
-// dropOldestPipeline forgets the history of the pipeline that finished a run longest ago.
-// It only runs when the number of pipelines reaches max_builds.
-func (p *buildProgressProcessor) dropOldestPipeline() {
-	var oldest string
-	var at time.Time
-	for name, h := range p.pipelines {
-		if oldest == "" || h.lastUsed.Before(at) {
-			oldest, at = name, h.lastUsed
-		}
-	}
-	delete(p.pipelines, oldest)
-}
-
 // computeProgress recomputes b's progress and ETA and feeds them to the rules that watch
 // build.progress, build.phase.progress or build.eta.
 func (p *buildProgressProcessor) computeProgress(ctx context.Context, b *buildState) {
 	if cap(b.phaseProgress) < len(b.progress.Phases) {
 		b.phaseProgress = make([]float64, len(b.progress.Phases), len(b.progress.Phases)+2)
 	}
+	plan := p.planFromHistory(b)
 	b.overall, b.phaseProgress = b.progress.Progress(b.phaseProgress[:len(b.progress.Phases)])
-	if b.progress.Finished {
-		b.eta, b.etaKnown = 0, true
-	} else {
-		elapsed := b.elapsed
-		if !b.hasElapsed {
-			elapsed = b.lastSeen.Sub(b.firstSeen)
-		}
-		var median time.Duration
-		hasHistory := false
-		if h := p.pipelines[b.pipeline]; h != nil {
-			median, hasHistory = h.runs.Median()
-		}
-		b.eta, b.etaKnown = progress.ETA(b.overall, elapsed, median, hasHistory)
-	}
+	p.estimateETA(b, plan)
 	if len(p.engine.Rules()) == 0 || b.upstream {
 		return
 	}

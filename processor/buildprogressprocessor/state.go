@@ -42,6 +42,8 @@ type buildState struct {
 
 	progress progress.Build
 	usage    []*phaseUsage // per phase (index as in progress.Phases) while it runs
+	timing   []phaseTiming // per phase (index as in progress.Phases): its durations
+	hist     buildETA      // what the history estimate keeps per build (eta.go)
 	reports  []phaseReport
 
 	// Results of the newest computation.
@@ -52,7 +54,6 @@ type buildState struct {
 
 	// The booleans and lastRM sit together to keep the struct within its size class.
 	hasElapsed bool
-	recorded   bool  // its duration went into the pipeline history
 	upstream   bool  // an upstream buildprogress processor derives its alerts, pause and phase resources
 	lastRM     int32 // index of its last ResourceMetrics in the batch it was last seen in
 
@@ -102,12 +103,6 @@ type hostState struct {
 	hasDisk  bool
 	hasNet   bool
 	hasOps   bool
-}
-
-// pipelineHistory holds the durations of a pipeline's earlier successful runs.
-type pipelineHistory struct {
-	runs     *progress.History
-	lastUsed time.Time
 }
 
 // lruPushFront makes b the most recently seen build.
