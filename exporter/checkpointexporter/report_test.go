@@ -19,7 +19,7 @@ var updateGolden = flag.Bool("update-golden", false, "rewrite the golden report 
 func reportTimeline(h *harness) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	// The receiver's start times: the build and INIT at 0, BUILD at 5, TEST at 60.
-	b := buildSpec{id: "golden-1", pipeline: "service-a", host: "host-a", processed: true, start: at(0)}
+	b := buildSpec{id: "golden-1", pipeline: "service-a", host: "host-a", processed: true, start: at(0), etaSource: "history"}
 
 	b.at, b.duration, b.progress, b.eta = at(10), 10, 0.25, 40
 	b.phases = []phaseSpec{

@@ -121,7 +121,10 @@ func translateBuild(id string, rm pmetric.ResourceMetrics, now int64, alerts *pd
 			o.AlertsComplete = true
 			o.AlertsAt = max(o.AlertsAt, t)
 		case schema.MetricBuildETA:
-			newerF(&o.ETA, v, t)
+			if !o.ETA.OK || t >= o.ETA.TS {
+				newerF(&o.ETA, v, t)
+				newerS(&o.ETASource, pdatacontract.Str(attrs, schema.AttrETASource), t)
+			}
 		case schema.MetricBuildStartTime:
 			newerF(&o.Start, v, t)
 		case schema.MetricBuildPaused:

@@ -22,6 +22,9 @@ type BuildStatus struct {
 	ProgressPercent float64 `json:"progress_percent"`
 	// ETASeconds is null while the processor sent none.
 	ETASeconds *float64 `json:"eta_seconds"`
+	// ETASource is the estimate ETASeconds comes from (build.eta.source): ETASourceHistory,
+	// ETASourceRate or ETASourceBlend; empty while unknown.
+	ETASource string `json:"eta_source,omitempty"`
 	// Derived is false while no build.progress arrived for the build (the buildprogress
 	// processor is not in the pipeline, or has not seen the build); Note then says so.
 	Derived bool   `json:"derived"`

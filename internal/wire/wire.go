@@ -73,6 +73,17 @@ const (
 	BuildFinished = "finished"
 )
 
+// ETA sources: the "eta_source" of a BuildStatus, the buildprogress processor's
+// build.eta.source.
+const (
+	// ETASourceHistory: the durations of earlier runs of the pipeline.
+	ETASourceHistory = "history"
+	// ETASourceRate: the build's own progress rate (no history).
+	ETASourceRate = "rate"
+	// ETASourceBlend: history blended with a progress rate.
+	ETASourceBlend = "blend"
+)
+
 // Alert scopes: the "scope" of an AlertStatus.
 const (
 	// ScopeBuild marks an alert of the build itself.

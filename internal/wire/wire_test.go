@@ -192,6 +192,7 @@ func TestEnumerations(t *testing.T) {
 		{"phase states", PhaseStates, []string{"pending", "running", "completed", "failed", "skipped"}},
 		{"build states", []string{BuildRunning, BuildFinished}, []string{"running", "finished"}},
 		{"alert scopes", []string{ScopeBuild, ScopeHost}, []string{"build", "host"}},
+		{"ETA sources", []string{ETASourceHistory, ETASourceRate, ETASourceBlend}, []string{"history", "rate", "blend"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

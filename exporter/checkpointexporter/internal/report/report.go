@@ -92,10 +92,12 @@ type Build struct {
 	Phases             []PhaseSummary `json:"phases"`
 	Performance        Performance    `json:"performance"`
 	ResourceEfficiency Efficiency     `json:"resource_efficiency"`
-	Issues             []Issue        `json:"issues"`
-	IssuesByLevel      map[string]int `json:"issues_by_level"`
-	IssuesDropped      int            `json:"issues_dropped,omitempty"`
-	GeneratedAt        string         `json:"generated_at"`
+	// ETA is how good the ETA was (predicted vs real duration); absent without predictions.
+	ETA           *ETAAccuracy   `json:"eta,omitempty"`
+	Issues        []Issue        `json:"issues"`
+	IssuesByLevel map[string]int `json:"issues_by_level"`
+	IssuesDropped int            `json:"issues_dropped,omitempty"`
+	GeneratedAt   string         `json:"generated_at"`
 }
 
 // PhaseSummary is one phase in the build report.
@@ -230,6 +232,7 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 	}
 	if b.State.V == state.BuildFinished {
 		r.FinishedAt = state.FormatTime(b.State.T)
+		r.ETA = etaAccuracy(b)
 	}
 	perf := &r.Performance
 	perf.DurationSeconds = b.Duration.V

@@ -65,7 +65,7 @@ func goldenBuild(t *testing.T) *state.Build {
 	built.DiskRead, built.DiskWrite, built.NetTransmit, built.NetReceive = at(int64(1000), 60), at(int64(2000), 60), at(int64(300), 60), at(int64(400), 60)
 	built.DiskOpsRead, built.DiskOpsWrite = at(int64(10), 60), at(int64(20), 60)
 	b = build(60, phase("INIT", state.PhaseCompleted, 1, 1, 5, 1, 0, 60), built, phase("TEST", state.PhaseRunning, 0, 2, 0, 0, 60, 60))
-	b.Progress, b.ETA = at(0.85, 60), at(10.0, 60)
+	b.Progress, b.ETA, b.ETASource = at(0.85, 60), at(10.0, 60), at("history", 60)
 	s.Apply(state.Batch{Builds: []state.BuildObservation{b}})
 
 	b = build(80, phase("TEST", state.PhaseFailed, 1, 2, 20, 0.5, 60, 80))

@@ -125,8 +125,12 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	noteField(&c, &b.Duration, o.Duration)
 	noteField(&c, &b.Progress, o.Progress)
 	noteField(&c, &b.ETA, o.ETA)
+	noteField(&c, &b.ETASource, o.ETASource)
 	noteField(&c, &b.Paused, o.Paused)
 	noteField(&c, &b.Start, o.Start)
+	if b.notePredictions() {
+		c.any = true
+	}
 
 	for i := range o.Phases {
 		po := &o.Phases[i]

@@ -169,6 +169,12 @@ func (snap *snapshot) validate() error {
 		if err := checkAlerts(what, b.Alerts); err != nil {
 			return err
 		}
+		if err := checkPredictions(what, b.ETAPredictions); err != nil {
+			return err
+		}
+		if len(b.ETASource.V) > MaxNameBytes {
+			return invalid("%s.eta_source longer than %d bytes", what, MaxNameBytes)
+		}
 		if err := checkIssues(what, b.Issues, maxBuildIssues, b.IssuesDropped, b.DroppedIssueKeys); err != nil {
 			return err
 		}

@@ -84,7 +84,11 @@ type Build struct {
 	Duration Stamped[float64] `json:"duration,omitzero"`
 	Progress Stamped[float64] `json:"progress,omitzero"`
 	ETA      Stamped[float64] `json:"eta,omitzero"`
-	Paused   Stamped[bool]    `json:"paused,omitzero"`
+	// ETASource is build.eta.source: history, rate or blend.
+	ETASource Stamped[string] `json:"eta_source,omitzero"`
+	// ETAPredictions are the ETAs when progress first reached 50 % and 90 % (eta.go).
+	ETAPredictions []ETAPrediction `json:"eta_predictions,omitempty"`
+	Paused         Stamped[bool]   `json:"paused,omitzero"`
 	// Start is the receiver's build.start_time (Unix seconds).
 	Start Stamped[float64] `json:"start,omitzero"`
 
@@ -243,10 +247,12 @@ type BuildObservation struct {
 	Duration Point[float64]
 	Progress Point[float64]
 	ETA      Point[float64]
-	Paused   Point[bool]
-	Start    Point[float64]
-	Phases   []PhaseObservation
-	Alerts   []AlertObservation
+	// ETASource is the build.eta.source of the ETA point.
+	ETASource Point[string]
+	Paused    Point[bool]
+	Start     Point[float64]
+	Phases    []PhaseObservation
+	Alerts    []AlertObservation
 	// AlertsComplete says the observation lists every alert of the build (the processor
 	// appended its derived metrics), so alerts missing from it have cleared. AlertsAt is the
 	// timestamp of that snapshot.

@@ -78,6 +78,7 @@ func (s *Store) buildStatus(b *Build) BuildStatus {
 	if b.ETA.Set() {
 		eta := b.ETA.V
 		st.ETASeconds = &eta
+		st.ETASource = b.ETASource.V
 	}
 	if !st.Derived {
 		st.Note = NoProcessorNote
