@@ -474,7 +474,8 @@ func (r *Runner) fleetThroughput(ctx context.Context, remoteWrite string) ([]res
 }
 
 // fleetMemory sends MemoryBuilds[0], then MemoryBuilds[1] running builds through one agent
-// and the router into one gateway and reads the gateway's RSS after each; the builds that fit
+// and the router into one gateway and reads the gateway's RSS after each (median of 5
+// readings); the builds that fit
 // in 256 MiB follow from the line through the two readings.
 func (r *Runner) fleetMemory(ctx context.Context, remoteWrite string) ([]results.Measure, error) {
 	s := r.FleetKnobs
@@ -516,14 +517,22 @@ func (r *Runner) fleetMemory(ctx context.Context, remoteWrite string) ([]results
 		}); err != nil {
 			return nil, fmt.Errorf("%d builds at the gateway: %w", n, err)
 		}
-		if err := sleep(ctx, 12*time.Second); err != nil {
+		if err := sleep(ctx, 10*time.Second); err != nil {
 			return nil, err
 		}
-		sm, err := f.gateways[0].Sample()
-		if err != nil {
-			return nil, err
+		// RSS moves with the garbage collector's cycles: the median of 5 readings 1 s apart.
+		var readings []float64
+		for range 5 {
+			sm, err := f.gateways[0].Sample()
+			if err != nil {
+				return nil, err
+			}
+			readings = append(readings, mib(sm.RSS))
+			if err := sleep(ctx, time.Second); err != nil {
+				return nil, err
+			}
 		}
-		rss[k] = mib(sm.RSS)
+		rss[k] = stats.Median(readings)
 		r.logf("fleet: gateway RSS with %d builds: %.0f MiB", n, rss[k])
 	}
 	slope := (rss[1] - rss[0]) / float64(s.MemoryBuilds[1]-s.MemoryBuilds[0])
