@@ -960,6 +960,54 @@ func (ms *BuildStateMetricConfig) Validate() error {
 	return nil
 }
 
+// BuildmonSelfProtectionActiveMetricAttributeKey specifies the key of an attribute for the buildmon.self_protection.active metric.
+type BuildmonSelfProtectionActiveMetricAttributeKey string
+
+const (
+	BuildmonSelfProtectionActiveMetricAttributeKeySelfProtectionMeasure BuildmonSelfProtectionActiveMetricAttributeKey = "self_protection.measure"
+)
+
+// BuildmonSelfProtectionActiveMetricConfig provides config for the buildmon.self_protection.active metric.
+type BuildmonSelfProtectionActiveMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                           `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []BuildmonSelfProtectionActiveMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *BuildmonSelfProtectionActiveMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *BuildmonSelfProtectionActiveMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case BuildmonSelfProtectionActiveMetricAttributeKeySelfProtectionMeasure:
+		default:
+			return fmt.Errorf("metric buildmon.self_protection.active doesn't have an attribute %v, valid attributes: [self_protection.measure]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // SystemCPUUtilizationMetricAttributeKey specifies the key of an attribute for the system.cpu.utilization metric.
 type SystemCPUUtilizationMetricAttributeKey string
 
@@ -1452,38 +1500,39 @@ func (ms *SystemNetworkIoRateMetricConfig) Validate() error {
 
 // MetricsConfig provides config for buildmon metrics.
 type MetricsConfig struct {
-	BuildAlertActive            BuildAlertActiveMetricConfig            `mapstructure:"build.alert.active"`
-	BuildAlertValue             BuildAlertValueMetricConfig             `mapstructure:"build.alert.value"`
-	BuildDuration               BuildDurationMetricConfig               `mapstructure:"build.duration"`
-	BuildEta                    BuildEtaMetricConfig                    `mapstructure:"build.eta"`
-	BuildPaused                 BuildPausedMetricConfig                 `mapstructure:"build.paused"`
-	BuildPhaseCPUUtilizationAvg BuildPhaseCPUUtilizationAvgMetricConfig `mapstructure:"build.phase.cpu.utilization.avg"`
-	BuildPhaseCPUUtilizationMax BuildPhaseCPUUtilizationMaxMetricConfig `mapstructure:"build.phase.cpu.utilization.max"`
-	BuildPhaseDiskIo            BuildPhaseDiskIoMetricConfig            `mapstructure:"build.phase.disk.io"`
-	BuildPhaseDiskOperations    BuildPhaseDiskOperationsMetricConfig    `mapstructure:"build.phase.disk.operations"`
-	BuildPhaseDuration          BuildPhaseDurationMetricConfig          `mapstructure:"build.phase.duration"`
-	BuildPhaseMemoryUsageMax    BuildPhaseMemoryUsageMaxMetricConfig    `mapstructure:"build.phase.memory.usage.max"`
-	BuildPhaseNetworkIo         BuildPhaseNetworkIoMetricConfig         `mapstructure:"build.phase.network.io"`
-	BuildPhaseProgress          BuildPhaseProgressMetricConfig          `mapstructure:"build.phase.progress"`
-	BuildPhaseStartTime         BuildPhaseStartTimeMetricConfig         `mapstructure:"build.phase.start_time"`
-	BuildPhaseState             BuildPhaseStateMetricConfig             `mapstructure:"build.phase.state"`
-	BuildPhaseStepsCompleted    BuildPhaseStepsCompletedMetricConfig    `mapstructure:"build.phase.steps.completed"`
-	BuildPhaseStepsTotal        BuildPhaseStepsTotalMetricConfig        `mapstructure:"build.phase.steps.total"`
-	BuildPhaseWeight            BuildPhaseWeightMetricConfig            `mapstructure:"build.phase.weight"`
-	BuildProgress               BuildProgressMetricConfig               `mapstructure:"build.progress"`
-	BuildResult                 BuildResultMetricConfig                 `mapstructure:"build.result"`
-	BuildStartTime              BuildStartTimeMetricConfig              `mapstructure:"build.start_time"`
-	BuildState                  BuildStateMetricConfig                  `mapstructure:"build.state"`
-	SystemCPUUtilization        SystemCPUUtilizationMetricConfig        `mapstructure:"system.cpu.utilization"`
-	SystemDiskIo                SystemDiskIoMetricConfig                `mapstructure:"system.disk.io"`
-	SystemDiskOperations        SystemDiskOperationsMetricConfig        `mapstructure:"system.disk.operations"`
-	SystemDiskOperationsRate    SystemDiskOperationsRateMetricConfig    `mapstructure:"system.disk.operations.rate"`
-	SystemFilesystemUsage       SystemFilesystemUsageMetricConfig       `mapstructure:"system.filesystem.usage"`
-	SystemFilesystemUtilization SystemFilesystemUtilizationMetricConfig `mapstructure:"system.filesystem.utilization"`
-	SystemMemoryUsage           SystemMemoryUsageMetricConfig           `mapstructure:"system.memory.usage"`
-	SystemMemoryUtilization     SystemMemoryUtilizationMetricConfig     `mapstructure:"system.memory.utilization"`
-	SystemNetworkIo             SystemNetworkIoMetricConfig             `mapstructure:"system.network.io"`
-	SystemNetworkIoRate         SystemNetworkIoRateMetricConfig         `mapstructure:"system.network.io.rate"`
+	BuildAlertActive             BuildAlertActiveMetricConfig             `mapstructure:"build.alert.active"`
+	BuildAlertValue              BuildAlertValueMetricConfig              `mapstructure:"build.alert.value"`
+	BuildDuration                BuildDurationMetricConfig                `mapstructure:"build.duration"`
+	BuildEta                     BuildEtaMetricConfig                     `mapstructure:"build.eta"`
+	BuildPaused                  BuildPausedMetricConfig                  `mapstructure:"build.paused"`
+	BuildPhaseCPUUtilizationAvg  BuildPhaseCPUUtilizationAvgMetricConfig  `mapstructure:"build.phase.cpu.utilization.avg"`
+	BuildPhaseCPUUtilizationMax  BuildPhaseCPUUtilizationMaxMetricConfig  `mapstructure:"build.phase.cpu.utilization.max"`
+	BuildPhaseDiskIo             BuildPhaseDiskIoMetricConfig             `mapstructure:"build.phase.disk.io"`
+	BuildPhaseDiskOperations     BuildPhaseDiskOperationsMetricConfig     `mapstructure:"build.phase.disk.operations"`
+	BuildPhaseDuration           BuildPhaseDurationMetricConfig           `mapstructure:"build.phase.duration"`
+	BuildPhaseMemoryUsageMax     BuildPhaseMemoryUsageMaxMetricConfig     `mapstructure:"build.phase.memory.usage.max"`
+	BuildPhaseNetworkIo          BuildPhaseNetworkIoMetricConfig          `mapstructure:"build.phase.network.io"`
+	BuildPhaseProgress           BuildPhaseProgressMetricConfig           `mapstructure:"build.phase.progress"`
+	BuildPhaseStartTime          BuildPhaseStartTimeMetricConfig          `mapstructure:"build.phase.start_time"`
+	BuildPhaseState              BuildPhaseStateMetricConfig              `mapstructure:"build.phase.state"`
+	BuildPhaseStepsCompleted     BuildPhaseStepsCompletedMetricConfig     `mapstructure:"build.phase.steps.completed"`
+	BuildPhaseStepsTotal         BuildPhaseStepsTotalMetricConfig         `mapstructure:"build.phase.steps.total"`
+	BuildPhaseWeight             BuildPhaseWeightMetricConfig             `mapstructure:"build.phase.weight"`
+	BuildProgress                BuildProgressMetricConfig                `mapstructure:"build.progress"`
+	BuildResult                  BuildResultMetricConfig                  `mapstructure:"build.result"`
+	BuildStartTime               BuildStartTimeMetricConfig               `mapstructure:"build.start_time"`
+	BuildState                   BuildStateMetricConfig                   `mapstructure:"build.state"`
+	BuildmonSelfProtectionActive BuildmonSelfProtectionActiveMetricConfig `mapstructure:"buildmon.self_protection.active"`
+	SystemCPUUtilization         SystemCPUUtilizationMetricConfig         `mapstructure:"system.cpu.utilization"`
+	SystemDiskIo                 SystemDiskIoMetricConfig                 `mapstructure:"system.disk.io"`
+	SystemDiskOperations         SystemDiskOperationsMetricConfig         `mapstructure:"system.disk.operations"`
+	SystemDiskOperationsRate     SystemDiskOperationsRateMetricConfig     `mapstructure:"system.disk.operations.rate"`
+	SystemFilesystemUsage        SystemFilesystemUsageMetricConfig        `mapstructure:"system.filesystem.usage"`
+	SystemFilesystemUtilization  SystemFilesystemUtilizationMetricConfig  `mapstructure:"system.filesystem.utilization"`
+	SystemMemoryUsage            SystemMemoryUsageMetricConfig            `mapstructure:"system.memory.usage"`
+	SystemMemoryUtilization      SystemMemoryUtilizationMetricConfig      `mapstructure:"system.memory.utilization"`
+	SystemNetworkIo              SystemNetworkIoMetricConfig              `mapstructure:"system.network.io"`
+	SystemNetworkIoRate          SystemNetworkIoRateMetricConfig          `mapstructure:"system.network.io.rate"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -1589,6 +1638,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []BuildStateMetricAttributeKey{BuildStateMetricAttributeKeyBuildState},
+		},
+		BuildmonSelfProtectionActive: BuildmonSelfProtectionActiveMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []BuildmonSelfProtectionActiveMetricAttributeKey{BuildmonSelfProtectionActiveMetricAttributeKeySelfProtectionMeasure},
 		},
 		SystemCPUUtilization: SystemCPUUtilizationMetricConfig{
 			Enabled:             true,

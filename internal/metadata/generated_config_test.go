@@ -128,6 +128,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []BuildStateMetricAttributeKey{BuildStateMetricAttributeKeyBuildState},
 					},
+					BuildmonSelfProtectionActive: BuildmonSelfProtectionActiveMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []BuildmonSelfProtectionActiveMetricAttributeKey{BuildmonSelfProtectionActiveMetricAttributeKeySelfProtectionMeasure},
+					},
 					SystemCPUUtilization: SystemCPUUtilizationMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -296,6 +301,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []BuildStateMetricAttributeKey{BuildStateMetricAttributeKeyBuildState},
 					},
+					BuildmonSelfProtectionActive: BuildmonSelfProtectionActiveMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []BuildmonSelfProtectionActiveMetricAttributeKey{BuildmonSelfProtectionActiveMetricAttributeKeySelfProtectionMeasure},
+					},
 					SystemCPUUtilization: SystemCPUUtilizationMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -362,7 +372,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(BuildAlertActiveMetricConfig{}, BuildAlertValueMetricConfig{}, BuildDurationMetricConfig{}, BuildEtaMetricConfig{}, BuildPausedMetricConfig{}, BuildPhaseCPUUtilizationAvgMetricConfig{}, BuildPhaseCPUUtilizationMaxMetricConfig{}, BuildPhaseDiskIoMetricConfig{}, BuildPhaseDiskOperationsMetricConfig{}, BuildPhaseDurationMetricConfig{}, BuildPhaseMemoryUsageMaxMetricConfig{}, BuildPhaseNetworkIoMetricConfig{}, BuildPhaseProgressMetricConfig{}, BuildPhaseStartTimeMetricConfig{}, BuildPhaseStateMetricConfig{}, BuildPhaseStepsCompletedMetricConfig{}, BuildPhaseStepsTotalMetricConfig{}, BuildPhaseWeightMetricConfig{}, BuildProgressMetricConfig{}, BuildResultMetricConfig{}, BuildStartTimeMetricConfig{}, BuildStateMetricConfig{}, SystemCPUUtilizationMetricConfig{}, SystemDiskIoMetricConfig{}, SystemDiskOperationsMetricConfig{}, SystemDiskOperationsRateMetricConfig{}, SystemFilesystemUsageMetricConfig{}, SystemFilesystemUtilizationMetricConfig{}, SystemMemoryUsageMetricConfig{}, SystemMemoryUtilizationMetricConfig{}, SystemNetworkIoMetricConfig{}, SystemNetworkIoRateMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(BuildAlertActiveMetricConfig{}, BuildAlertValueMetricConfig{}, BuildDurationMetricConfig{}, BuildEtaMetricConfig{}, BuildPausedMetricConfig{}, BuildPhaseCPUUtilizationAvgMetricConfig{}, BuildPhaseCPUUtilizationMaxMetricConfig{}, BuildPhaseDiskIoMetricConfig{}, BuildPhaseDiskOperationsMetricConfig{}, BuildPhaseDurationMetricConfig{}, BuildPhaseMemoryUsageMaxMetricConfig{}, BuildPhaseNetworkIoMetricConfig{}, BuildPhaseProgressMetricConfig{}, BuildPhaseStartTimeMetricConfig{}, BuildPhaseStateMetricConfig{}, BuildPhaseStepsCompletedMetricConfig{}, BuildPhaseStepsTotalMetricConfig{}, BuildPhaseWeightMetricConfig{}, BuildProgressMetricConfig{}, BuildResultMetricConfig{}, BuildStartTimeMetricConfig{}, BuildStateMetricConfig{}, BuildmonSelfProtectionActiveMetricConfig{}, SystemCPUUtilizationMetricConfig{}, SystemDiskIoMetricConfig{}, SystemDiskOperationsMetricConfig{}, SystemDiskOperationsRateMetricConfig{}, SystemFilesystemUsageMetricConfig{}, SystemFilesystemUtilizationMetricConfig{}, SystemMemoryUsageMetricConfig{}, SystemMemoryUtilizationMetricConfig{}, SystemNetworkIoMetricConfig{}, SystemNetworkIoRateMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -579,6 +589,18 @@ func TestBuildStateMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric build.state doesn't have an attribute invalid, valid attributes: [build.state]")
 
 	cfg = DefaultMetricsConfig().BuildState
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestBuildmonSelfProtectionActiveMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().BuildmonSelfProtectionActive
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []BuildmonSelfProtectionActiveMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric buildmon.self_protection.active doesn't have an attribute invalid, valid attributes: [self_protection.measure]")
+
+	cfg = DefaultMetricsConfig().BuildmonSelfProtectionActive
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -286,6 +286,36 @@ var MapAttributeNetworkIoDirection = map[string]AttributeNetworkIoDirection{
 	"receive":  AttributeNetworkIoDirectionReceive,
 }
 
+// AttributeSelfProtectionMeasure specifies the value self_protection.measure attribute.
+type AttributeSelfProtectionMeasure int
+
+const (
+	_ AttributeSelfProtectionMeasure = iota
+	AttributeSelfProtectionMeasureStepSpanSampling
+	AttributeSelfProtectionMeasureHostScrapeStretch
+	AttributeSelfProtectionMeasureReemissionSlowdown
+)
+
+// String returns the string representation of the AttributeSelfProtectionMeasure.
+func (av AttributeSelfProtectionMeasure) String() string {
+	switch av {
+	case AttributeSelfProtectionMeasureStepSpanSampling:
+		return "step_span_sampling"
+	case AttributeSelfProtectionMeasureHostScrapeStretch:
+		return "host_scrape_stretch"
+	case AttributeSelfProtectionMeasureReemissionSlowdown:
+		return "reemission_slowdown"
+	}
+	return ""
+}
+
+// MapAttributeSelfProtectionMeasure is a helper map of string to AttributeSelfProtectionMeasure attribute value.
+var MapAttributeSelfProtectionMeasure = map[string]AttributeSelfProtectionMeasure{
+	"step_span_sampling":  AttributeSelfProtectionMeasureStepSpanSampling,
+	"host_scrape_stretch": AttributeSelfProtectionMeasureHostScrapeStretch,
+	"reemission_slowdown": AttributeSelfProtectionMeasureReemissionSlowdown,
+}
+
 // AttributeSystemFilesystemState specifies the value system.filesystem.state attribute.
 type AttributeSystemFilesystemState int
 
@@ -435,6 +465,10 @@ var MetricsInfo = metricsInfo{
 		Name:       "build.state",
 		Attributes: []string{"build.state"},
 	},
+	BuildmonSelfProtectionActive: metricInfo{
+		Name:       "buildmon.self_protection.active",
+		Attributes: []string{"self_protection.measure"},
+	},
 	SystemCPUUtilization: metricInfo{
 		Name:       "system.cpu.utilization",
 		Attributes: []string{"cpu.mode"},
@@ -478,38 +512,39 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
-	BuildAlertActive            metricInfo
-	BuildAlertValue             metricInfo
-	BuildDuration               metricInfo
-	BuildEta                    metricInfo
-	BuildPaused                 metricInfo
-	BuildPhaseCPUUtilizationAvg metricInfo
-	BuildPhaseCPUUtilizationMax metricInfo
-	BuildPhaseDiskIo            metricInfo
-	BuildPhaseDiskOperations    metricInfo
-	BuildPhaseDuration          metricInfo
-	BuildPhaseMemoryUsageMax    metricInfo
-	BuildPhaseNetworkIo         metricInfo
-	BuildPhaseProgress          metricInfo
-	BuildPhaseStartTime         metricInfo
-	BuildPhaseState             metricInfo
-	BuildPhaseStepsCompleted    metricInfo
-	BuildPhaseStepsTotal        metricInfo
-	BuildPhaseWeight            metricInfo
-	BuildProgress               metricInfo
-	BuildResult                 metricInfo
-	BuildStartTime              metricInfo
-	BuildState                  metricInfo
-	SystemCPUUtilization        metricInfo
-	SystemDiskIo                metricInfo
-	SystemDiskOperations        metricInfo
-	SystemDiskOperationsRate    metricInfo
-	SystemFilesystemUsage       metricInfo
-	SystemFilesystemUtilization metricInfo
-	SystemMemoryUsage           metricInfo
-	SystemMemoryUtilization     metricInfo
-	SystemNetworkIo             metricInfo
-	SystemNetworkIoRate         metricInfo
+	BuildAlertActive             metricInfo
+	BuildAlertValue              metricInfo
+	BuildDuration                metricInfo
+	BuildEta                     metricInfo
+	BuildPaused                  metricInfo
+	BuildPhaseCPUUtilizationAvg  metricInfo
+	BuildPhaseCPUUtilizationMax  metricInfo
+	BuildPhaseDiskIo             metricInfo
+	BuildPhaseDiskOperations     metricInfo
+	BuildPhaseDuration           metricInfo
+	BuildPhaseMemoryUsageMax     metricInfo
+	BuildPhaseNetworkIo          metricInfo
+	BuildPhaseProgress           metricInfo
+	BuildPhaseStartTime          metricInfo
+	BuildPhaseState              metricInfo
+	BuildPhaseStepsCompleted     metricInfo
+	BuildPhaseStepsTotal         metricInfo
+	BuildPhaseWeight             metricInfo
+	BuildProgress                metricInfo
+	BuildResult                  metricInfo
+	BuildStartTime               metricInfo
+	BuildState                   metricInfo
+	BuildmonSelfProtectionActive metricInfo
+	SystemCPUUtilization         metricInfo
+	SystemDiskIo                 metricInfo
+	SystemDiskOperations         metricInfo
+	SystemDiskOperationsRate     metricInfo
+	SystemFilesystemUsage        metricInfo
+	SystemFilesystemUtilization  metricInfo
+	SystemMemoryUsage            metricInfo
+	SystemMemoryUtilization      metricInfo
+	SystemNetworkIo              metricInfo
+	SystemNetworkIoRate          metricInfo
 }
 
 type metricInfo struct {
@@ -2340,6 +2375,95 @@ func newMetricBuildState(cfg BuildStateMetricConfig) metricBuildState {
 	return m
 }
 
+type metricBuildmonSelfProtectionActive struct {
+	data          pmetric.Metric                           // data buffer for generated metric.
+	config        BuildmonSelfProtectionActiveMetricConfig // metric config provided by user.
+	capacity      int                                      // max observed number of data points added to the metric.
+	aggDataPoints []int64                                  // slice containing number of aggregated datapoints at each index
+}
+
+// init fills buildmon.self_protection.active metric with initial data.
+func (m *metricBuildmonSelfProtectionActive) init() {
+	m.data.SetName("buildmon.self_protection.active")
+	m.data.SetDescription("1 while the collector sheds work with the measure because it exceeds its self_protection budget (CPU share or memory), else 0. Emitted on the host's resource with every periodic report and every change, only when self_protection is configured.")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricBuildmonSelfProtectionActive) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, selfProtectionMeasureAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, BuildmonSelfProtectionActiveMetricAttributeKeySelfProtectionMeasure) {
+		dp.Attributes().PutStr("self_protection.measure", selfProtectionMeasureAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricBuildmonSelfProtectionActive) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricBuildmonSelfProtectionActive) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricBuildmonSelfProtectionActive(cfg BuildmonSelfProtectionActiveMetricConfig) metricBuildmonSelfProtectionActive {
+	m := metricBuildmonSelfProtectionActive{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricSystemCPUUtilization struct {
 	data          pmetric.Metric                   // data buffer for generated metric.
 	config        SystemCPUUtilizationMetricConfig // metric config provided by user.
@@ -3273,45 +3397,46 @@ func newMetricSystemNetworkIoRate(cfg SystemNetworkIoRateMetricConfig) metricSys
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                            MetricsBuilderConfig // config of the metrics builder.
-	startTime                         pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                   int                  // maximum observed number of metrics per resource.
-	metricsBuffer                     pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                         component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter    map[string]filter.Filter
-	resourceAttributeExcludeFilter    map[string]filter.Filter
-	metricBuildAlertActive            metricBuildAlertActive
-	metricBuildAlertValue             metricBuildAlertValue
-	metricBuildDuration               metricBuildDuration
-	metricBuildEta                    metricBuildEta
-	metricBuildPaused                 metricBuildPaused
-	metricBuildPhaseCPUUtilizationAvg metricBuildPhaseCPUUtilizationAvg
-	metricBuildPhaseCPUUtilizationMax metricBuildPhaseCPUUtilizationMax
-	metricBuildPhaseDiskIo            metricBuildPhaseDiskIo
-	metricBuildPhaseDiskOperations    metricBuildPhaseDiskOperations
-	metricBuildPhaseDuration          metricBuildPhaseDuration
-	metricBuildPhaseMemoryUsageMax    metricBuildPhaseMemoryUsageMax
-	metricBuildPhaseNetworkIo         metricBuildPhaseNetworkIo
-	metricBuildPhaseProgress          metricBuildPhaseProgress
-	metricBuildPhaseStartTime         metricBuildPhaseStartTime
-	metricBuildPhaseState             metricBuildPhaseState
-	metricBuildPhaseStepsCompleted    metricBuildPhaseStepsCompleted
-	metricBuildPhaseStepsTotal        metricBuildPhaseStepsTotal
-	metricBuildPhaseWeight            metricBuildPhaseWeight
-	metricBuildProgress               metricBuildProgress
-	metricBuildResult                 metricBuildResult
-	metricBuildStartTime              metricBuildStartTime
-	metricBuildState                  metricBuildState
-	metricSystemCPUUtilization        metricSystemCPUUtilization
-	metricSystemDiskIo                metricSystemDiskIo
-	metricSystemDiskOperations        metricSystemDiskOperations
-	metricSystemDiskOperationsRate    metricSystemDiskOperationsRate
-	metricSystemFilesystemUsage       metricSystemFilesystemUsage
-	metricSystemFilesystemUtilization metricSystemFilesystemUtilization
-	metricSystemMemoryUsage           metricSystemMemoryUsage
-	metricSystemMemoryUtilization     metricSystemMemoryUtilization
-	metricSystemNetworkIo             metricSystemNetworkIo
-	metricSystemNetworkIoRate         metricSystemNetworkIoRate
+	config                             MetricsBuilderConfig // config of the metrics builder.
+	startTime                          pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                    int                  // maximum observed number of metrics per resource.
+	metricsBuffer                      pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                          component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter     map[string]filter.Filter
+	resourceAttributeExcludeFilter     map[string]filter.Filter
+	metricBuildAlertActive             metricBuildAlertActive
+	metricBuildAlertValue              metricBuildAlertValue
+	metricBuildDuration                metricBuildDuration
+	metricBuildEta                     metricBuildEta
+	metricBuildPaused                  metricBuildPaused
+	metricBuildPhaseCPUUtilizationAvg  metricBuildPhaseCPUUtilizationAvg
+	metricBuildPhaseCPUUtilizationMax  metricBuildPhaseCPUUtilizationMax
+	metricBuildPhaseDiskIo             metricBuildPhaseDiskIo
+	metricBuildPhaseDiskOperations     metricBuildPhaseDiskOperations
+	metricBuildPhaseDuration           metricBuildPhaseDuration
+	metricBuildPhaseMemoryUsageMax     metricBuildPhaseMemoryUsageMax
+	metricBuildPhaseNetworkIo          metricBuildPhaseNetworkIo
+	metricBuildPhaseProgress           metricBuildPhaseProgress
+	metricBuildPhaseStartTime          metricBuildPhaseStartTime
+	metricBuildPhaseState              metricBuildPhaseState
+	metricBuildPhaseStepsCompleted     metricBuildPhaseStepsCompleted
+	metricBuildPhaseStepsTotal         metricBuildPhaseStepsTotal
+	metricBuildPhaseWeight             metricBuildPhaseWeight
+	metricBuildProgress                metricBuildProgress
+	metricBuildResult                  metricBuildResult
+	metricBuildStartTime               metricBuildStartTime
+	metricBuildState                   metricBuildState
+	metricBuildmonSelfProtectionActive metricBuildmonSelfProtectionActive
+	metricSystemCPUUtilization         metricSystemCPUUtilization
+	metricSystemDiskIo                 metricSystemDiskIo
+	metricSystemDiskOperations         metricSystemDiskOperations
+	metricSystemDiskOperationsRate     metricSystemDiskOperationsRate
+	metricSystemFilesystemUsage        metricSystemFilesystemUsage
+	metricSystemFilesystemUtilization  metricSystemFilesystemUtilization
+	metricSystemMemoryUsage            metricSystemMemoryUsage
+	metricSystemMemoryUtilization      metricSystemMemoryUtilization
+	metricSystemNetworkIo              metricSystemNetworkIo
+	metricSystemNetworkIoRate          metricSystemNetworkIoRate
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -3333,44 +3458,45 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                            mbc,
-		startTime:                         pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                     pmetric.NewMetrics(),
-		buildInfo:                         settings.BuildInfo,
-		metricBuildAlertActive:            newMetricBuildAlertActive(mbc.Metrics.BuildAlertActive),
-		metricBuildAlertValue:             newMetricBuildAlertValue(mbc.Metrics.BuildAlertValue),
-		metricBuildDuration:               newMetricBuildDuration(mbc.Metrics.BuildDuration),
-		metricBuildEta:                    newMetricBuildEta(mbc.Metrics.BuildEta),
-		metricBuildPaused:                 newMetricBuildPaused(mbc.Metrics.BuildPaused),
-		metricBuildPhaseCPUUtilizationAvg: newMetricBuildPhaseCPUUtilizationAvg(mbc.Metrics.BuildPhaseCPUUtilizationAvg),
-		metricBuildPhaseCPUUtilizationMax: newMetricBuildPhaseCPUUtilizationMax(mbc.Metrics.BuildPhaseCPUUtilizationMax),
-		metricBuildPhaseDiskIo:            newMetricBuildPhaseDiskIo(mbc.Metrics.BuildPhaseDiskIo),
-		metricBuildPhaseDiskOperations:    newMetricBuildPhaseDiskOperations(mbc.Metrics.BuildPhaseDiskOperations),
-		metricBuildPhaseDuration:          newMetricBuildPhaseDuration(mbc.Metrics.BuildPhaseDuration),
-		metricBuildPhaseMemoryUsageMax:    newMetricBuildPhaseMemoryUsageMax(mbc.Metrics.BuildPhaseMemoryUsageMax),
-		metricBuildPhaseNetworkIo:         newMetricBuildPhaseNetworkIo(mbc.Metrics.BuildPhaseNetworkIo),
-		metricBuildPhaseProgress:          newMetricBuildPhaseProgress(mbc.Metrics.BuildPhaseProgress),
-		metricBuildPhaseStartTime:         newMetricBuildPhaseStartTime(mbc.Metrics.BuildPhaseStartTime),
-		metricBuildPhaseState:             newMetricBuildPhaseState(mbc.Metrics.BuildPhaseState),
-		metricBuildPhaseStepsCompleted:    newMetricBuildPhaseStepsCompleted(mbc.Metrics.BuildPhaseStepsCompleted),
-		metricBuildPhaseStepsTotal:        newMetricBuildPhaseStepsTotal(mbc.Metrics.BuildPhaseStepsTotal),
-		metricBuildPhaseWeight:            newMetricBuildPhaseWeight(mbc.Metrics.BuildPhaseWeight),
-		metricBuildProgress:               newMetricBuildProgress(mbc.Metrics.BuildProgress),
-		metricBuildResult:                 newMetricBuildResult(mbc.Metrics.BuildResult),
-		metricBuildStartTime:              newMetricBuildStartTime(mbc.Metrics.BuildStartTime),
-		metricBuildState:                  newMetricBuildState(mbc.Metrics.BuildState),
-		metricSystemCPUUtilization:        newMetricSystemCPUUtilization(mbc.Metrics.SystemCPUUtilization),
-		metricSystemDiskIo:                newMetricSystemDiskIo(mbc.Metrics.SystemDiskIo),
-		metricSystemDiskOperations:        newMetricSystemDiskOperations(mbc.Metrics.SystemDiskOperations),
-		metricSystemDiskOperationsRate:    newMetricSystemDiskOperationsRate(mbc.Metrics.SystemDiskOperationsRate),
-		metricSystemFilesystemUsage:       newMetricSystemFilesystemUsage(mbc.Metrics.SystemFilesystemUsage),
-		metricSystemFilesystemUtilization: newMetricSystemFilesystemUtilization(mbc.Metrics.SystemFilesystemUtilization),
-		metricSystemMemoryUsage:           newMetricSystemMemoryUsage(mbc.Metrics.SystemMemoryUsage),
-		metricSystemMemoryUtilization:     newMetricSystemMemoryUtilization(mbc.Metrics.SystemMemoryUtilization),
-		metricSystemNetworkIo:             newMetricSystemNetworkIo(mbc.Metrics.SystemNetworkIo),
-		metricSystemNetworkIoRate:         newMetricSystemNetworkIoRate(mbc.Metrics.SystemNetworkIoRate),
-		resourceAttributeIncludeFilter:    make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:    make(map[string]filter.Filter),
+		config:                             mbc,
+		startTime:                          pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                      pmetric.NewMetrics(),
+		buildInfo:                          settings.BuildInfo,
+		metricBuildAlertActive:             newMetricBuildAlertActive(mbc.Metrics.BuildAlertActive),
+		metricBuildAlertValue:              newMetricBuildAlertValue(mbc.Metrics.BuildAlertValue),
+		metricBuildDuration:                newMetricBuildDuration(mbc.Metrics.BuildDuration),
+		metricBuildEta:                     newMetricBuildEta(mbc.Metrics.BuildEta),
+		metricBuildPaused:                  newMetricBuildPaused(mbc.Metrics.BuildPaused),
+		metricBuildPhaseCPUUtilizationAvg:  newMetricBuildPhaseCPUUtilizationAvg(mbc.Metrics.BuildPhaseCPUUtilizationAvg),
+		metricBuildPhaseCPUUtilizationMax:  newMetricBuildPhaseCPUUtilizationMax(mbc.Metrics.BuildPhaseCPUUtilizationMax),
+		metricBuildPhaseDiskIo:             newMetricBuildPhaseDiskIo(mbc.Metrics.BuildPhaseDiskIo),
+		metricBuildPhaseDiskOperations:     newMetricBuildPhaseDiskOperations(mbc.Metrics.BuildPhaseDiskOperations),
+		metricBuildPhaseDuration:           newMetricBuildPhaseDuration(mbc.Metrics.BuildPhaseDuration),
+		metricBuildPhaseMemoryUsageMax:     newMetricBuildPhaseMemoryUsageMax(mbc.Metrics.BuildPhaseMemoryUsageMax),
+		metricBuildPhaseNetworkIo:          newMetricBuildPhaseNetworkIo(mbc.Metrics.BuildPhaseNetworkIo),
+		metricBuildPhaseProgress:           newMetricBuildPhaseProgress(mbc.Metrics.BuildPhaseProgress),
+		metricBuildPhaseStartTime:          newMetricBuildPhaseStartTime(mbc.Metrics.BuildPhaseStartTime),
+		metricBuildPhaseState:              newMetricBuildPhaseState(mbc.Metrics.BuildPhaseState),
+		metricBuildPhaseStepsCompleted:     newMetricBuildPhaseStepsCompleted(mbc.Metrics.BuildPhaseStepsCompleted),
+		metricBuildPhaseStepsTotal:         newMetricBuildPhaseStepsTotal(mbc.Metrics.BuildPhaseStepsTotal),
+		metricBuildPhaseWeight:             newMetricBuildPhaseWeight(mbc.Metrics.BuildPhaseWeight),
+		metricBuildProgress:                newMetricBuildProgress(mbc.Metrics.BuildProgress),
+		metricBuildResult:                  newMetricBuildResult(mbc.Metrics.BuildResult),
+		metricBuildStartTime:               newMetricBuildStartTime(mbc.Metrics.BuildStartTime),
+		metricBuildState:                   newMetricBuildState(mbc.Metrics.BuildState),
+		metricBuildmonSelfProtectionActive: newMetricBuildmonSelfProtectionActive(mbc.Metrics.BuildmonSelfProtectionActive),
+		metricSystemCPUUtilization:         newMetricSystemCPUUtilization(mbc.Metrics.SystemCPUUtilization),
+		metricSystemDiskIo:                 newMetricSystemDiskIo(mbc.Metrics.SystemDiskIo),
+		metricSystemDiskOperations:         newMetricSystemDiskOperations(mbc.Metrics.SystemDiskOperations),
+		metricSystemDiskOperationsRate:     newMetricSystemDiskOperationsRate(mbc.Metrics.SystemDiskOperationsRate),
+		metricSystemFilesystemUsage:        newMetricSystemFilesystemUsage(mbc.Metrics.SystemFilesystemUsage),
+		metricSystemFilesystemUtilization:  newMetricSystemFilesystemUtilization(mbc.Metrics.SystemFilesystemUtilization),
+		metricSystemMemoryUsage:            newMetricSystemMemoryUsage(mbc.Metrics.SystemMemoryUsage),
+		metricSystemMemoryUtilization:      newMetricSystemMemoryUtilization(mbc.Metrics.SystemMemoryUtilization),
+		metricSystemNetworkIo:              newMetricSystemNetworkIo(mbc.Metrics.SystemNetworkIo),
+		metricSystemNetworkIoRate:          newMetricSystemNetworkIoRate(mbc.Metrics.SystemNetworkIoRate),
+		resourceAttributeIncludeFilter:     make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:     make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.CicdPipelineName.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["cicd.pipeline.name"] = filter.CreateFilter(mbc.ResourceAttributes.CicdPipelineName.MetricsInclude)
@@ -3506,6 +3632,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricBuildResult.emit(ils.Metrics())
 	mb.metricBuildStartTime.emit(ils.Metrics())
 	mb.metricBuildState.emit(ils.Metrics())
+	mb.metricBuildmonSelfProtectionActive.emit(ils.Metrics())
 	mb.metricSystemCPUUtilization.emit(ils.Metrics())
 	mb.metricSystemDiskIo.emit(ils.Metrics())
 	mb.metricSystemDiskOperations.emit(ils.Metrics())
@@ -3655,6 +3782,11 @@ func (mb *MetricsBuilder) RecordBuildStartTimeDataPoint(ts pcommon.Timestamp, va
 // RecordBuildStateDataPoint adds a data point to build.state metric.
 func (mb *MetricsBuilder) RecordBuildStateDataPoint(ts pcommon.Timestamp, val int64, buildStateAttributeValue AttributeBuildState) {
 	mb.metricBuildState.recordDataPoint(mb.startTime, ts, val, buildStateAttributeValue.String())
+}
+
+// RecordBuildmonSelfProtectionActiveDataPoint adds a data point to buildmon.self_protection.active metric.
+func (mb *MetricsBuilder) RecordBuildmonSelfProtectionActiveDataPoint(ts pcommon.Timestamp, val int64, selfProtectionMeasureAttributeValue AttributeSelfProtectionMeasure) {
+	mb.metricBuildmonSelfProtectionActive.recordDataPoint(mb.startTime, ts, val, selfProtectionMeasureAttributeValue.String())
 }
 
 // RecordSystemCPUUtilizationDataPoint adds a data point to system.cpu.utilization metric.

@@ -85,6 +85,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["build.phase.weight"] = mb.metricBuildPhaseWeight.config.AggregationStrategy
 			aggMap["build.result"] = mb.metricBuildResult.config.AggregationStrategy
 			aggMap["build.state"] = mb.metricBuildState.config.AggregationStrategy
+			aggMap["buildmon.self_protection.active"] = mb.metricBuildmonSelfProtectionActive.config.AggregationStrategy
 			aggMap["system.cpu.utilization"] = mb.metricSystemCPUUtilization.config.AggregationStrategy
 			aggMap["system.disk.io"] = mb.metricSystemDiskIo.config.AggregationStrategy
 			aggMap["system.disk.operations"] = mb.metricSystemDiskOperations.config.AggregationStrategy
@@ -225,6 +226,12 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordBuildmonSelfProtectionActiveDataPoint(ts, 1, AttributeSelfProtectionMeasureStepSpanSampling)
+			if tt.name == "reaggregate_set" {
+				mb.RecordBuildmonSelfProtectionActiveDataPoint(ts, 3, AttributeSelfProtectionMeasureHostScrapeStretch)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordSystemCPUUtilizationDataPoint(ts, 1, AttributeCPUModeBusy)
 			if tt.name == "reaggregate_set" {
 				mb.RecordSystemCPUUtilizationDataPoint(ts, 3, AttributeCPUModeBusy)
@@ -313,6 +320,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricBuildPhaseWeight.aggDataPoints)
 				assert.Empty(t, mb.metricBuildResult.aggDataPoints)
 				assert.Empty(t, mb.metricBuildState.aggDataPoints)
+				assert.Empty(t, mb.metricBuildmonSelfProtectionActive.aggDataPoints)
 				assert.Empty(t, mb.metricSystemCPUUtilization.aggDataPoints)
 				assert.Empty(t, mb.metricSystemDiskIo.aggDataPoints)
 				assert.Empty(t, mb.metricSystemDiskOperations.aggDataPoints)
@@ -1151,6 +1159,46 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("build.state")
+						assert.False(t, ok)
+					}
+				case "buildmon.self_protection.active":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["buildmon.self_protection.active"], "Found a duplicate in the metrics slice: buildmon.self_protection.active")
+						validatedMetrics["buildmon.self_protection.active"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 while the collector sheds work with the measure because it exceeds its self_protection budget (CPU share or memory), else 0. Emitted on the host's resource with every periodic report and every change, only when self_protection is configured.", mi.Description())
+						assert.Equal(t, "1", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						selfProtectionMeasureAttrVal, ok := dp.Attributes().Get("self_protection.measure")
+						assert.True(t, ok)
+						assert.Equal(t, "step_span_sampling", selfProtectionMeasureAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["buildmon.self_protection.active"], "Found a duplicate in the metrics slice: buildmon.self_protection.active")
+						validatedMetrics["buildmon.self_protection.active"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 while the collector sheds work with the measure because it exceeds its self_protection budget (CPU share or memory), else 0. Emitted on the host's resource with every periodic report and every change, only when self_protection is configured.", mi.Description())
+						assert.Equal(t, "1", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["buildmon.self_protection.active"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("self_protection.measure")
 						assert.False(t, ok)
 					}
 				case "system.cpu.utilization":

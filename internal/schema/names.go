@@ -78,6 +78,12 @@ const (
 	MetricPhaseDiskOperations = "build.phase.disk.operations"
 )
 
+// Metrics of the collector itself, emitted by the buildmon receiver.
+const (
+	MetricSelfProtectionActive = "buildmon.self_protection.active"
+	AttrSelfProtectionMeasure  = "self_protection.measure"
+)
+
 // Phase states (values of build.phase.state).
 const (
 	PhasePending   = "pending"

@@ -37,6 +37,9 @@ type Config struct {
 	Storage *component.ID `mapstructure:"storage"`
 	// Host configures the host resource metrics.
 	Host hostscraper.Config `mapstructure:"host"`
+	// SelfProtection is the collector's budget for its own CPU and memory, and what it sheds
+	// when over it.
+	SelfProtection SelfProtectionConfig `mapstructure:"self_protection"`
 
 	bmetadata.MetricsBuilderConfig `mapstructure:",squash"`
 }
@@ -107,6 +110,7 @@ func (cfg *Config) Validate() error {
 	if lr := cfg.RateLimit.LifecycleReserve; !(lr >= 0 && lr < 1) {
 		errs = append(errs, fmt.Errorf("rate_limit.lifecycle_reserve must be at least 0 and less than 1, got %v", lr))
 	}
+	errs = append(errs, cfg.SelfProtection.validate()...)
 	if err := cfg.Host.Validate(); err != nil {
 		errs = append(errs, err)
 	}

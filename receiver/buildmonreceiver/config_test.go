@@ -50,6 +50,10 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, time.Hour, cfg.MaxClockSkew)
 				assert.Equal(t, RateLimitConfig{EventsPerSecond: 10, Burst: 20, LifecycleReserve: 0.5}, cfg.RateLimit)
 				assert.Equal(t, 10, cfg.RateLimit.reservedTokens())
+				assert.Equal(t, SelfProtectionConfig{
+					CPUShare: 0.25, MemoryMiB: 512, CheckInterval: 10 * time.Second, ReleaseRatio: 0.8, ReleaseChecks: 3,
+					StepSpanSampleRate: 20, MaxScrapeStretch: 4, ReportIntervalStretch: 4,
+				}, cfg.SelfProtection, "defaults stay beside the set keys")
 				assert.Equal(t, &storageID, cfg.Storage)
 				assert.False(t, cfg.Host.Enabled)
 				assert.False(t, cfg.Metrics.BuildPhaseWeight.Enabled)
@@ -65,6 +69,14 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_rate_limit"), wantErr: "rate_limit.burst must be at least 1 when rate_limit.events_per_second is set"},
 		{id: component.NewIDWithName(metadata.Type, "negative_rate"), wantErr: "rate_limit.events_per_second must not be negative"},
 		{id: component.NewIDWithName(metadata.Type, "bad_lifecycle_reserve"), wantErr: "rate_limit.lifecycle_reserve must be at least 0 and less than 1, got 1"},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_self_protection"),
+			wantErr: "self_protection.cpu_share must be between 0 and 1 (a share of all the host's CPUs)\n" +
+				"self_protection.memory_mib must not be negative\nself_protection.check_interval must be positive\n" +
+				"self_protection.release_ratio must be between 0 and 1, both excluded\nself_protection.release_checks must be at least 1\n" +
+				"self_protection.step_span_sample_rate must be at least 1\nself_protection.max_scrape_stretch must be at least 1\n" +
+				"self_protection.report_interval_stretch must be at least 1",
+		},
 		{id: component.NewIDWithName(metadata.Type, "negative_clock_skew"), wantErr: "max_clock_skew must not be negative"},
 		{
 			id:      component.NewIDWithName(metadata.Type, "bad_host"),

@@ -31,6 +31,18 @@ const (
 	defaultLifecycleReserve = 0.2
 )
 
+// Defaults of self_protection: off until a budget is set; then checks every 5 s, release
+// below 80 % of the budget for 3 checks in a row, 1 step span in 10, host scrapes and the
+// periodic re-emission 4 times apart.
+const (
+	defaultProtectCheckInterval  = 5 * time.Second
+	defaultProtectReleaseRatio   = 0.8
+	defaultProtectReleaseChecks  = 3
+	defaultStepSpanSampleRate    = 10
+	defaultMaxScrapeStretch      = 4
+	defaultReportIntervalStretch = 4
+)
+
 // Limits of the events API's connections, so that clients that send slowly or not at all
 // cannot hold connections, file descriptors or memory: confighttp sets no read timeout.
 // The write timeout counts from the request's headers, so it is longer than the read timeout.
@@ -59,14 +71,19 @@ func createDefaultConfig() component.Config {
 	events.ReadTimeout = defaultReadTimeout
 	events.WriteTimeout = defaultWriteTimeout
 	return &Config{
-		Events:               events,
-		ReportInterval:       defaultReportInterval,
-		FinishedBuildTTL:     defaultFinishedBuildTTL,
-		MaxBuilds:            defaultMaxBuilds,
-		MaxEventIDsPerBuild:  defaultMaxEventIDsPerBuild,
-		MaxClockSkew:         defaultMaxClockSkew,
-		RateLimit:            RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst, LifecycleReserve: defaultLifecycleReserve},
-		Host:                 hostscraper.NewDefaultConfig(),
+		Events:              events,
+		ReportInterval:      defaultReportInterval,
+		FinishedBuildTTL:    defaultFinishedBuildTTL,
+		MaxBuilds:           defaultMaxBuilds,
+		MaxEventIDsPerBuild: defaultMaxEventIDsPerBuild,
+		MaxClockSkew:        defaultMaxClockSkew,
+		RateLimit:           RateLimitConfig{EventsPerSecond: defaultEventsPerSecond, Burst: defaultBurst, LifecycleReserve: defaultLifecycleReserve},
+		Host:                hostscraper.NewDefaultConfig(),
+		SelfProtection: SelfProtectionConfig{
+			CheckInterval: defaultProtectCheckInterval, ReleaseRatio: defaultProtectReleaseRatio,
+			ReleaseChecks: defaultProtectReleaseChecks, StepSpanSampleRate: defaultStepSpanSampleRate,
+			MaxScrapeStretch: defaultMaxScrapeStretch, ReportIntervalStretch: defaultReportIntervalStretch,
+		},
 		MetricsBuilderConfig: bmetadata.NewDefaultMetricsBuilderConfig(),
 	}
 }

@@ -27,6 +27,7 @@ func (r *buildmonReceiver) loop() {
 	ctx := context.Background()
 	var gap <-chan time.Time // set while the loop waits out minEmitGap after an emission
 	pending := false         // a change arrived during the gap
+	ticks := 0               // report ticks since every build was emitted
 	emitChanged := func() {
 		r.emit(ctx, r.registry.TakeDirty())
 		gap, pending = time.After(minEmitGap), false
@@ -53,7 +54,16 @@ func (r *buildmonReceiver) loop() {
 				r.set.Logger.Debug("finished builds expired", zap.Int("builds", n))
 			}
 			r.persist(ctx)
+			// While self-protection slows the re-emission, every build is emitted only every
+			// report_interval_stretch ticks; changed builds still go at once (wake).
+			ticks++
+			if ticks < r.reportStretch() {
+				r.emit(ctx, r.registry.TakeDirty())
+				continue
+			}
+			ticks = 0
 			r.emit(ctx, r.registry.All())
+			r.emitProtection(ctx, time.Now())
 		}
 	}
 }
@@ -72,7 +82,7 @@ func (r *buildmonReceiver) persist(ctx context.Context) {
 // emit sends the builds' metrics and the finished spans to the pipelines. A consumer error is
 // logged; the registry is the source of truth and the next emission carries the state again.
 func (r *buildmonReceiver) emit(ctx context.Context, changes []events.Change) {
-	spans := r.registry.TakeSpans()
+	spans := r.sampleSpans(ctx, r.registry.TakeSpans())
 	// Builds go down the pipeline in chunks, so the data in flight (and what every consumer
 	// copies of it) stays bounded when thousands of builds are reported at once.
 	for len(changes) > 0 && r.metrics != nil {

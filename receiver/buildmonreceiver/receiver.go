@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/buildmon/buildmon/internal/connlimit"
+	"github.com/buildmon/buildmon/internal/selfprotect"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
@@ -64,6 +65,12 @@ type buildmonReceiver struct {
 	commitStop chan struct{}       // closed by Shutdown once the server stopped
 	commitDone chan struct{}       // closed when the committer has stopped
 	committing bool                // the committer was started
+
+	// Self-protection, when self_protection sets a budget.
+	usage       selfprotect.Reader      // the collector's own usage; tests replace it before Start
+	protect     *selfprotect.Controller // nil when self_protection is off
+	protectDone chan struct{}           // closed when protectLoop has stopped; nil if it never ran
+	stepSpans   uint64                  // step spans seen while sampling; only the emitting goroutine uses it
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmonReceiver, error) {
@@ -150,10 +157,28 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 		go r.commitLoop()
 	}
 
+	if sp := &r.cfg.SelfProtection; sp.enabled() {
+		if r.usage == nil {
+			reader, err := selfprotect.NewProcessReader()
+			if err != nil {
+				return err
+			}
+			r.usage = reader
+		}
+		r.protect = selfprotect.NewController(selfprotect.Budget{
+			CPUShare: sp.CPUShare, MemoryBytes: uint64(sp.MemoryMiB) << 20, //nolint:gosec // validated ≥ 0
+			ReleaseRatio: sp.ReleaseRatio, ReleaseChecks: sp.ReleaseChecks,
+		}, r.usage, 0)
+	}
+
 	// The loop runs first: restored builds are emitted at once, and Shutdown can rely on it.
 	r.loopRunning = true
 	go r.loop()
 	r.notify()
+	if r.protect != nil {
+		r.protectDone = make(chan struct{})
+		go r.protectLoop(r.cfg.SelfProtection.CheckInterval)
+	}
 
 	ln, err := r.cfg.Events.ToListener(ctx)
 	if err != nil {
@@ -177,7 +202,11 @@ func (r *buildmonReceiver) start(ctx context.Context, host component.Host) error
 	r.set.Logger.Info("build events API listening", zap.String("endpoint", ln.Addr().String()))
 
 	if r.cfg.Host.Enabled && r.metrics != nil {
-		hm, err := hostscraper.NewReceiver(&r.cfg.Host, r.cfg.MetricsBuilderConfig, r.set, r.metrics)
+		var opts []hostscraper.Option
+		if r.protect != nil {
+			opts = append(opts, hostscraper.WithIntervalStretch(r.scrapeStretch))
+		}
+		hm, err := hostscraper.NewReceiver(&r.cfg.Host, r.cfg.MetricsBuilderConfig, r.set, r.metrics, opts...)
 		if err != nil {
 			return fmt.Errorf("host metrics: %w", err)
 		}
@@ -211,6 +240,9 @@ func (r *buildmonReceiver) Shutdown(ctx context.Context) error {
 		if r.loopRunning {
 			close(r.done)
 			<-r.loopDone
+			if r.protectDone != nil {
+				<-r.protectDone
+			}
 		}
 		if r.store != nil {
 			r.storeMu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -26,7 +27,7 @@ var (
 // CPU and memory every system.collection_interval, filesystems, disks and network interfaces
 // every resources.collection_interval. With host.enabled false it does nothing. mbc is the
 // receiver's `metrics:` section: a metric switched off there is neither read nor sent.
-func NewReceiver(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Settings, next consumer.Metrics) (component.Component, error) {
+func NewReceiver(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Settings, next consumer.Metrics, opts ...Option) (component.Component, error) {
 	if !cfg.Enabled {
 		return &hostReceiver{}, nil
 	}
@@ -43,7 +44,11 @@ func NewReceiver(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Se
 	if err != nil {
 		return nil, err
 	}
-	r := &hostReceiver{}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r := &hostReceiver{done: make(chan struct{})}
 	for _, g := range []struct {
 		typ      component.Type
 		ctl      *scraperhelper.ControllerConfig
@@ -58,7 +63,13 @@ func NewReceiver(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Se
 		if err != nil {
 			return nil, err
 		}
-		ctl, err := scraperhelper.NewMetricsController(g.ctl, set, next, scraperhelper.AddMetricsScraper(g.typ, sc))
+		ctlOpts := []scraperhelper.ControllerOption{scraperhelper.AddMetricsScraper(g.typ, sc)}
+		if o.stretch != nil {
+			ticks := make(chan time.Time, 1) // holds one tick while the controller scrapes, as time.Ticker does
+			r.tickers = append(r.tickers, stretchedTicker{interval: g.ctl.CollectionInterval, stretch: o.stretch, out: ticks})
+			ctlOpts = append(ctlOpts, scraperhelper.WithTickerChannel(ticks))
+		}
+		ctl, err := scraperhelper.NewMetricsController(g.ctl, set, next, ctlOpts...)
 		if err != nil {
 			return nil, err
 		}
@@ -67,14 +78,72 @@ func NewReceiver(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Se
 	return r, nil
 }
 
+// Option configures NewReceiver.
+type Option func(*options)
+
+type options struct {
+	stretch func() int
+}
+
+// WithIntervalStretch stretches both collection intervals by the factor stretch returns
+// (1: as configured), asked at every configured interval: the scrape schedule changes, the
+// scrapers do not. The receiver's self-protection uses it to scrape less often under
+// pressure.
+func WithIntervalStretch(stretch func() int) Option {
+	return func(o *options) { o.stretch = stretch }
+}
+
+// stretchedTicker ticks every interval × stretch(): it wakes every interval and sends a tick
+// once stretch() intervals have passed since the last. It is the controller's ticker
+// channel (scraperhelper.WithTickerChannel), so the controller's schedule is the only
+// thing that changes.
+type stretchedTicker struct {
+	interval time.Duration
+	stretch  func() int
+	out      chan time.Time
+}
+
+func (s stretchedTicker) run(done <-chan struct{}) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	s.forward(t.C, done)
+}
+
+// forward sends every stretch()-th tick of in to out, until done.
+func (s stretchedTicker) forward(in <-chan time.Time, done <-chan struct{}) {
+	waited := 0
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-in:
+			waited++
+			if waited < max(s.stretch(), 1) {
+				continue
+			}
+			waited = 0
+			select {
+			case s.out <- now:
+			default: // a tick is waiting already (the controller is still scraping): drop this one, as time.Ticker does
+			}
+		}
+	}
+}
+
 // hostReceiver runs the controllers as one component.
 type hostReceiver struct {
 	controllers  []component.Component
+	tickers      []stretchedTicker // with WithIntervalStretch: the controllers' tickers
+	done         chan struct{}     // closed by Shutdown to stop the tickers
+	tickersWG    sync.WaitGroup
 	shutdownOnce sync.Once
 	shutdownErr  error // set by the first Shutdown
 }
 
 func (r *hostReceiver) Start(ctx context.Context, host component.Host) error {
+	for _, t := range r.tickers {
+		r.tickersWG.Go(func() { t.run(r.done) })
+	}
 	for _, c := range r.controllers {
 		if err := c.Start(ctx, host); err != nil {
 			// A controller may be shut down once only, started or not.
@@ -87,6 +156,10 @@ func (r *hostReceiver) Start(ctx context.Context, host component.Host) error {
 // Shutdown stops every controller; calling it again does nothing.
 func (r *hostReceiver) Shutdown(ctx context.Context) error {
 	r.shutdownOnce.Do(func() {
+		if r.done != nil {
+			close(r.done)
+			r.tickersWG.Wait()
+		}
 		var errs []error
 		for _, c := range r.controllers {
 			errs = append(errs, c.Shutdown(ctx))

@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	ReceiverBuildmonEventsAccepted       metric.Int64Counter
 	ReceiverBuildmonEventsDuplicate      metric.Int64Counter
 	ReceiverBuildmonRequestsRejected     metric.Int64Counter
+	ReceiverBuildmonStepSpansSampledOut  metric.Int64Counter
 	ReceiverBuildmonStorageWriteFailures metric.Int64Counter
 }
 
@@ -111,6 +112,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_buildmon_requests_rejected",
 		metric.WithDescription("Requests to the events API rejected (invalid, unknown build, too large, rate-limited, unauthorised). [Development]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverBuildmonStepSpansSampledOut, err = builder.meter.Int64Counter(
+		"otelcol_receiver_buildmon_step_spans_sampled_out",
+		metric.WithDescription("Step spans not sent while self_protection samples step spans (1 in step_span_sample_rate is sent); phase and build spans are always sent. [Development]"),
+		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverBuildmonStorageWriteFailures, err = builder.meter.Int64Counter(

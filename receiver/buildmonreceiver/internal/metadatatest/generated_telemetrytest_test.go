@@ -27,6 +27,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverBuildmonEventsAccepted.Add(context.Background(), 1)
 	tb.ReceiverBuildmonEventsDuplicate.Add(context.Background(), 1)
 	tb.ReceiverBuildmonRequestsRejected.Add(context.Background(), 1)
+	tb.ReceiverBuildmonStepSpansSampledOut.Add(context.Background(), 1)
 	tb.ReceiverBuildmonStorageWriteFailures.Add(context.Background(), 1)
 	AssertEqualReceiverBuildmonBuildsTracked(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -38,6 +39,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverBuildmonRequestsRejected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverBuildmonStepSpansSampledOut(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverBuildmonStorageWriteFailures(t, testTel,
