@@ -39,6 +39,8 @@ type benchSuite struct {
 
 func ratioAtMost(x float64) *results.Target { return &results.Target{On: "ratio", Op: "<=", Limit: x} }
 
+func atMost(x float64) *results.Target { return &results.Target{On: "value", Op: "<=", Limit: x} }
+
 // suites are the Go micro-benchmarks of the hot paths, written in the components' packages.
 func suites() []benchSuite {
 	const (
@@ -93,6 +95,24 @@ func suites() []benchSuite {
 		{pkg: processor, pattern: "^BenchmarkMemory10kBuilds$", benchtime: "1x", rows: []benchRow{
 			{item: 6, key: "processor/memory/rules=0", name: "processor heap, 10,000 builds, no rules", bench: "BenchmarkMemory10kBuilds/rules=0", units: []string{"bytes/build"}, unit: "B", scale: 10000, better: "lower"},
 			{item: 6, key: "processor/memory/rules=10", name: "processor heap, 10,000 builds, 10 rules + phase resources", bench: "BenchmarkMemory10kBuilds/rules=10,phase_resources", units: []string{"bytes/build"}, unit: "B", scale: 10000, better: "lower"},
+		}},
+		{pkg: processor, pattern: "^BenchmarkETAAccuracy$", benchtime: "1x", rows: []benchRow{
+			{item: 9, key: "eta/fine/median_error_at_50", name: "ETA median |error| at 50 % progress, 10 steps per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=fine/history=on", units: []string{"median-err-at-50%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=fine/history=off", baselineName: "no history", target: atMost(15)},
+			{item: 9, key: "eta/fine/worst_error_at_50", name: "ETA worst |error| at 50 % progress, 10 steps per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=fine/history=on", units: []string{"worst-err-at-50%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=fine/history=off", baselineName: "no history", target: atMost(25)},
+			{item: 9, key: "eta/fine/median_error_at_90", name: "ETA median |error| at 90 % progress, 10 steps per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=fine/history=on", units: []string{"median-err-at-90%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=fine/history=off", baselineName: "no history", target: atMost(5)},
+			{item: 9, key: "eta/fine/worst_error_at_90", name: "ETA worst |error| at 90 % progress, 10 steps per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=fine/history=on", units: []string{"worst-err-at-90%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=fine/history=off", baselineName: "no history", target: atMost(10)},
+			{item: 9, key: "eta/coarse/median_error_at_50", name: "ETA median |error| at 50 % progress, one step per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=coarse/history=on", units: []string{"median-err-at-50%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=coarse/history=off", baselineName: "no history", target: atMost(15)},
+			{item: 9, key: "eta/coarse/worst_error_at_50", name: "ETA worst |error| at 50 % progress, one step per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=coarse/history=on", units: []string{"worst-err-at-50%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=coarse/history=off", baselineName: "no history", target: atMost(25)},
+			{item: 9, key: "eta/coarse/median_error_at_90", name: "ETA median |error| at 90 % progress, one step per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=coarse/history=on", units: []string{"median-err-at-90%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=coarse/history=off", baselineName: "no history", target: atMost(5)},
+			{item: 9, key: "eta/coarse/worst_error_at_90", name: "ETA worst |error| at 90 % progress, one step per phase, 5 runs of history (% of build duration)", bench: "BenchmarkETAAccuracy/shape=coarse/history=on", units: []string{"worst-err-at-90%"}, unit: "%", better: "lower",
+				baseline: "BenchmarkETAAccuracy/shape=coarse/history=off", baselineName: "no history", target: atMost(10)},
 		}},
 		{pkg: exporter, pattern: "^BenchmarkCheckpoint$", rows: []benchRow{
 			{item: 5, key: "checkpoint/builds=100/ns_per_op", name: "checkpoint, 100 builds: time", bench: "BenchmarkCheckpoint/builds=100", units: []string{"ns/op"}, unit: "ns", better: "lower"},

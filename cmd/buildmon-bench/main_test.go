@@ -138,3 +138,34 @@ func TestRunReportsMissingDistribution(t *testing.T) {
 	assert.Positive(t, r.Machine.NumCPU)
 	assert.NotEmpty(t, r.Machine.GoVersion)
 }
+
+// Item 9 reads the ETA harness's custom units: the error with history against the error
+// without, and the issue's bounds as targets on the value.
+func TestRowsFromETAAccuracy(t *testing.T) {
+	out, err := gobench.Parse(strings.NewReader(`BenchmarkETAAccuracy/shape=fine/history=off-2    1  893337937 ns/op  33.37 median-err-at-50%  5.776 median-err-at-90%  47.02 worst-err-at-50%  7.336 worst-err-at-90%
+BenchmarkETAAccuracy/shape=fine/history=on-2     1  831501125 ns/op  2.733 median-err-at-50%  0.5048 median-err-at-90%  10.98 worst-err-at-50%  2.578 worst-err-at-90%
+BenchmarkETAAccuracy/shape=coarse/history=off-2  1  491441187 ns/op  34.24 median-err-at-50%  5.776 median-err-at-90%  42.58 worst-err-at-50%  7.336 worst-err-at-90%
+BenchmarkETAAccuracy/shape=coarse/history=on-2   1 1623022452 ns/op  7.842 median-err-at-50%  0.5048 median-err-at-90%  27.45 worst-err-at-50%  2.578 worst-err-at-90%
+`))
+	require.NoError(t, err)
+	var rows []benchRow
+	for _, s := range suites() {
+		if s.pattern == "^BenchmarkETAAccuracy$" {
+			rows = s.rows
+		}
+	}
+	require.Len(t, rows, 8)
+	measures, missing := rowsFrom(out, rows)
+	assert.Empty(t, missing)
+	byKey := map[string]results.Measure{}
+	for _, m := range measures {
+		byKey[m.Key] = m
+	}
+	fine := byKey["eta/fine/median_error_at_50"]
+	assert.InDelta(t, 2.733, fine.Median, 1e-9)
+	require.NotNil(t, fine.Ratio)
+	assert.InDelta(t, 2.733/33.37, *fine.Ratio, 1e-9)
+	assert.True(t, *fine.Pass, "within 15 %")
+	assert.False(t, *byKey["eta/coarse/worst_error_at_50"].Pass, "27.45 misses 25 %")
+	assert.True(t, *byKey["eta/coarse/worst_error_at_90"].Pass)
+}

@@ -305,3 +305,29 @@ func TestETAWithoutHistoryIsWorseForCoarsePhases(t *testing.T) {
 		assert.Equal(t, "rate", r.source50)
 	}
 }
+
+// BenchmarkETAAccuracy prints the harness figures for `make bench` (item 9): over seeds 1–5
+// (100 measured runs per shape), the median and worst absolute ETA error at 50 % and 90 % of
+// progress, in percent of the build's duration, with history (after) and without (before).
+// Run with -benchtime 1x: the figures do not depend on b.N.
+func BenchmarkETAAccuracy(b *testing.B) {
+	for _, shape := range []simShape{shapeFine, shapeCoarse} {
+		for _, history := range []bool{false, true} {
+			name := fmt.Sprintf("shape=%s/history=%s", shape.name, map[bool]string{false: "off", true: "on"}[history])
+			b.Run(name, func(b *testing.B) {
+				var s etaSummary
+				for range b.N {
+					var runs []etaErrors
+					for seed := uint64(1); seed <= 5; seed++ {
+						runs = append(runs, simulate(b, simConfig(history), shape, seed, defaultSim).runs...)
+					}
+					s = summarize(runs)
+				}
+				b.ReportMetric(100*s.median50, "median-err-at-50%")
+				b.ReportMetric(100*s.worst50, "worst-err-at-50%")
+				b.ReportMetric(100*s.median90, "median-err-at-90%")
+				b.ReportMetric(100*s.worst90, "worst-err-at-90%")
+			})
+		}
+	}
+}
