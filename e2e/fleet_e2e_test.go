@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // TestFleetBuildsReachOneGateway runs 30 builds of 6 pipelines spread over 3 agents: every
@@ -90,7 +92,11 @@ func TestFleetBuildsReachOneGateway(t *testing.T) {
 			if sts[0].ETASeconds == nil || *sts[0].ETASeconds <= 0 {
 				return fmt.Errorf("no ETA at the gateway: %+v", sts[0])
 			}
-			t.Logf("ETA of %s at gateway %d: %.2f s (no ETA at its agent)", newRun, at[0], *sts[0].ETASeconds)
+			// The gateway's per-phase history of the pipeline, built by fleet-host-1's runs.
+			if sts[0].ETASource != wire.ETASourceHistory {
+				return fmt.Errorf("ETA source %q at the gateway, want %q", sts[0].ETASource, wire.ETASourceHistory)
+			}
+			t.Logf("ETA of %s at gateway %d: %.2f s from %s (no ETA at its agent)", newRun, at[0], *sts[0].ETASeconds, sts[0].ETASource)
 			return nil
 		})
 	})
