@@ -20,7 +20,7 @@ DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
 
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all run build test vet lint unit e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet
+.PHONY: all run build test vet lint unit cross e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet
 
 all: build
 
@@ -75,8 +75,8 @@ $(GOLANGCI_LINT): internal/tools/lint/go.mod internal/tools/lint/go.sum
 
 tools: $(OCB) $(GOLANGCI_LINT)
 
-## test: vet, lint, unit tests with the race detector, end-to-end tests against the built binary
-test: vet lint unit e2e
+## test: vet, lint, unit tests with the race detector, cross-compiles, end-to-end tests against the built binary
+test: vet lint unit cross e2e
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
@@ -90,6 +90,18 @@ lint: $(GOLANGCI_LINT)
 
 unit:
 	$(GO) test -race ./...
+
+## cross: build and vet the distribution (the ocb output in _build), the build client and every
+## package with its tests for the other build-host platforms (macOS, Windows); no cgo needed
+CROSS_PLATFORMS ?= darwin/arm64 darwin/amd64 windows/amd64
+cross: $(DIST)
+	@set -e; for p in $(CROSS_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; echo "== cross $$p"; \
+	  (cd _build && GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -o /dev/null ./... && \
+	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) vet ./...); \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/buildmon; \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) vet ./...; \
+	done
 
 e2e: $(DIST) $(CLI) $(ROUTER) e2e-deps
 	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) BUILDMON_ROUTER=$(CURDIR)/$(ROUTER) \
