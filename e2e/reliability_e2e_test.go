@@ -48,6 +48,7 @@ type relConfig struct {
 	Burst              int
 	OTLPReceiver       bool
 	ForwardTo          string
+	ETAStorage         bool // the processor keeps its ETA history in file_storage
 }
 
 func startRel(t testing.TB, cfg relConfig) *collector {
