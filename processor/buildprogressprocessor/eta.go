@@ -15,9 +15,10 @@ import (
 type phaseTiming struct {
 	reported    time.Duration // build.phase.duration: so far while running, final once ended
 	hasReported bool
-	// runningSince is when (the collector's clock) the processor saw the phase start running,
-	// and took how long it saw it run: the fallback when build.phase.duration is not sent.
-	runningSince time.Time
+	// runningSince is when (the collector's clock, Unix nanoseconds; 0 never) the processor
+	// saw the phase start running, and took how long it saw it run: the fallback when
+	// build.phase.duration is not sent.
+	runningSince int64
 	took         time.Duration
 }
 
@@ -31,9 +32,9 @@ func (t *phaseTiming) setReported(secs float64) {
 func (t *phaseTiming) stateChanged(old, state progress.State, now time.Time) {
 	switch {
 	case state == progress.Running && old != progress.Running:
-		t.runningSince = now
-	case state.Ended() && old == progress.Running && !t.runningSince.IsZero():
-		t.took = now.Sub(t.runningSince)
+		t.runningSince = now.UnixNano()
+	case state.Ended() && old == progress.Running && t.runningSince != 0:
+		t.took = time.Duration(now.UnixNano() - t.runningSince)
 	}
 }
 
@@ -43,8 +44,8 @@ func (t *phaseTiming) elapsed(state progress.State, now time.Time) time.Duration
 	switch {
 	case t.hasReported && t.reported > 0:
 		return t.reported
-	case state == progress.Running && !t.runningSince.IsZero():
-		return now.Sub(t.runningSince)
+	case state == progress.Running && t.runningSince != 0:
+		return time.Duration(now.UnixNano() - t.runningSince)
 	case state.Ended():
 		return t.took
 	}
@@ -53,15 +54,20 @@ func (t *phaseTiming) elapsed(state progress.State, now time.Time) time.Duration
 
 // buildETA is what the history estimate keeps per build.
 type buildETA struct {
-	source       progress.Source // of the newest ETA
-	emitted      progress.Source // the source of the last build.eta point emitted
-	seenRunning  bool            // the processor saw the build before it finished
-	recorded     bool            // its phases went into the pipeline's history
-	learnedFor   int             // the phase count learned weights were computed for (+1)
-	timings      []progress.PhaseTiming
-	expected     []time.Duration
-	weights      []float64
-	learnedScrat []float64
+	source      progress.Source // of the newest ETA
+	emitted     progress.Source // the source of the last build.eta point emitted
+	seenRunning bool            // the processor saw the build before it finished
+	recorded    bool            // its phases went into the pipeline's history
+	learnedFor  int32           // the phase count learned weights were computed for (+1)
+}
+
+// etaScratch is the space one build's estimate is computed in (under the processor's lock):
+// it is shared by all builds, so that a build holds no more than buildETA.
+type etaScratch struct {
+	timings  []progress.PhaseTiming
+	expected []time.Duration
+	weights  []float64
+	learned  []float64
 }
 
 // etaHistory is the history of every pipeline, bounded by eta.max_pipelines, and what of it
@@ -72,6 +78,7 @@ type etaHistory struct {
 	pipelines map[string]*progress.PipelineHistory
 	dirty     map[string]bool // pipelines changed (true) or removed (false) since the last flush
 	store     *historyStore   // nil without storage
+	scratch   etaScratch
 }
 
 func newETAHistory(cfg *ETAConfig) etaHistory {
@@ -156,7 +163,7 @@ func (p *buildProgressProcessor) planFromHistory(b *buildState) progress.History
 		}
 		return progress.HistoryPlan{}
 	}
-	e := &b.hist
+	e := &p.eta.scratch
 	e.timings = grow(e.timings, n)
 	e.expected = grow(e.expected, n)
 	e.weights = grow(e.weights, n)
@@ -169,7 +176,7 @@ func (p *buildProgressProcessor) planFromHistory(b *buildState) progress.History
 		t.Expected, t.HasExpected = h.Expected(ph.Name, p.eta.estimator)
 		minRuns = min(minRuns, h.Runs(ph.Name))
 	}
-	if lw := p.eta.cfg.LearnedWeights; lw.Enabled && e.learnedFor != n+1 && minRuns >= lw.MinRuns {
+	if lw := p.eta.cfg.LearnedWeights; lw.Enabled && b.hist.learnedFor != int32(n+1) && minRuns >= lw.MinRuns {
 		p.learnWeights(b, minRuns)
 	}
 	progress.NormalizedWeights(b.progress.Phases, e.weights)
@@ -187,9 +194,9 @@ func (p *buildProgressProcessor) planFromHistory(b *buildState) progress.History
 // learnWeights sets the learned weight of every phase of b from the phases' expected
 // durations (runs recorded runs), unless the build's plan weighs any phase itself.
 func (p *buildProgressProcessor) learnWeights(b *buildState, runs int) {
-	e := &b.hist
+	e := &p.eta.scratch
 	n := len(b.progress.Phases)
-	e.learnedFor = n + 1
+	b.hist.learnedFor = int32(n + 1)
 	for i := range b.progress.Phases {
 		ph := &b.progress.Phases[i]
 		if ph.HasPlanWeight {
@@ -204,8 +211,8 @@ func (p *buildProgressProcessor) learnWeights(b *buildState, runs int) {
 			e.expected[i] = e.timings[i].Expected
 		}
 	}
-	e.learnedScrat = grow(e.learnedScrat, n)
-	learned := progress.LearnedWeights(configured, e.expected, runs, p.eta.cfg.LearnedWeights.PriorRuns, e.learnedScrat)
+	e.learned = grow(e.learned, n)
+	learned := progress.LearnedWeights(configured, e.expected, runs, p.eta.cfg.LearnedWeights.PriorRuns, e.learned)
 	for i := range b.progress.Phases {
 		b.progress.Phases[i].LearnedWeight, b.progress.Phases[i].HasLearnedWeight = learned[i], true
 	}
@@ -221,7 +228,7 @@ func (p *buildProgressProcessor) estimateETA(b *buildState, plan progress.Histor
 		b.eta, b.etaKnown = 0, true
 		return
 	case plan.OK:
-		d, src := progress.HistoryETA(b.hist.timings, plan)
+		d, src := progress.HistoryETA(p.eta.scratch.timings, plan)
 		b.hist.source = src
 		b.eta, b.etaKnown = d, true
 		return
