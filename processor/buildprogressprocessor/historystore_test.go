@@ -184,7 +184,7 @@ func TestHistoryStoreRetriesFailedWrites(t *testing.T) {
 func TestHistoryStoreRestoreFaults(t *testing.T) {
 	good, _ := json.Marshal(progress.PipelineRecord{Phases: map[string][]time.Duration{"INIT": {10 * time.Second}}})
 	mem := &memStorage{data: map[string][]byte{
-		historyIndexKey:         []byte(`["good","broken","missing"]`),
+		historyIndexKey:          []byte(`["good","broken","missing"]`),
 		historyPrefix + "good":   good,
 		historyPrefix + "broken": []byte("{"),
 	}}
