@@ -55,7 +55,11 @@ type CompiledRule struct {
 	// bytes) and orders what Display reports.
 	Index int
 	// Metric is the schema metric the rule reads.
-	Metric  string
+	Metric string
+	// Alias is the seed alias the rule names (cpu_usage, …), "" for a schema metric. The
+	// processor feeds alias rules on host resources from the normalized host sample
+	// (internal/hostusage), whatever the shape of the host metrics.
+	Alias   string
 	Combine Combine
 	// Filter holds the alias's filter and the rule's match, sorted by key.
 	Filter []AttrMatch
@@ -75,7 +79,7 @@ func CompileRule(index int, spec *RuleSpec) (*CompiledRule, error) {
 	r.Name = spec.Name
 	class := ClassOf(spec.Metric)
 	if a, ok := LookupAlias(spec.Metric); ok {
-		r.Metric, r.Combine, class = a.Metric, a.Combine, a.Class
+		r.Metric, r.Combine, class, r.Alias = a.Metric, a.Combine, a.Class, spec.Metric
 		if a.Filter.Key != "" {
 			r.Filter = append(r.Filter, a.Filter)
 		}

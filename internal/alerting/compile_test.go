@@ -104,13 +104,13 @@ func TestCompileRuleResolves(t *testing.T) {
 	}{
 		{
 			name: "alias with filter", metric: "cpu_usage",
-			want: CompiledRule{Metric: schema.MetricCPUUtilization, Combine: CombineMax, Scope: ScopeHost,
+			want: CompiledRule{Metric: schema.MetricCPUUtilization, Alias: "cpu_usage", Combine: CombineMax, Scope: ScopeHost,
 				Filter: []AttrMatch{{schema.AttrCPUMode, "busy"}},
 				Rule:   Rule{Aggregation: Avg, Window: 5 * time.Minute, Interval: time.Second}},
 		},
 		{
 			name: "alias without filter", metric: "network_bandwidth",
-			want: CompiledRule{Metric: schema.MetricNetworkIORate, Combine: CombineSum, Scope: ScopeHost,
+			want: CompiledRule{Metric: schema.MetricNetworkIORate, Alias: "network_bandwidth", Combine: CombineSum, Scope: ScopeHost,
 				Rule: Rule{Aggregation: Avg, Window: time.Minute, Interval: 5 * time.Second}},
 		},
 		{
@@ -126,20 +126,20 @@ func TestCompileRuleResolves(t *testing.T) {
 		{
 			name: "host metric in build scope", metric: "memory_usage",
 			spec: func(s *RuleSpec) { s.Scope = "build" },
-			want: CompiledRule{Metric: schema.MetricMemoryUtilization, Combine: CombineMax, Scope: ScopeBuild,
+			want: CompiledRule{Metric: schema.MetricMemoryUtilization, Alias: "memory_usage", Combine: CombineMax, Scope: ScopeBuild,
 				Filter: []AttrMatch{{schema.AttrMemoryState, "used"}},
 				Rule:   Rule{Aggregation: Avg, Window: 5 * time.Minute, Interval: time.Second}},
 		},
 		{
 			name: "explicit host scope on a host metric", metric: "disk_usage",
 			spec: func(s *RuleSpec) { s.Scope = "host" },
-			want: CompiledRule{Metric: schema.MetricFilesystemUtilization, Combine: CombineMax, Scope: ScopeHost,
+			want: CompiledRule{Metric: schema.MetricFilesystemUtilization, Alias: "disk_usage", Combine: CombineMax, Scope: ScopeHost,
 				Rule: Rule{Aggregation: Avg, Window: time.Minute, Interval: 5 * time.Second}},
 		},
 		{
 			name: "match merged with the alias filter, sorted", metric: "cpu_usage",
 			spec: func(s *RuleSpec) { s.Match = map[string]string{"zz": "1", "aa": "2"} },
-			want: CompiledRule{Metric: schema.MetricCPUUtilization, Combine: CombineMax, Scope: ScopeHost,
+			want: CompiledRule{Metric: schema.MetricCPUUtilization, Alias: "cpu_usage", Combine: CombineMax, Scope: ScopeHost,
 				Filter: []AttrMatch{{"aa", "2"}, {schema.AttrCPUMode, "busy"}, {"zz", "1"}},
 				Rule:   Rule{Aggregation: Avg, Window: 5 * time.Minute, Interval: time.Second}},
 		},

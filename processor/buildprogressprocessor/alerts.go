@@ -86,10 +86,30 @@ func (p *buildProgressProcessor) appendAttrs(key []byte, attrs pcommon.Map) []by
 	return key
 }
 
+// matchesAlias reports whether an alias rule's own match holds on a host resource (the
+// alias's filter, such as cpu.mode=busy, is what the normalized sample already is).
+func matchesAlias(r *alerting.CompiledRule, res pcommon.Map) bool {
+	a, _ := alerting.LookupAlias(r.Alias)
+	for _, f := range r.Filter {
+		if f == a.Filter {
+			continue
+		}
+		v, ok := res.Get(f.Key)
+		if !ok || pdatacontract.String(v) != f.Value {
+			return false
+		}
+	}
+	return true
+}
+
 // observeMetric feeds the data points of one metric to the rules that watch it. b is the
-// build whose resource carries the metric (nil on a host resource), h the host.
+// build whose resource carries the metric (nil on a host resource), h the host. On a host
+// resource (b nil) alias rules are left out: observeAliases feeds them.
 func (p *buildProgressProcessor) observeMetric(ctx context.Context, rules []*alerting.CompiledRule, dps pmetric.NumberDataPointSlice, res pcommon.Map, b *buildState, h *hostState, now time.Time) {
 	for _, r := range rules {
+		if b == nil && r.Alias != "" {
+			continue
+		}
 		if r.Combine != alerting.CombineNone {
 			var v float64
 			var ts time.Time

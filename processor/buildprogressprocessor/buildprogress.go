@@ -35,7 +35,8 @@ type buildProgressProcessor struct {
 
 	// Read-only after construction.
 	weights        *progress.WeightTable
-	engine         *alerting.Engine // its scratch space is guarded by mu
+	engine         *alerting.Engine         // its scratch space is guarded by mu
+	aliasRules     []*alerting.CompiledRule // the engine's rules that name an alias
 	phaseResources bool
 	expiry         time.Duration
 	sweepInterval  time.Duration
@@ -109,6 +110,11 @@ func newBuildProgressProcessor(set processor.Settings, cfg *Config, clock alerti
 	if p.engine, err = alerting.NewEngine(specs); err != nil {
 		tb.Shutdown()
 		return nil, err
+	}
+	for _, r := range p.engine.Rules() {
+		if r.Alias != "" {
+			p.aliasRules = append(p.aliasRules, r)
+		}
 	}
 	return p, nil
 }

@@ -31,7 +31,7 @@ var (
 	descPhaseDiskOps  = metricDesc{schema.MetricPhaseDiskOperations, "Disk operations of the host while the phase ran (opt-in, emitted when the phase ends).", "{operation}"}
 )
 
-// Attribute values of the direction attributes, indexed like hostTotals.
+// Attribute values of the direction attributes, indexed like hostusage.Totals.
 var (
 	diskDirections    = [2]string{schema.DiskRead, schema.DiskWrite}
 	networkDirections = [2]string{schema.NetworkTransmit, schema.NetworkReceive}

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/buildmon/buildmon/internal/hostusage"
 	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/progress"
 	"github.com/buildmon/buildmon/internal/schema"
@@ -163,7 +165,7 @@ func (p *buildProgressProcessor) setPhaseState(b *buildState, i int, state progr
 	}
 	switch {
 	case state == progress.Running && b.usage[i] == nil && b.host != nil:
-		b.usage[i] = &phaseUsage{start: b.host.totals, samples: b.host.samples}
+		b.usage[i] = &phaseUsage{start: b.host.usage.Totals, samples: b.host.samples}
 	case state.Ended() && b.usage[i] != nil:
 		if r, ok := b.usage[i].report(ph.Name, b.host); ok {
 			b.reports = append(b.reports, r)
@@ -212,21 +214,16 @@ func (p *buildProgressProcessor) computeProgress(ctx context.Context, b *buildSt
 	}
 }
 
-// hostSample is what one host resource says about the host's CPU and memory.
-type hostSample struct {
-	cpu    float64
-	hasCPU bool
-	mem    int64
-	hasMem bool
-}
-
-// ingestHost reads one host resource: it feeds the rules that watch its metrics and, with
-// phase_resources enabled, the resource use of the phases running on the host.
+// ingestHost reads one host resource: it normalizes its host metrics (whatever their source
+// and shape) into a sample, feeds the alias rules from that sample and the other rules from
+// the metrics they name, and, with phase_resources enabled, attributes the sample to the
+// phases running on the host.
 func (p *buildProgressProcessor) ingestHost(ctx context.Context, name string, rm pmetric.ResourceMetrics, now time.Time) *hostState {
 	h := p.hostFor(name)
 	h.lastSeen = now
 	res := rm.Resource().Attributes()
-	var sample hostSample
+	sample := h.usage.Read(rm, pcommon.NewTimestampFromTime(now))
+	h.samples++
 	sms := rm.ScopeMetrics()
 	for i := 0; i < sms.Len(); i++ {
 		ms := sms.At(i).Metrics()
@@ -236,19 +233,48 @@ func (p *buildProgressProcessor) ingestHost(ctx context.Context, name string, rm
 			if !ok {
 				continue
 			}
-			if p.phaseResources {
-				p.readHostUsage(h, m.Name(), dps, &sample)
-			}
 			if rules := p.engine.RulesFor(m.Name()); rules != nil {
 				p.observeMetric(ctx, rules, dps, res, nil, h, now)
 			}
 		}
 	}
+	p.observeAliases(ctx, &sample, res, h, now)
 	if p.phaseResources {
-		h.samples++
-		p.attributeSample(h, sample)
+		p.attributeSample(h, &sample)
 	}
 	return h
+}
+
+// observeAliases feeds the alias rules (cpu_usage, memory_usage, disk_usage,
+// network_bandwidth, io_operations) the host's normalized figures.
+func (p *buildProgressProcessor) observeAliases(ctx context.Context, s *hostusage.Sample, res pcommon.Map, h *hostState, now time.Time) {
+	if len(p.aliasRules) == 0 {
+		return
+	}
+	ts := now
+	if s.TS != 0 {
+		ts = s.TS.AsTime()
+	}
+	for _, r := range p.aliasRules {
+		var v float64
+		var ok bool
+		switch r.Alias {
+		case "cpu_usage":
+			v, ok = s.CPU, s.HasCPU
+		case "memory_usage":
+			v, ok = s.MemUtil, s.HasMemUtil
+		case "disk_usage":
+			v, ok = s.FSUtil, s.HasFSUtil
+		case "network_bandwidth":
+			v, ok = s.Bandwidth()
+		case "io_operations":
+			v, ok = s.IOPS()
+		}
+		if !ok || !matchesAlias(r, res) {
+			continue
+		}
+		p.deliver(ctx, r, nil, ts, v, nil, h)
+	}
 }
 
 // logOwner returns the log field that names an alert's resource.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/buildmon/buildmon/internal/alerting"
+	"github.com/buildmon/buildmon/internal/hostusage"
 	"github.com/buildmon/buildmon/internal/progress"
 )
 
@@ -18,8 +19,8 @@ type phaseUsage struct {
 	cpuN           int
 	memMax         int64
 	memSeen        bool
-	start          hostTotals // the host's totals when the phase started
-	samples        uint64     // the host's sample count when the phase started
+	start          hostusage.Totals // the host's totals when the phase started
+	samples        uint64           // the host's sample count when the phase started
 }
 
 // phaseReport is a finished phase's resource use, emitted with the build's next metrics.
@@ -75,19 +76,6 @@ func (b *buildState) paused() bool {
 	return b.running() && (b.alerts.Pausing() || (b.host != nil && b.host.alerts.Pausing()))
 }
 
-// hostTotals are a host's cumulative byte and operation counts summed from the increments
-// of its per-device counters, so counter resets and new devices do not distort deltas.
-type hostTotals struct {
-	disk, net, ops [2]int64 // [read|transmit, write|receive]
-}
-
-// counterKey identifies one cumulative counter of a host.
-type counterKey struct {
-	metric uint8 // 0 disk.io, 1 network.io, 2 disk.operations
-	dir    uint8
-	device string
-}
-
 // hostState is what the processor knows about one host.
 type hostState struct {
 	alerts   alerting.Set
@@ -96,13 +84,10 @@ type hostState struct {
 	lastSeen time.Time
 	upstream bool // processed by an upstream buildprogress processor: its alerts are that one's
 
-	// Phase resource attribution (only with phase_resources.enabled).
-	counters map[counterKey]int64
-	totals   hostTotals
-	samples  uint64
-	hasDisk  bool
-	hasNet   bool
-	hasOps   bool
+	// usage reads the host's metrics (alert aliases, phase resource attribution); samples
+	// counts the host resources read, so that a phase knows whether any arrived while it ran.
+	usage   hostusage.Host
+	samples uint64
 }
 
 // lruPushFront makes b the most recently seen build.
