@@ -48,6 +48,9 @@ func Render(w io.Writer, st wire.BuildStatus, now time.Time) error {
 	fmt.Fprintf(&b, "%s %3d%%", Bar(st.Progress, BarWidth), percent(st.Progress))
 	if !finished(st) {
 		fmt.Fprintf(&b, "  ETA %s", eta(st.ETASeconds))
+		if st.ETASeconds != nil && knownETASource(st.ETASource) {
+			fmt.Fprintf(&b, " (%s)", st.ETASource)
+		}
 	}
 	b.WriteString("\n")
 	if st.Paused {
@@ -186,4 +189,10 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// knownETASource reports whether s is one of the status API's ETA sources; anything else is
+// not shown (it would have to be escaped, and says nothing).
+func knownETASource(s string) bool {
+	return s == wire.ETASourceHistory || s == wire.ETASourceRate || s == wire.ETASourceBlend
 }

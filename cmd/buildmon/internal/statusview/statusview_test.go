@@ -28,7 +28,7 @@ func TestRender(t *testing.T) {
 	tests := map[string]wire.BuildStatus{
 		"running_paused": {
 			ID: "github-42-1", Pipeline: "octo/app/CI", Host: "runner-7", State: "running",
-			Phase: "BUILD", Progress: 0.634, ETASeconds: secs(200.4), Paused: true,
+			Phase: "BUILD", Progress: 0.634, ETASeconds: secs(200.4), ETASource: "history", Paused: true,
 			UpdatedAt: "2025-06-01T10:00:03Z",
 			Phases: []wire.PhaseStatus{
 				{Name: "INIT", State: "completed", StepsTotal: 3, StepsCompleted: 3, Progress: 1, DurationSeconds: 4.2},
@@ -58,6 +58,7 @@ func TestRender(t *testing.T) {
 		"hostile": {
 			ID: "b-1" + hostile, Pipeline: "p" + hostile, Host: "h\xff\xfe", State: "running\x1b[2J",
 			Phase: "BUILD\u009b31m", Progress: 0.5, Paused: true, UpdatedAt: "later\x1b]0;t\x07",
+			ETASeconds: secs(3), ETASource: "history" + hostile,
 			Phases: []wire.PhaseStatus{
 				{Name: "BUILD" + hostile, State: "running\x7f", StepsTotal: 2, StepsCompleted: 1, Progress: 0.5, DurationSeconds: 3},
 				{Name: "TEST", State: "pending"},
@@ -91,7 +92,7 @@ func TestRenderEscapesEveryText(t *testing.T) {
 	base := func() wire.BuildStatus {
 		return wire.BuildStatus{
 			Paused: true, Alerts: []wire.AlertStatus{{Level: "CRITICAL"}},
-			Phases: []wire.PhaseStatus{{}},
+			Phases: []wire.PhaseStatus{{}}, ETASeconds: secs(1),
 		}
 	}
 	var walk func(v reflect.Value, path string, visit func(reflect.Value, string))
@@ -114,7 +115,7 @@ func TestRenderEscapesEveryText(t *testing.T) {
 	st := base()
 	var paths []string
 	walk(reflect.ValueOf(&st).Elem(), "Status", func(_ reflect.Value, p string) { paths = append(paths, p) })
-	require.Len(t, paths, 24)
+	require.Len(t, paths, 25)
 	for _, target := range paths {
 		st := base()
 		walk(reflect.ValueOf(&st).Elem(), "Status", func(v reflect.Value, p string) {
