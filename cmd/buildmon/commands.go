@@ -216,7 +216,10 @@ func (s *session) report(ev wire.Event, err error) {
 			what = "could not take"
 		}
 		s.a.warnf("collector %s %s for build %s: %d %s: %s", what, ev.Type, ev.BuildID, he.StatusCode, http.StatusText(he.StatusCode), he.Detail())
-		if he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden {
+		switch {
+		case he.StatusCode == http.StatusForbidden && he.Body.Permission != "":
+			s.a.warnf("the collector knows this client but its access rules do not grant %s here; ask its operator for a rule (events.access.rules)", he.Body.Permission)
+		case he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden:
 			s.a.warnf("check --token / %s", envToken)
 		}
 	default:

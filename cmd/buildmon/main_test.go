@@ -312,6 +312,26 @@ func TestRejectedEvents(t *testing.T) {
 	assert.Contains(t, stderr, "check --token / BUILDMON_TOKEN")
 }
 
+// A 403 of the collector's access rules says which permission the client lacks, as whom, on
+// which pipeline, and that the token is not the problem.
+func TestForbiddenNamesThePermission(t *testing.T) {
+	f := newFakeCollector(t)
+	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b-1")
+	f.setReject("build_started", 403, `{"error":"forbidden: cn:runner-a lacks events:write on pipeline \"team-b/app\" on host \"h1\"","permission":"events:write","subject":"cn:runner-a","pipeline":"team-b/app","host":"h1"}`)
+	code, _, stderr := runCLI(env, "start")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "buildmon: collector rejected build_started for build b-1: 403 Forbidden: subject cn:runner-a lacks permission events:write on pipeline team-b/app (host h1)\n"+
+		"buildmon: the collector knows this client but its access rules do not grant events:write here; ask its operator for a rule (events.access.rules)\n", stderr)
+	code, _, _ = runCLI(env, "--strict", "start")
+	assert.Equal(t, exitCollector, code)
+
+	// A 403 without the access fields (a proxy in front, say) still points at the token.
+	f.setReject("build_started", 403, `{"error":"forbidden"}`)
+	_, _, stderr = runCLI(env, "start")
+	assert.Contains(t, stderr, "403 Forbidden: forbidden\n")
+	assert.Contains(t, stderr, "check --token / BUILDMON_TOKEN")
+}
+
 func TestEnvironmentMistakesAreIgnored(t *testing.T) {
 	f := newFakeCollector(t)
 	env := baseEnv(f.URL, f.URL, "BUILDMON_BUILD_ID=b/1 x", "BUILDMON_TIMEOUT=soon", "BUILDMON_STRICT=perhaps")

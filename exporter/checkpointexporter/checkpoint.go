@@ -2,8 +2,6 @@ package checkpointexporter // import "github.com/buildmon/buildmon/exporter/chec
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -29,6 +26,7 @@ import (
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/notify"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/statusapi"
+	"github.com/buildmon/buildmon/internal/access"
 	"github.com/buildmon/buildmon/internal/connlimit"
 )
 
@@ -218,7 +216,8 @@ func (e *checkpointExporter) startServer(ctx context.Context, host component.Hos
 	if err != nil {
 		return fmt.Errorf("status API: listening on %q: %w", sc.NetAddr.Endpoint, err)
 	}
-	handler := statusapi.Subject(statusapi.NewHandler(e), e.subject)
+	acc := statusapi.Access{Policy: access.New(e.cfg.Status.Access), Audit: access.NewAudit(e.logger), AuthID: e.authID, Clock: e.clock}
+	handler := statusapi.Subject(statusapi.NewHandlerWithAccess(e, acc), e.subject)
 	srv, err := sc.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, handler)
 	if err != nil {
 		_ = ln.Close()
@@ -385,32 +384,13 @@ func (e *checkpointExporter) Hosts() []state.HostStatus { return e.store.Hosts()
 
 func (e *checkpointExporter) Host(name string) (state.HostStatus, bool) { return e.store.Host(name) }
 
-// subjectAttributes are the auth data attributes that name the authenticated subject, in
-// order of preference.
-var subjectAttributes = []string{"subject", "sub", "username", "user", "client_id", "email", "name"}
-
-// subject returns the authenticated subject of a status API request: a name from the
-// authenticator's auth data; else, for authenticators that set none (bearertokenauth), the
-// authenticator's id with a short fingerprint of the credential, so that the audit log tells
-// tokens apart without revealing them; "anonymous" without authentication.
+// subject returns the authenticated subject of a status API request, as access rules name
+// it (access.Identify): the authenticator's subject; for authenticators that set none
+// (bearertokenauth), the authenticator's id with a short fingerprint of the credential, so
+// that the audit log tells tokens apart without revealing them; else a verified client
+// certificate's cn:<name>; "anonymous" without any.
 func (e *checkpointExporter) subject(r *http.Request) string {
-	if auth := client.FromContext(r.Context()).Auth; auth != nil {
-		for _, name := range subjectAttributes {
-			if v := auth.GetAttribute(name); v != nil {
-				if s := fmt.Sprint(v); s != "" {
-					return s
-				}
-			}
-		}
-	}
-	if e.authID == "" {
-		return "anonymous"
-	}
-	if cred := r.Header.Get("Authorization"); cred != "" {
-		sum := sha256.Sum256([]byte(cred))
-		return e.authID + "/credential-sha256:" + hex.EncodeToString(sum[:6])
-	}
-	return e.authID
+	return access.Identify(r, e.authID).Subject()
 }
 
 func (e *checkpointExporter) recordRequest(rec audit.Record) {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/notify"
+	"github.com/buildmon/buildmon/internal/access"
 )
 
 // Config is the configuration of the checkpoint exporter. README.md documents every key.
@@ -45,6 +46,19 @@ type StatusConfig struct {
 	// kernel's accept queue until one closes, so that a flood of (slow) clients cannot take
 	// every file descriptor the checkpoints need. 0 sets no cap.
 	MaxConnections int `mapstructure:"max_connections"`
+	// Access grants subjects status:read and reports:read on pipelines and hosts; without
+	// rules it is not checked.
+	Access access.Config `mapstructure:"access"`
+}
+
+// accessEnv is what the status API offers access rules.
+func (c *StatusConfig) accessEnv() access.Env {
+	return access.Env{
+		Prefix:      "status.access",
+		Served:      []access.Action{access.StatusRead, access.ReportsRead},
+		Auth:        c.Auth.HasValue(),
+		ClientCerts: c.TLS.HasValue() && c.TLS.Get().ClientCAFile != "",
+	}
 }
 
 // EncryptionKey names a key: a file or an environment variable holding 32 bytes as 64 hex
@@ -136,6 +150,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxBuilds < 1 {
 		errs = append(errs, errors.New("max_builds must be at least 1"))
+	}
+	if err := cfg.Status.Access.Validate(cfg.Status.accessEnv()); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Status.MaxConnections < 0 {
 		errs = append(errs, errors.New("status.max_connections must not be negative"))

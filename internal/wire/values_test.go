@@ -35,6 +35,8 @@ func goldenValues() map[string]any {
 		"accepted_zero": Accepted{},
 		"error_field":   Error{Error: "phases[1].steps: must be between 0 and 1000000", Field: "phases[1].steps", Index: &index},
 		"error_plain":   Error{Error: "unknown build \"x\""},
+		"error_forbidden": Error{Error: "forbidden: cn:runner-a lacks events:write on pipeline \"team-b\" on host \"h1\"", Index: &index,
+			Permission: "events:write", Subject: "cn:runner-a", Pipeline: "team-b", Host: "h1"},
 		"build_status": BuildStatus{
 			ID: "checkout-1842", Pipeline: "checkout-service", Host: "host-a", Worker: "runner-7",
 			Repository: "https://git.example/checkout", Branch: "main", Revision: "abc123",

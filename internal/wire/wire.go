@@ -165,6 +165,14 @@ type Error struct {
 	// Index is the 0-based position of the offending event in a batch (blank lines not
 	// counted).
 	Index *int `json:"index,omitempty"`
+	// Permission is the action a 403 lacks: events:write, status:read or reports:read.
+	Permission string `json:"permission,omitempty"`
+	// Subject is the name the API knows the client by, in a 403 (what access rules name).
+	Subject string `json:"subject,omitempty"`
+	// Pipeline and Host are the target a 403 refused: a build's pipeline and host, or a
+	// host alone.
+	Pipeline string `json:"pipeline,omitempty"`
+	Host     string `json:"host,omitempty"`
 }
 
 // LifecycleEventTypes are the event types that move a build or a phase from one state to the

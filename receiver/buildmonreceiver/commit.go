@@ -21,11 +21,12 @@ var errStoreClosed = errors.New("storage client closed")
 
 // commitRequest is one request's events on their way through the committer.
 type commitRequest struct {
-	evs  []events.Event
-	now  time.Time
-	res  events.Result
-	err  error
-	done chan struct{} // receives once the request is answered
+	evs   []events.Event
+	now   time.Time
+	check events.Check // the request's access check; nil without access rules
+	res   events.Result
+	err   error
+	done  chan struct{} // receives once the request is answered
 }
 
 var commitRequests = sync.Pool{New: func() any { return &commitRequest{done: make(chan struct{}, 1)} }}
@@ -36,23 +37,23 @@ const maxCommitGroup = 256
 // apply applies a request's events to the registry. Without storage they are applied at once.
 // With storage the committer applies them, writes them and only then commits them: an
 // accepted event is in storage when apply returns, and a failed write changes nothing and
-// returns errNotStored.
-func (r *buildmonReceiver) apply(evs []events.Event, now time.Time) (events.Result, error) {
+// returns errNotStored. check (nil without access rules) decides for each event's build.
+func (r *buildmonReceiver) apply(evs []events.Event, now time.Time, check events.Check) (events.Result, error) {
 	if !r.persistent {
-		return r.registry.Apply(evs, now)
+		return r.registry.ApplyChecked(evs, now, check)
 	}
 	c := commitRequests.Get().(*commitRequest)
-	c.evs, c.now = evs, now
+	c.evs, c.now, c.check = evs, now, check
 	select {
 	case r.commits <- c:
 	case <-r.commitStop:
-		c.evs = nil
+		c.evs, c.check = nil, nil
 		commitRequests.Put(c)
 		return events.Result{}, errNotStored
 	}
 	<-c.done
 	res, err := c.res, c.err
-	c.evs, c.res, c.err = nil, events.Result{}, nil
+	c.evs, c.check, c.res, c.err = nil, nil, events.Result{}, nil
 	commitRequests.Put(c)
 	return res, err
 }
@@ -90,7 +91,7 @@ func (r *buildmonReceiver) commitLoop() {
 func (r *buildmonReceiver) commitGroup(group []*commitRequest) {
 	st := r.registry.NewStage()
 	for _, c := range group {
-		c.res, c.err = st.Apply(c.evs, c.now)
+		c.res, c.err = st.ApplyChecked(c.evs, c.now, c.check)
 	}
 	if st.Changed() {
 		if err := r.write(context.Background(), st.Changes()); err != nil {

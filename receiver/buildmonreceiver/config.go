@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 
+	"github.com/buildmon/buildmon/internal/access"
 	bmetadata "github.com/buildmon/buildmon/internal/metadata"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 )
@@ -52,6 +53,19 @@ type EventsConfig struct {
 	// that has waited longest without a request is closed to make room, and a new connection
 	// is refused only while every connection has a request in flight. 0 sets no cap.
 	MaxConnections int `mapstructure:"max_connections"`
+	// Access grants subjects events:write (POST /v1/events) and status:read (GET
+	// /v1/registry/builds/{id}) on pipelines and hosts; without rules it is not checked.
+	Access access.Config `mapstructure:"access"`
+}
+
+// accessEnv is what the events API offers access rules.
+func (c *EventsConfig) accessEnv() access.Env {
+	return access.Env{
+		Prefix:      "events.access",
+		Served:      []access.Action{access.EventsWrite, access.StatusRead},
+		Auth:        c.Auth.HasValue(),
+		ClientCerts: c.TLS.HasValue() && c.TLS.Get().ClientCAFile != "",
+	}
 }
 
 // RateLimitConfig is a token bucket per client; events_per_second 0 switches it off.
@@ -85,6 +99,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Events.MaxConnections < 0 {
 		errs = append(errs, errors.New("events.max_connections must not be negative"))
+	}
+	if err := cfg.Events.Access.Validate(cfg.Events.accessEnv()); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.ReportInterval <= 0 {
 		errs = append(errs, errors.New("report_interval must be positive"))

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.uber.org/zap"
 
+	"github.com/buildmon/buildmon/internal/access"
 	"github.com/buildmon/buildmon/internal/wire"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 )
@@ -209,7 +210,18 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 			return
 		}
 	}
-	res, err := r.apply(evs, now)
+	var rc *requestCheck
+	var check events.Check
+	if r.policy.Enabled() {
+		rc = &requestCheck{policy: r.policy, id: access.Identify(req, r.authID)}
+		check = rc.check
+	}
+	res, err := r.apply(evs, now, check)
+	var denied *access.Denied
+	if errors.As(err, &denied) {
+		r.forbid(w, req, denied, err)
+		return
+	}
 	if errors.Is(err, errNotStored) {
 		w.Header().Set("Retry-After", strconv.Itoa(storageRetryAfter))
 		r.reject(req, http.StatusServiceUnavailable, "storage write")
@@ -219,6 +231,9 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 	if err != nil {
 		r.writeEventError(w, req, err)
 		return
+	}
+	if rc != nil && rc.n > 0 {
+		r.audit.Record(access.Decision{Subject: rc.id.Subject(), Action: access.EventsWrite, Target: rc.first, Allowed: true, Count: rc.n}, now)
 	}
 	ctx := req.Context()
 	if res.Accepted > 0 {
@@ -286,6 +301,58 @@ func (r *buildmonReceiver) writeRateLimited(w http.ResponseWriter, req *http.Req
 	w.Header().Set("Retry-After", retry)
 	r.reject(req, http.StatusTooManyRequests, "rate limit")
 	writeJSON(w, http.StatusTooManyRequests, body)
+}
+
+// requestCheck is the access check of one request's events; it remembers the build it
+// allowed last, as a batch is mostly events of one build. The committer may run it: the
+// handler waits for the answer before it reads n and first.
+type requestCheck struct {
+	policy *access.Policy
+	id     access.Identity
+
+	last  access.Target // allowed
+	first access.Target // the first allowed, for the audit line
+	n     int           // events allowed
+}
+
+func (c *requestCheck) check(pipeline, host string) error {
+	t := access.Build(pipeline, host)
+	if c.n > 0 && t == c.last {
+		c.n++
+		return nil
+	}
+	if err := c.policy.Check(c.id, access.EventsWrite, t); err != nil {
+		return err
+	}
+	if c.n == 0 {
+		c.first = t
+	}
+	c.last = t
+	c.n++
+	return nil
+}
+
+// forbid answers a request that access rules refuse: 403 with the JSON error naming the
+// missing permission and the target, and an audit line. Nothing of the request was applied.
+func (r *buildmonReceiver) forbid(w http.ResponseWriter, req *http.Request, d *access.Denied, err error) {
+	r.audit.Record(access.Decision{Subject: d.Subject, Action: d.Action, Target: d.Target}, r.now())
+	r.reject(req, http.StatusForbidden, "forbidden")
+	body := forbiddenBody(d)
+	var e *events.Error
+	if errors.As(err, &e) && e.Index >= 0 {
+		i := e.Index
+		body.Index = &i
+	}
+	writeJSON(w, http.StatusForbidden, body)
+}
+
+// forbiddenBody is the JSON error of a 403.
+func forbiddenBody(d *access.Denied) wire.Error {
+	body := wire.Error{Error: d.Error(), Permission: string(d.Action), Subject: d.Subject, Host: d.Target.Host}
+	if !d.Target.IsHost {
+		body.Pipeline = d.Target.Pipeline
+	}
+	return body
 }
 
 func (r *buildmonReceiver) writeEventError(w http.ResponseWriter, req *http.Request, err error) {

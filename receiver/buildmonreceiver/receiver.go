@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/buildmon/buildmon/internal/access"
 	"github.com/buildmon/buildmon/internal/connlimit"
 	"github.com/buildmon/buildmon/internal/selfprotect"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
@@ -37,6 +38,9 @@ type buildmonReceiver struct {
 	hostname  string
 	registry  *events.Registry
 	limiter   *clientLimiter
+	policy    *access.Policy // nil without access rules
+	audit     *access.Audit
+	authID    string // the events API's authenticator, "" without one
 	telemetry *metadata.TelemetryBuilder
 	obsrecv   *receiverhelper.ObsReport
 	emitter   *emitter
@@ -100,6 +104,8 @@ func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmon
 			FinishedTTL: cfg.FinishedBuildTTL, DefaultHostname: hostname,
 		}),
 		limiter:    newClientLimiter(cfg.RateLimit),
+		policy:     access.New(cfg.Events.Access),
+		audit:      access.NewAudit(set.Logger),
 		telemetry:  tb,
 		obsrecv:    obs,
 		onRemove:   onRemove,
@@ -110,6 +116,9 @@ func newReceiver(cfg *Config, set receiver.Settings, onRemove func()) (*buildmon
 		done:       make(chan struct{}),
 		loopDone:   make(chan struct{}),
 		serveDone:  make(chan struct{}),
+	}
+	if cfg.Events.Auth.HasValue() {
+		r.authID = cfg.Events.Auth.Get().Config.AuthenticatorID.String()
 	}
 	r.emitter = newEmitter(cfg.MetricsBuilderConfig, set)
 	if err := tb.RegisterReceiverBuildmonBuildsTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {

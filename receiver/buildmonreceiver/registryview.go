@@ -1,8 +1,10 @@
 package buildmonreceiver // import "github.com/buildmon/buildmon/receiver/buildmonreceiver"
 
 import (
+	"errors"
 	"net/http"
 
+	"github.com/buildmon/buildmon/internal/access"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 )
 
@@ -22,6 +24,16 @@ func (r *buildmonReceiver) handleBuild(w http.ResponseWriter, req *http.Request)
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown build")
 		return
+	}
+	if r.policy.Enabled() {
+		id := access.Identify(req, r.authID)
+		t := access.Build(b.Pipeline, b.Host)
+		var d *access.Denied
+		if err := r.policy.Check(id, access.StatusRead, t); errors.As(err, &d) {
+			r.forbid(w, req, d, err)
+			return
+		}
+		r.audit.Record(access.Decision{Subject: id.Subject(), Action: access.StatusRead, Target: t, Allowed: true}, r.now())
 	}
 	state := "running"
 	if b.Done() {

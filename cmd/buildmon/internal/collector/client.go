@@ -121,6 +121,9 @@ func (e *HTTPError) Error() string {
 // Detail is what the answer says: the JSON error with the field it names, e.g. "steps must not
 // be negative (field phases[1].steps)", else the body as received, else the status text.
 func (e *HTTPError) Detail() string {
+	if e.Body.Permission != "" {
+		return e.forbidden()
+	}
 	msg := e.Body.Error
 	if msg == "" {
 		msg = e.Raw
@@ -133,6 +136,29 @@ func (e *HTTPError) Detail() string {
 		msg += fmt.Sprintf(" (event %d, field %s)", *e.Body.Index, e.Body.Field)
 	case e.Body.Field != "":
 		msg += fmt.Sprintf(" (field %s)", e.Body.Field)
+	}
+	return msg
+}
+
+// forbidden is what a 403 of access rules says: who lacks which permission on what, e.g.
+// "subject cn:runner-a lacks permission events:write on pipeline team-b/app (host h1)".
+func (e *HTTPError) forbidden() string {
+	b := e.Body
+	subject := b.Subject
+	if subject == "" {
+		subject = "anonymous"
+	}
+	msg := fmt.Sprintf("subject %s lacks permission %s", subject, b.Permission)
+	switch {
+	case b.Pipeline != "" && b.Host != "":
+		msg += fmt.Sprintf(" on pipeline %s (host %s)", b.Pipeline, b.Host)
+	case b.Pipeline != "":
+		msg += " on pipeline " + b.Pipeline
+	case b.Host != "":
+		msg += " on host " + b.Host
+	}
+	if b.Index != nil {
+		msg += fmt.Sprintf(" (event %d)", *b.Index)
 	}
 	return msg
 }

@@ -274,3 +274,21 @@ func TestPauseReason(t *testing.T) {
 	st.Alerts = nil
 	assert.Equal(t, "", PauseReason(st))
 }
+
+func TestHTTPErrorDetailForbidden(t *testing.T) {
+	i := 2
+	for _, tc := range []struct {
+		body wire.Error
+		want string
+	}{
+		{wire.Error{Error: "x", Permission: "events:write", Subject: "cn:a", Pipeline: "p", Host: "h", Index: &i}, "403 subject cn:a lacks permission events:write on pipeline p (host h) (event 2)"},
+		{wire.Error{Error: "x", Permission: "status:read", Subject: "alice", Host: "h"}, "403 subject alice lacks permission status:read on host h"},
+		{wire.Error{Error: "x", Permission: "reports:read", Pipeline: "p"}, "403 subject anonymous lacks permission reports:read on pipeline p"},
+		{wire.Error{Error: "forbidden"}, "403 forbidden"},
+	} {
+		e := &HTTPError{StatusCode: 403, Body: tc.body}
+		if got := e.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/audit"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/clock"
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+	"github.com/buildmon/buildmon/internal/access"
 	"github.com/buildmon/buildmon/internal/wire"
 )
 
@@ -57,8 +58,46 @@ type HostList = wire.HostList
 // Error is the body of every error answer.
 type Error = wire.Error
 
-// NewHandler returns the API's handler.
-func NewHandler(src Source) http.Handler {
+// Access is the authorization of the API: with a Policy, a build's status needs status:read
+// on its pipeline and host, its reports reports:read, a host status:read on the host, and the
+// lists show only what the subject may read. A zero Access checks nothing.
+type Access struct {
+	Policy *access.Policy
+	Audit  *access.Audit
+	// AuthID is the API's authenticator ("" without one), for the subjects of credentials.
+	AuthID string
+	Clock  clock.Clock
+}
+
+// identity returns the request's subject; only called with a Policy.
+func (a Access) identity(r *http.Request) access.Identity { return access.Identify(r, a.AuthID) }
+
+// check decides one target and writes the audit line; it answers 403 and returns false when
+// the request may not.
+func (a Access) check(w http.ResponseWriter, r *http.Request, action access.Action, t access.Target) bool {
+	if !a.Policy.Enabled() {
+		return true
+	}
+	id := a.identity(r)
+	err := a.Policy.Check(id, action, t)
+	a.Audit.Record(access.Decision{Subject: id.Subject(), Action: action, Target: t, Allowed: err == nil}, a.Clock.Now())
+	var d *access.Denied
+	if errors.As(err, &d) {
+		body := Error{Error: d.Error(), Permission: string(d.Action), Subject: d.Subject, Host: t.Host}
+		if !t.IsHost {
+			body.Pipeline = t.Pipeline
+		}
+		writeJSON(w, http.StatusForbidden, body)
+		return false
+	}
+	return true
+}
+
+// NewHandler returns the API's handler without access rules.
+func NewHandler(src Source) http.Handler { return NewHandlerWithAccess(src, Access{}) }
+
+// NewHandlerWithAccess returns the API's handler with access rules.
+func NewHandlerWithAccess(src Source, acc Access) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/builds", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -68,6 +107,18 @@ func NewHandler(src Source) http.Handler {
 		}
 		f := state.BuildFilter{State: q.Get("state"), Host: q.Get("host"), Pipeline: q.Get("pipeline")}
 		builds := src.Builds(f)
+		if acc.Policy.Enabled() {
+			// The list holds what the subject may read; a build it may not read is left out
+			// as if it did not exist.
+			id := acc.identity(r)
+			kept := builds[:0]
+			for _, b := range builds {
+				if acc.Policy.Allowed(id, access.StatusRead, access.Build(b.Pipeline, b.Host)) {
+					kept = append(kept, b)
+				}
+			}
+			builds = kept
+		}
 		writeJSON(w, http.StatusOK, BuildList{Builds: builds, Count: len(builds)})
 	})
 	mux.HandleFunc("/v1/builds/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -76,9 +127,22 @@ func NewHandler(src Source) http.Handler {
 			writeError(w, http.StatusNotFound, "unknown build "+quote(r.PathValue("id")))
 			return
 		}
+		if !acc.check(w, r, access.StatusRead, access.Build(st.Pipeline, st.Host)) {
+			return
+		}
 		writeJSON(w, http.StatusOK, st)
 	})
-	report := func(w http.ResponseWriter, id, phase string) {
+	report := func(w http.ResponseWriter, r *http.Request, id, phase string) {
+		if acc.Policy.Enabled() {
+			st, ok := src.BuildStatus(id)
+			if !ok {
+				writeError(w, http.StatusNotFound, "unknown build "+quote(id))
+				return
+			}
+			if !acc.check(w, r, access.ReportsRead, access.Build(st.Pipeline, st.Host)) {
+				return
+			}
+		}
 		b, err := src.Report(id, phase)
 		switch {
 		case err == nil:
@@ -94,19 +158,32 @@ func NewHandler(src Source) http.Handler {
 		}
 	}
 	mux.HandleFunc("/v1/builds/{id}/report", func(w http.ResponseWriter, r *http.Request) {
-		report(w, r.PathValue("id"), "")
+		report(w, r, r.PathValue("id"), "")
 	})
 	mux.HandleFunc("/v1/builds/{id}/phases/{phase}/report", func(w http.ResponseWriter, r *http.Request) {
-		report(w, r.PathValue("id"), r.PathValue("phase"))
+		report(w, r, r.PathValue("id"), r.PathValue("phase"))
 	})
-	mux.HandleFunc("/v1/hosts", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/v1/hosts", func(w http.ResponseWriter, r *http.Request) {
 		hosts := src.Hosts()
+		if acc.Policy.Enabled() {
+			id := acc.identity(r)
+			kept := hosts[:0]
+			for _, h := range hosts {
+				if acc.Policy.Allowed(id, access.StatusRead, access.Host(h.Name)) {
+					kept = append(kept, h)
+				}
+			}
+			hosts = kept
+		}
 		writeJSON(w, http.StatusOK, HostList{Hosts: hosts, Count: len(hosts)})
 	})
 	mux.HandleFunc("/v1/hosts/{name}", func(w http.ResponseWriter, r *http.Request) {
 		h, ok := src.Host(r.PathValue("name"))
 		if !ok {
 			writeError(w, http.StatusNotFound, "unknown host "+quote(r.PathValue("name")))
+			return
+		}
+		if !acc.check(w, r, access.StatusRead, access.Host(h.Name)) {
 			return
 		}
 		writeJSON(w, http.StatusOK, h)

@@ -20,6 +20,8 @@ const (
 	KindConflict
 	// KindTooManyBuilds: a new build while the registry tracks max_builds builds.
 	KindTooManyBuilds
+	// KindForbidden: the request's Check refused the event's build; Err is its error.
+	KindForbidden
 )
 
 // String names the kind, for logs and tests.
@@ -33,6 +35,8 @@ func (k Kind) String() string {
 		return "conflict"
 	case KindTooManyBuilds:
 		return "too many builds"
+	case KindForbidden:
+		return "forbidden"
 	}
 	return "kind " + strconv.Itoa(int(k))
 }
@@ -44,7 +48,11 @@ type Error struct {
 	Message string // what is wrong
 	Field   string // the JSON field, e.g. "phases[1].steps"; empty when it is not one field
 	Index   int    // 0-based line of an NDJSON batch; -1 for a single event
+	Err     error  // the cause, for KindForbidden the Check's error
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	var b strings.Builder

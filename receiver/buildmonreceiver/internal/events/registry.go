@@ -47,10 +47,22 @@ type Result struct {
 // receiver's clock: the time of events without one, and when a finished build was seen to
 // finish. Apply must not run while a Stage is open.
 func (r *Registry) Apply(evs []Event, now time.Time) (Result, error) {
+	return r.ApplyChecked(evs, now, nil)
+}
+
+// Check decides whether a request may change a build of pipeline on host; a non-nil error
+// refuses the whole request.
+type Check func(pipeline, host string) error
+
+// ApplyChecked is Apply with a Check of every event's build, as the registry knows it (or as
+// its build_started names it) when the event is applied, so that no other request can change
+// the build in between: if check refuses one event, nothing changes and the error, of kind
+// KindForbidden, wraps check's error. A nil check allows everything.
+func (r *Registry) ApplyChecked(evs []Event, now time.Time, check Check) (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.newStage(nil)
-	res, err := r.stage(st, evs, now)
+	res, err := r.stage(st, evs, now, check)
 	if err != nil {
 		return Result{}, err
 	}

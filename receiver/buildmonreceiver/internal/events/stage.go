@@ -39,11 +39,16 @@ func (r *Registry) newStage(parent *Stage) *Stage {
 // Apply applies a request's events on top of the stage, all or nothing, as Registry.Apply
 // does on top of the registry.
 func (s *Stage) Apply(evs []Event, now time.Time) (Result, error) {
+	return s.ApplyChecked(evs, now, nil)
+}
+
+// ApplyChecked is Apply with a Check, as Registry.ApplyChecked.
+func (s *Stage) ApplyChecked(evs []Event, now time.Time, check Check) (Result, error) {
 	r := s.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	req := r.newStage(s)
-	res, err := r.stage(req, evs, now)
+	res, err := r.stage(req, evs, now, check)
 	if err != nil {
 		return Result{}, err
 	}
@@ -110,8 +115,8 @@ func (s *Stage) merge(req *Stage) {
 }
 
 // stage applies one request's events to st, whose parent (if any) holds the requests staged
-// before it. r.mu is held.
-func (r *Registry) stage(st *Stage, evs []Event, now time.Time) (Result, error) {
+// before it; check (if not nil) decides for each event's build first. r.mu is held.
+func (r *Registry) stage(st *Stage, evs []Event, now time.Time, check Check) (Result, error) {
 	var res Result
 	var spans []SpanRecord
 	spansOut := &spans
@@ -135,6 +140,25 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time) (Result, error) 
 			if cur != nil {
 				b = cur.clone()
 				st.work[ev.BuildID] = b
+			}
+		}
+		if check != nil {
+			// Before duplicates and conflicts: they would tell a subject about a build it
+			// may not touch.
+			pipeline, host := ev.Pipeline, ev.Attributes.Host
+			if b != nil {
+				pipeline, host = b.Pipeline, b.Host
+			} else if host == "" {
+				host = r.opts.DefaultHostname
+			}
+			if b != nil || ev.Type == TypeBuildStarted {
+				if cerr := check(pipeline, host); cerr != nil {
+					e := &Error{Kind: KindForbidden, Field: "build_id", Message: cerr.Error(), Index: i, Err: cerr}
+					if len(evs) == 1 {
+						e.Index = -1
+					}
+					return Result{}, e
+				}
 			}
 		}
 		if ev.ID != "" && b != nil && st.seen(b, ev.ID) {
