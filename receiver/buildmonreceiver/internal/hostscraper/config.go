@@ -1,8 +1,9 @@
 // Package hostscraper measures the build host for the buildmon receiver: CPU and memory (the
 // seed's system stats, every second) and filesystems, disks and network interfaces (the seed's
-// resource usage, every 5 s), each group on its own scraperhelper controller. It reads Linux
-// procfs (honoring root_path, so it works from a container with the host's / mounted) and
-// records through the schema's generated MetricsBuilder.
+// resource usage, every 5 s), each group on its own scraperhelper controller. It reads the host
+// through gopsutil v4 on Linux, macOS and Windows (on Linux honoring root_path, so it works
+// from a container with the host's / mounted), behind the hostSource interface, and records
+// through the schema's generated MetricsBuilder.
 package hostscraper // import "github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 
 import (
@@ -27,8 +28,8 @@ type Config struct {
 	// collection_interval 5s, timeout 5s).
 	Resources scraperhelper.ControllerConfig `mapstructure:"resources"`
 	// RootPath is where the host's / is mounted when the collector runs in a container, e.g.
-	// /hostfs ("" = /). Proc files are read from <root_path>/proc and filesystem sizes from
-	// <root_path>/<mount point>.
+	// /hostfs ("" = /). gopsutil reads <root_path>/proc, /sys, /etc, /var, /run and /dev
+	// instead of the collector's own, and filesystem sizes come from <root_path>/<mount point>.
 	RootPath string `mapstructure:"root_path"`
 	// Hostname is the host.name of the host metrics (default: os.Hostname()).
 	Hostname string `mapstructure:"hostname"`
@@ -68,19 +69,21 @@ var defaultDiskExcludes = []string{
 	`^(dm|md)-?\d+$`,
 }
 
-// defaultInterfaceExcludes drop loopback and the virtual interfaces that carry container
-// traffic a second time (veth pairs, bridges, overlay and shaping devices): the processor adds
-// the interfaces' rates up into the host's network_bandwidth.
+// defaultInterfaceExcludes drop loopback (by its name on Linux, macOS and Windows) and the
+// virtual interfaces that carry container traffic a second time (veth pairs, bridges, overlay
+// and shaping devices): the processor adds the interfaces' rates up into the host's
+// network_bandwidth.
 var defaultInterfaceExcludes = []string{
-	`^lo$`,
+	`^lo\d*$`,                         // Linux lo, macOS lo0
+	`^Loopback Pseudo-Interface \d+$`, // Windows
 	`^(veth|docker|br-|virbr|cni|flannel|cali|vxlan|ifb)`,
 }
 
-// defaultExcludedTypes hold no build data, or only memory (tmpfs, ramfs: already in
+// defaultExcludedTypes hold no build data (devfs is macOS's /dev), or only memory (tmpfs, ramfs: already in
 // system.memory.*). squashfs images (snaps) are always 100 % full and would only trip disk
 // alerts. overlay is kept: inside a container the root filesystem, where a build writes, is one.
 var defaultExcludedTypes = []string{
-	"autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
+	"autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devfs", "devpts", "devtmpfs",
 	"efivarfs", "fuse.lxcfs", "fusectl", "hugetlbfs", "mqueue", "nfsd", "nsfs", "proc", "pstore",
 	"ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs", "tmpfs", "tracefs",
 }

@@ -70,10 +70,10 @@ func (f typeFilter) match(fstype string) bool {
 	return len(f.include) == 0 || f.include[fstype]
 }
 
-// counterSet keeps, for the devices or interfaces of one proc file, the names (interned, so a
-// steady host allocates no strings), whether each passed the filter (so each regexp runs once
-// per name, not once per scrape) and the counters of the previous read (for rates). It holds
-// the names of the last two reads only: a name that disappears is forgotten.
+// counterSet keeps, for the disks or interfaces of one reading, the names, whether each passed
+// the filter (so each regexp runs once per name, not once per scrape) and the counters of the
+// previous read (for rates). It holds the names of the last two reads only: a name that
+// disappears is forgotten.
 type counterSet struct {
 	filter nameFilter
 	// cur holds the names of the read in progress, prev those of the previous read.
@@ -102,15 +102,14 @@ func newCounterSet(f nameFilter) *counterSet {
 
 // lookup returns the entry of name as the previous read left it; a new name is matched
 // against the filter once.
-func (s *counterSet) lookup(name []byte) counterEntry {
-	if e, ok := s.cur[string(name)]; ok {
+func (s *counterSet) lookup(name string) counterEntry {
+	if e, ok := s.cur[name]; ok {
 		return e
 	}
-	if e, ok := s.prev[string(name)]; ok {
+	if e, ok := s.prev[name]; ok {
 		return e
 	}
-	n := string(name)
-	return counterEntry{name: n, keep: s.filter.match(n)}
+	return counterEntry{name: name, keep: s.filter.match(name)}
 }
 
 // store records the entry as read now.

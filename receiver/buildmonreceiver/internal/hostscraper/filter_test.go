@@ -29,8 +29,8 @@ func TestNameFilter(t *testing.T) {
 		{
 			name: "default interfaces: no loopback or container plumbing",
 			cfg:  NewDefaultConfig().Interfaces,
-			in:   []string{"eth0", "ens5", "enp0s3", "wlan0", "bond0", "eth0.100", "tun0", "wg0", "lo0"},
-			out:  []string{"lo", "veth1a2b", "docker0", "br-5f3c", "virbr0", "cni0", "flannel.1", "cali12ab", "vxlan.calico", "ifb0"},
+			in:   []string{"eth0", "ens5", "enp0s3", "wlan0", "bond0", "eth0.100", "tun0", "wg0", "en0", "utun0", "Ethernet", "Wi-Fi"},
+			out:  []string{"lo", "lo0", "Loopback Pseudo-Interface 1", "veth1a2b", "docker0", "br-5f3c", "virbr0", "cni0", "flannel.1", "cali12ab", "vxlan.calico", "ifb0"},
 		},
 	}
 	for _, tt := range tests {
@@ -74,17 +74,17 @@ func TestCounterSet(t *testing.T) {
 	s := newCounterSet(f)
 
 	// First read: new names, matched once, no previous counters.
-	e := s.lookup([]byte("eth0"))
+	e := s.lookup("eth0")
 	assert.Equal(t, counterEntry{name: "eth0", keep: true}, e)
 	e.last, e.hasLast = ioCounters{readBytes: 10}, true
 	s.store(e)
-	lo := s.lookup([]byte("lo"))
+	lo := s.lookup("lo")
 	assert.False(t, lo.keep)
 	s.store(lo)
 	s.rotate()
 
 	// Second read: eth0 comes back with its counters and the same string.
-	e = s.lookup([]byte("eth0"))
+	e = s.lookup("eth0")
 	assert.True(t, e.hasLast)
 	assert.Equal(t, uint64(10), e.last.readBytes)
 	e.last = ioCounters{readBytes: 20}
@@ -94,17 +94,17 @@ func TestCounterSet(t *testing.T) {
 	// A failed read keeps the previous read's entries.
 	s.store(counterEntry{name: "eth0", keep: true, hasLast: true, last: ioCounters{readBytes: 99}})
 	s.discard()
-	assert.Equal(t, uint64(20), s.lookup([]byte("eth0")).last.readBytes)
+	assert.Equal(t, uint64(20), s.lookup("eth0").last.readBytes)
 
 	// A name that was missing from a read is new again.
-	assert.False(t, s.lookup([]byte("lo")).hasLast)
+	assert.False(t, s.lookup("lo").hasLast)
 }
 
-func TestCounterSetLookupAllocatesOnlyForNewNames(t *testing.T) {
+func TestCounterSetLookupAllocatesNothingForKnownNames(t *testing.T) {
 	f, err := newNameFilter("host.disks", MatchConfig{})
 	require.NoError(t, err)
 	s := newCounterSet(f)
-	name := []byte("sda")
+	name := "sda"
 	s.store(s.lookup(name))
 	s.rotate()
 	allocs := testing.AllocsPerRun(100, func() {

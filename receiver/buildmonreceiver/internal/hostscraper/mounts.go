@@ -1,38 +1,43 @@
 package hostscraper // import "github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/hostscraper"
 
 import (
-	"os"
-	"path/filepath"
+	"slices"
+
+	"github.com/shirou/gopsutil/v4/disk"
 )
 
-// mountTable turns the mount table into the filesystems to measure: each filesystem once,
-// at a mount point where it is visible, if the filters select it. Parsed lines are kept for
-// the next read (a mount table rarely changes), so a steady host allocates nothing here.
+// mountTable turns the mounts gopsutil lists into the filesystems to measure: each filesystem
+// once, at a mount point where it is visible, if the filters select it. Entries are kept for
+// the next read (a mount table rarely changes), so the filters run once per mount.
 type mountTable struct {
-	hostPath    func(string) string // the host's path under root_path
+	hostPath    func(string) string // the host's path as the collector reaches it (root_path)
 	mountpoints nameFilter
 	types       typeFilter
 
-	// cur holds the entries of the read in progress by line, prev those of the previous read.
-	cur, prev map[string]*mountEntry
+	// cur holds the entries of the read in progress by mount, prev those of the previous read.
+	cur, prev map[mountKey]*mountEntry
 	// Scratch space of update, reused.
 	lines  []*mountEntry
 	lastAt map[string]int // mount point → index in lines of the last mount on it
-	byDev  map[string]int // device id → index in chosen
+	byDev  map[string]int // block device → index in chosen
 	chosen []*mountEntry
+}
+
+// mountKey is what identifies a mount in gopsutil's list.
+type mountKey struct {
+	device, mountpoint, fstype string
+	bind                       bool
 }
 
 // mountEntry is one mount.
 type mountEntry struct {
-	line       string // the mountinfo line, the entry's key
-	devID      string // major:minor of the filesystem
-	device     string // what was mounted (/dev/sda1, overlay, server:/export)
+	device     string // what was mounted (/dev/sda1, overlay, server:/export, C:)
 	mountpoint string // as the host sees it
 	fstype     string
-	statPath   string // the mount point under root_path
-	// fsRoot is set when the mount shows the root of its filesystem; a bind mount of a
-	// subdirectory (a container's /etc/hosts, a volume) is not.
-	fsRoot bool
+	statPath   string // the mount point as the collector reaches it
+	// bind is set for a bind mount of a subdirectory (a container's /etc/hosts, a volume):
+	// gopsutil flags it on Linux with the option "bind".
+	bind bool
 	// keep is set when the filters select the mount.
 	keep bool
 }
@@ -40,28 +45,26 @@ type mountEntry struct {
 func newMountTable(hostPath func(string) string, mountpoints nameFilter, types typeFilter) *mountTable {
 	return &mountTable{
 		hostPath: hostPath, mountpoints: mountpoints, types: types,
-		cur: map[string]*mountEntry{}, prev: map[string]*mountEntry{},
+		cur: map[mountKey]*mountEntry{}, prev: map[mountKey]*mountEntry{},
 		lastAt: map[string]int{}, byDev: map[string]int{},
 	}
 }
 
-// update reads a mountinfo file and returns the filesystems to measure, in mount order; the
-// slice is valid until the next update. A mount point mounted over again shows only the last
-// mount (that is what statfs sees); a filesystem mounted at several places is measured once,
-// at its own mount (a mount of its root) if it has one, else at the first selected place.
-func (t *mountTable) update(data []byte) []*mountEntry {
+// update returns the filesystems to measure of the mounts parts, in mount order; the slice
+// is valid until the next update. A mount point mounted over again shows only the last mount
+// (that is what statfs sees); a block device mounted at several places is measured once, at a
+// mount of its root if it has one, else at the first selected place.
+func (t *mountTable) update(parts []disk.PartitionStat) []*mountEntry {
 	t.lines = t.lines[:0]
-	for len(data) > 0 {
-		var line []byte
-		line, data = cutLine(data)
-		e, ok := t.cur[string(line)]
+	for i := range parts {
+		p := &parts[i]
+		k := mountKey{device: p.Device, mountpoint: p.Mountpoint, fstype: p.Fstype, bind: slices.Contains(p.Opts, "bind")}
+		e, ok := t.cur[k]
 		if !ok {
-			if e, ok = t.prev[string(line)]; !ok {
-				if e = t.parse(line); e == nil {
-					continue
-				}
+			if e, ok = t.prev[k]; !ok {
+				e = t.entry(k)
 			}
-			t.cur[e.line] = e // not string(line): storing that key would copy the bytes
+			t.cur[k] = e
 		}
 		t.lines = append(t.lines, e)
 	}
@@ -78,40 +81,29 @@ func (t *mountTable) update(data []byte) []*mountEntry {
 		if !e.keep || t.lastAt[e.mountpoint] != i {
 			continue
 		}
-		if j, seen := t.byDev[e.devID]; seen {
-			if e.fsRoot && !t.chosen[j].fsRoot {
-				t.chosen[j] = e
+		// Only block devices (a path) are one filesystem by name: every tmpfs or overlay
+		// mount is one of its own.
+		if len(e.device) > 0 && e.device[0] == '/' {
+			if j, seen := t.byDev[e.device]; seen {
+				if !e.bind && t.chosen[j].bind {
+					t.chosen[j] = e
+				}
+				continue
 			}
-			continue
+			t.byDev[e.device] = len(t.chosen)
 		}
-		t.byDev[e.devID] = len(t.chosen)
 		t.chosen = append(t.chosen, e)
 	}
 	return t.chosen
 }
 
-// parse makes the entry of a mountinfo line; nil for a malformed line.
-func (t *mountTable) parse(line []byte) *mountEntry {
-	m, ok := parseMountinfoLine(line)
-	if !ok {
-		return nil
+func (t *mountTable) entry(k mountKey) *mountEntry {
+	return &mountEntry{
+		device:     k.device,
+		mountpoint: k.mountpoint,
+		fstype:     k.fstype,
+		statPath:   t.hostPath(k.mountpoint),
+		bind:       k.bind,
+		keep:       t.types.match(k.fstype) && t.mountpoints.match(k.mountpoint),
 	}
-	e := &mountEntry{
-		line:       string(line),
-		devID:      string(m.devID),
-		device:     unescapeMount(m.source),
-		mountpoint: unescapeMount(m.mountpoint),
-		fstype:     string(m.fstype),
-		fsRoot:     string(m.root) == "/",
-	}
-	e.statPath = t.hostPath(e.mountpoint)
-	e.keep = t.types.match(e.fstype) && t.mountpoints.match(e.mountpoint)
-	if e.device == "/dev/root" && e.keep {
-		// The kernel's name for the root device given on its command line; the block device's
-		// sysfs link names the real one.
-		if target, err := os.Readlink(t.hostPath("/sys/dev/block/" + e.devID)); err == nil {
-			e.device = "/dev/" + filepath.Base(target)
-		}
-	}
-	return e
 }

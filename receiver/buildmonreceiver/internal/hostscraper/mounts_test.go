@@ -1,10 +1,10 @@
 package hostscraper
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -13,7 +13,7 @@ func testMountTable(t *testing.T, root string, cfg FilesystemsConfig) *mountTabl
 	t.Helper()
 	mp, err := newNameFilter("host.filesystems", MatchConfig{Include: cfg.IncludeMountpoints, Exclude: cfg.ExcludeMountpoints})
 	require.NoError(t, err)
-	return newMountTable(func(p string) string { return filepath.Join("/", root, p) }, mp, newTypeFilter(cfg.IncludeTypes, cfg.ExcludeTypes))
+	return newMountTable(func(p string) string { return filepath.Join(root, p) }, mp, newTypeFilter(cfg.IncludeTypes, cfg.ExcludeTypes))
 }
 
 func mountpointsOf(entries []*mountEntry) []string {
@@ -25,9 +25,7 @@ func mountpointsOf(entries []*mountEntry) []string {
 }
 
 func TestMountTableSelection(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "root", "proc", "1", "mountinfo"))
-	require.NoError(t, err)
-
+	parts := linuxSource().parts
 	tests := []struct {
 		name string
 		cfg  FilesystemsConfig
@@ -62,46 +60,49 @@ func TestMountTableSelection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mt := testMountTable(t, "/hostfs", tt.cfg)
-			assert.Equal(t, tt.want, mountpointsOf(mt.update(data)))
+			assert.Equal(t, tt.want, mountpointsOf(mt.update(parts)))
 		})
 	}
 }
 
+// A bind mount listed before its filesystem's own mount gives way to it; every tmpfs is a
+// filesystem of its own although all are called tmpfs.
+func TestMountTableBindFirstAndPseudoDevices(t *testing.T) {
+	mt := testMountTable(t, "", FilesystemsConfig{})
+	got := mt.update([]disk.PartitionStat{
+		{Device: "/dev/sdb1", Mountpoint: "/etc/hosts", Fstype: "ext4", Opts: []string{"rw", "bind"}},
+		{Device: "tmpfs", Mountpoint: "/run", Fstype: "tmpfs"},
+		{Device: "/dev/sdb1", Mountpoint: "/builds", Fstype: "ext4", Opts: []string{"rw"}},
+		{Device: "tmpfs", Mountpoint: "/dev/shm", Fstype: "tmpfs"},
+		{Device: "/dev/sdb1", Mountpoint: "/cache", Fstype: "ext4", Opts: []string{"rw", "bind"}},
+	})
+	assert.Equal(t, []string{"/builds", "/run", "/dev/shm"}, mountpointsOf(got))
+}
+
 func TestMountTableEntries(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "root", "proc", "1", "mountinfo"))
-	require.NoError(t, err)
+	parts := linuxSource().parts
 	mt := testMountTable(t, "/hostfs", NewDefaultConfig().Filesystems)
-	got := mt.update(data)
+	got := mt.update(parts)
 	require.Len(t, got, 3)
 	assert.Equal(t, mountEntry{
-		line: "29 22 8:16 / /work\\040dir rw,relatime shared:3 - ext4 /dev/sdb rw", devID: "8:16",
-		device: "/dev/sdb", mountpoint: "/work dir", fstype: "ext4", statPath: "/hostfs/work dir", fsRoot: true, keep: true,
+		device: "/dev/sdb", mountpoint: "/work dir", fstype: "ext4", statPath: "/hostfs/work dir", keep: true,
 	}, *got[2])
 	assert.Equal(t, "/hostfs", got[0].statPath)
 	assert.Equal(t, "/dev/nvme0n1p1", got[1].device)
 
-	// The next read of the same table reuses the parsed entries.
-	again := mountpointsOf(mt.update(data))
-	assert.Equal(t, []string{"/", "/data", "/work dir"}, again)
-	allocs := testing.AllocsPerRun(50, func() { mt.update(data) })
+	// The next read of the same table reuses the entries.
+	first := got[0]
+	again := mt.update(parts)
+	assert.Equal(t, []string{"/", "/data", "/work dir"}, mountpointsOf(again))
+	assert.Same(t, first, again[0])
+	allocs := testing.AllocsPerRun(50, func() { mt.update(parts) })
 	assert.Zero(t, allocs, "an unchanged mount table allocates nothing")
 
-	// A mount that goes away is forgotten; a new one is parsed.
-	changed := []byte("22 1 8:0 / / rw - ext4 /dev/sda rw\n40 22 8:48 / /builds rw - btrfs /dev/sdd rw\n")
+	// A mount that goes away is forgotten; a new one is added.
+	changed := []disk.PartitionStat{
+		{Device: "/dev/sda", Mountpoint: "/", Fstype: "ext4"},
+		{Device: "/dev/sdd", Mountpoint: "/builds", Fstype: "btrfs"},
+	}
 	assert.Equal(t, []string{"/", "/builds"}, mountpointsOf(mt.update(changed)))
 	assert.Len(t, mt.prev, 2)
-}
-
-// The kernel calls the root device /dev/root when it was named on its command line; the
-// block device's sysfs link has the real name.
-func TestMountTableDevRoot(t *testing.T) {
-	root := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(root, "sys", "dev", "block"), 0o755))
-	require.NoError(t, os.Symlink("../../devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda/sda2",
-		filepath.Join(root, "sys", "dev", "block", "8:2")))
-	mt := testMountTable(t, root, FilesystemsConfig{})
-	got := mt.update([]byte("22 1 8:2 / / rw - ext4 /dev/root rw\n23 22 8:3 / /boot rw - ext4 /dev/root rw\n"))
-	require.Len(t, got, 2)
-	assert.Equal(t, "/dev/sda2", got[0].device)
-	assert.Equal(t, "/dev/root", got[1].device, "no sysfs link: the name stays")
 }

@@ -39,8 +39,9 @@ func NewReceiver(cfg *Config, mbc metadata.MetricsBuilderConfig, set receiver.Se
 		}
 		hostname = h
 	}
-	system := newSystemScraper(newHostBase(cfg, hostname, mbc, set))
-	resources, err := newResourcesScraper(newHostBase(cfg, hostname, mbc, set), cfg)
+	src := newGopsutilSource(cfg.RootPath)
+	system := newSystemScraper(newHostBase(cfg, hostname, mbc, set, src))
+	resources, err := newResourcesScraper(newHostBase(cfg, hostname, mbc, set, src), cfg)
 	if err != nil {
 		return nil, err
 	}

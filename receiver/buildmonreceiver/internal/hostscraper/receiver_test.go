@@ -3,7 +3,6 @@ package hostscraper
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,36 +38,6 @@ func fastConfig() Config {
 	cfg.Resources.CollectionInterval = 10 * time.Millisecond
 	cfg.Resources.InitialDelay = 0
 	return cfg
-}
-
-// TestReceiverLifecycle runs both controllers on a fake root: the metrics of both arrive
-// with the configured host name, and Shutdown stops every goroutine (goleak in TestMain).
-func TestReceiverLifecycle(t *testing.T) {
-	cfg := fastConfig()
-	cfg.RootPath = fakeRoot(t)
-	cfg.Hostname = "h1"
-	for _, mp := range []string{"data", "work dir"} { // so statfs finds the mount points
-		require.NoError(t, os.Mkdir(filepath.Join(cfg.RootPath, mp), 0o755))
-	}
-	require.NoError(t, cfg.Validate())
-	sink := new(consumertest.MetricsSink)
-	r, err := NewReceiver(&cfg, metadata.NewDefaultMetricsBuilderConfig(), receivertest.NewNopSettings(metadata.Type), sink)
-	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	require.Eventually(t, func() bool {
-		metrics, _ := seen(sink)
-		return metrics["system.memory.usage"] && metrics["system.disk.io"] && metrics["system.filesystem.usage"] &&
-			metrics["system.network.io.rate"]
-	}, 10*time.Second, 5*time.Millisecond, "both controllers deliver")
-	require.NoError(t, r.Shutdown(context.Background()))
-	require.NoError(t, r.Shutdown(context.Background()), "a second Shutdown does nothing")
-
-	_, hosts := seen(sink)
-	assert.Equal(t, map[string]bool{"h1": true}, hosts)
-	for _, md := range sink.AllMetrics() {
-		// The controllers send each scrape as its own batch with one resource.
-		assert.LessOrEqual(t, md.ResourceMetrics().Len(), 1)
-	}
 }
 
 // On this machine: CPU utilization arrives once two system scrapes are a clock tick apart,

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/shirou/gopsutil/v4/disk"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
@@ -17,17 +17,14 @@ import (
 // usage, every 5 s.
 type resourcesScraper struct {
 	hostBase
-	diskstats, netDev procFile
-	// mountinfo are the mount tables to read, the first that can be read; see
-	// newResourcesScraper.
-	mountinfo []procFile
 
 	disks, interfaces *counterSet
+	// diskNames is scratch space: the disks of a reading in name order (gopsutil returns a
+	// map), so that batches keep their shape from one scrape to the next.
+	diskNames []string
 	// disksAt and interfacesAt are when the counters in disks and interfaces were read.
 	disksAt, interfacesAt time.Time
 	mounts                *mountTable
-	// usage is gopsutil's statfs; tests replace it to make filesystem sizes deterministic.
-	usage func(ctx context.Context, path string) (*disk.UsageStat, error)
 }
 
 func newResourcesScraper(base hostBase, cfg *Config) (*resourcesScraper, error) {
@@ -49,41 +46,25 @@ func newResourcesScraper(base hostBase, cfg *Config) (*resourcesScraper, error) 
 		hostBase:   base,
 		disks:      newCounterSet(disks),
 		interfaces: newCounterSet(interfaces),
-		usage:      disk.UsageWithContext,
 	}
 	s.mounts = newMountTable(s.path, mountpoints, newTypeFilter(cfg.Filesystems.IncludeTypes, cfg.Filesystems.ExcludeTypes))
-	s.diskstats.path, s.netDev.path = s.path("/proc/diskstats"), s.path("/proc/net/dev")
-	// Without root_path the scraper measures the mounts it can see itself. With root_path, the
-	// host's / is mounted there and its init's mount table names what lies beneath; a procfs
-	// that hides other processes still has the scraper's own.
-	s.mountinfo = []procFile{{path: s.path("/proc/self/mountinfo")}}
-	if s.root != "" {
-		s.mountinfo = []procFile{{path: s.path("/proc/1/mountinfo")}, {path: s.path("/proc/self/mountinfo")}}
-	}
 	return s, nil
 }
 
-func (s *resourcesScraper) shutdown(context.Context) error {
-	s.diskstats.close()
-	s.netDev.close()
-	for i := range s.mountinfo {
-		s.mountinfo[i].close()
-	}
-	return nil
-}
+func (*resourcesScraper) shutdown(context.Context) error { return nil }
 
 func (s *resourcesScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	now := s.now()
 	s.batch.begin(pcommon.NewTimestampFromTime(now))
 	var errs []error
-	metrics := &s.mbc.Metrics // a file that only switched-off metrics need is not read
+	metrics := &s.mbc.Metrics // what only switched-off metrics need is not read
 	if metrics.SystemDiskIo.Enabled || metrics.SystemDiskOperations.Enabled || metrics.SystemDiskOperationsRate.Enabled {
-		if err := s.scrapeDisks(now); err != nil {
+		if err := s.scrapeDisks(ctx, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if metrics.SystemNetworkIo.Enabled || metrics.SystemNetworkIoRate.Enabled {
-		if err := s.scrapeInterfaces(now); err != nil {
+		if err := s.scrapeInterfaces(ctx, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -97,20 +78,21 @@ func (s *resourcesScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 
 // scrapeDisks records each selected disk's bytes and operations since boot, and its
 // operations per second since the previous scrape.
-func (s *resourcesScraper) scrapeDisks(now time.Time) error {
-	data, err := s.diskstats.read(&s.buf)
+func (s *resourcesScraper) scrapeDisks(ctx context.Context, now time.Time) error {
+	counters, err := s.src.diskIOCounters(ctx)
 	if err != nil {
 		s.disks.discard()
 		return fmt.Errorf("reading disk counters: %w", err)
 	}
+	s.diskNames = s.diskNames[:0]
+	for name := range counters {
+		s.diskNames = append(s.diskNames, name)
+	}
+	slices.Sort(s.diskNames)
 	elapsed := now.Sub(s.disksAt).Seconds()
-	for len(data) > 0 {
-		var line []byte
-		line, data = cutLine(data)
-		name, c, ok := parseDiskstatsLine(line)
-		if !ok {
-			continue
-		}
+	for _, name := range s.diskNames {
+		d := counters[name]
+		c := ioCounters{readBytes: d.ReadBytes, writeBytes: d.WriteBytes, readOps: d.ReadCount, writeOps: d.WriteCount}
 		e := s.disks.lookup(name)
 		if e.keep {
 			read, write := metadata.AttributeDiskIoDirectionRead, metadata.AttributeDiskIoDirectionWrite
@@ -139,21 +121,20 @@ func (s *resourcesScraper) scrapeDisks(now time.Time) error {
 
 // scrapeInterfaces records each selected interface's bytes since boot and its bytes per
 // second since the previous scrape.
-func (s *resourcesScraper) scrapeInterfaces(now time.Time) error {
-	data, err := s.netDev.read(&s.buf)
+func (s *resourcesScraper) scrapeInterfaces(ctx context.Context, now time.Time) error {
+	counters, err := s.src.netIOCounters(ctx)
 	if err != nil {
 		s.interfaces.discard()
 		return fmt.Errorf("reading network counters: %w", err)
 	}
 	elapsed := now.Sub(s.interfacesAt).Seconds()
-	for len(data) > 0 {
-		var line []byte
-		line, data = cutLine(data)
-		name, c, ok := parseNetDevLine(line)
-		if !ok {
+	for i := range counters {
+		n := &counters[i]
+		if n.Name == "" {
 			continue
 		}
-		e := s.interfaces.lookup(name)
+		c := ioCounters{readBytes: n.BytesRecv, writeBytes: n.BytesSent}
+		e := s.interfaces.lookup(n.Name)
 		if e.keep {
 			rx, tx := metadata.AttributeNetworkIoDirectionReceive, metadata.AttributeNetworkIoDirectionTransmit
 			s.batch.recordNetworkIo(int64(c.readBytes), e.name, rx)
@@ -179,24 +160,23 @@ func (s *resourcesScraper) scrapeInterfaces(now time.Time) error {
 // its utilization, used / (used + free) as df shows it: reserved blocks are not available
 // to a build, so a filesystem whose free space is gone is full.
 func (s *resourcesScraper) scrapeFilesystems(ctx context.Context) error {
-	var data []byte
-	var err error
-	for i := range s.mountinfo {
-		if data, err = s.mountinfo[i].read(&s.buf); err == nil {
-			break
-		}
-	}
-	if err != nil {
+	parts, err := s.src.partitions(ctx)
+	if err != nil && len(parts) == 0 {
 		return fmt.Errorf("reading the mount table: %w", err)
 	}
 	var errs []error
-	for _, m := range s.mounts.update(data) {
+	if err != nil {
+		// Some OSes list what they could and say what they could not (a drive that does
+		// not answer).
+		errs = append(errs, fmt.Errorf("reading the mount table: %w", err))
+	}
+	for _, m := range s.mounts.update(parts) {
 		if err := ctx.Err(); err != nil {
 			// statfs of a hung network filesystem blocks; the rest waits for the next scrape.
 			errs = append(errs, fmt.Errorf("filesystems from %s on: %w", m.mountpoint, err))
 			break
 		}
-		u, err := s.usage(ctx, m.statPath)
+		u, err := s.src.usage(ctx, m.statPath)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("filesystem %s: %w", m.mountpoint, err))
 			continue

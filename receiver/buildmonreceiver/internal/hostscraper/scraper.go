@@ -17,32 +17,38 @@ import (
 	"github.com/buildmon/buildmon/internal/metadata"
 )
 
-// hostBase is what both scrapers share: where the host's files are, its name, and the
-// MetricsBuilder. Each scraper has its own controller, which calls it from one goroutine at a
-// time, so no scraper state needs a lock.
+// hostBase is what both scrapers share: where the host's / is, its name, the source of its
+// readings and the MetricsBuilder. Each scraper has its own controller, which calls it from one
+// goroutine at a time, so no scraper state needs a lock.
 type hostBase struct {
-	root     string // root_path; "" is /
+	root     string // root_path; "" is the collector's own view of the host
 	hostname string
 	mbc      metadata.MetricsBuilderConfig
 	set      receiver.Settings
 	now      func() time.Time
-	buf      []byte // the content of the proc file read last
+	src      hostSource
 
 	// batch is made in start: its builder's start time is the host's boot time, since the
 	// cumulative counters count from boot.
 	batch batch
 }
 
-func newHostBase(cfg *Config, hostname string, mbc metadata.MetricsBuilderConfig, set receiver.Settings) hostBase {
-	return hostBase{root: cfg.RootPath, hostname: hostname, mbc: mbc, set: set, now: time.Now, buf: make([]byte, 0, 8<<10)}
+func newHostBase(cfg *Config, hostname string, mbc metadata.MetricsBuilderConfig, set receiver.Settings, src hostSource) hostBase {
+	return hostBase{root: cfg.RootPath, hostname: hostname, mbc: mbc, set: set, now: time.Now, src: src}
 }
 
-// path returns the host's path p (absolute) under root_path.
-func (b *hostBase) path(p string) string { return filepath.Join("/", b.root, p) }
+// path returns the path p of the host (a mount point) as the collector reaches it: under
+// root_path when one is set, else p itself (a Windows drive such as C: included).
+func (b *hostBase) path(p string) string {
+	if b.root == "" {
+		return p
+	}
+	return filepath.Join(b.root, p)
+}
 
-func (b *hostBase) start(context.Context, component.Host) error {
+func (b *hostBase) start(ctx context.Context, _ component.Host) error {
 	var opts []metadata.MetricBuilderOption
-	if boot, err := b.bootTime(); err != nil {
+	if boot, err := b.bootTime(ctx); err != nil {
 		b.set.Logger.Warn("host boot time unknown; cumulative host metrics start now", zap.Error(err))
 	} else {
 		opts = append(opts, metadata.WithStartTime(pcommon.NewTimestampFromTime(boot)))
@@ -54,18 +60,15 @@ func (b *hostBase) start(context.Context, component.Host) error {
 	return nil
 }
 
-func (b *hostBase) bootTime() (time.Time, error) {
-	stat := procFile{path: b.path("/proc/stat")}
-	defer stat.close()
-	data, err := stat.read(&b.buf)
+func (b *hostBase) bootTime(ctx context.Context) (time.Time, error) {
+	sec, err := b.src.bootTime(ctx)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, fmt.Errorf("reading the boot time: %w", err)
 	}
-	sec, err := parseBootTime(data)
-	if err != nil {
-		return time.Time{}, err
+	if sec == 0 || sec >= 1<<62 {
+		return time.Time{}, fmt.Errorf("invalid boot time %d", sec)
 	}
-	return time.Unix(sec, 0), nil
+	return time.Unix(int64(sec), 0), nil
 }
 
 // partial reports failed reads as a partial scrape error: scraperhelper still sends what was
@@ -80,7 +83,6 @@ func partial(errs []error) error {
 // systemScraper reads CPU and memory: the seed's system stats, every second.
 type systemScraper struct {
 	hostBase
-	stat, meminfo procFile
 
 	// lastCPU holds the CPU times of the previous scrape when hasCPU is set.
 	lastCPU cpuTimes
@@ -88,28 +90,22 @@ type systemScraper struct {
 }
 
 func newSystemScraper(base hostBase) *systemScraper {
-	s := &systemScraper{hostBase: base}
-	s.stat.path, s.meminfo.path = s.path("/proc/stat"), s.path("/proc/meminfo")
-	return s
+	return &systemScraper{hostBase: base}
 }
 
-func (s *systemScraper) shutdown(context.Context) error {
-	s.stat.close()
-	s.meminfo.close()
-	return nil
-}
+func (*systemScraper) shutdown(context.Context) error { return nil }
 
-func (s *systemScraper) scrape(context.Context) (pmetric.Metrics, error) {
+func (s *systemScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	s.batch.begin(pcommon.NewTimestampFromTime(s.now()))
 	var errs []error
-	metrics := &s.mbc.Metrics // a file that only switched-off metrics need is not read
+	metrics := &s.mbc.Metrics // what only switched-off metrics need is not read
 	if metrics.SystemCPUUtilization.Enabled {
-		if err := s.scrapeCPU(); err != nil {
+		if err := s.scrapeCPU(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if metrics.SystemMemoryUsage.Enabled || metrics.SystemMemoryUtilization.Enabled {
-		if err := s.scrapeMemory(); err != nil {
+		if err := s.scrapeMemory(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -118,57 +114,54 @@ func (s *systemScraper) scrape(context.Context) (pmetric.Metrics, error) {
 
 // scrapeCPU records the busy share of all CPUs since the previous scrape. The first scrape
 // only takes the baseline: a share since boot would say little about the build running now.
-func (s *systemScraper) scrapeCPU() error {
-	data, err := s.stat.read(&s.buf)
+func (s *systemScraper) scrapeCPU(ctx context.Context) error {
+	times, err := s.src.cpuTimes(ctx)
 	if err != nil {
 		return fmt.Errorf("reading CPU times: %w", err)
 	}
-	t, err := parseCPUTimes(data)
-	if err != nil {
-		return err
+	if len(times) == 0 {
+		return errors.New("reading CPU times: no CPU")
 	}
+	t := cpuTimesOf(s.src.goos(), &times[0])
 	prev, hadPrev := s.lastCPU, s.hasCPU
 	s.lastCPU, s.hasCPU = t, true
-	switch {
-	case !hadPrev:
-		return nil
-	case t.total < prev.total || t.busy < prev.busy:
-		return nil // the counters went back (a restored VM): measure from here
-	case t.total == prev.total:
-		s.lastCPU = prev // within one clock tick: measure the next scrape from the old baseline
+	if !hadPrev {
 		return nil
 	}
-	busy := float64(t.busy-prev.busy) / float64(t.total-prev.total)
-	s.batch.recordCPUUtilization(min(busy, 1), metadata.AttributeCPUModeBusy)
+	busy, ok := busyShare(prev, t)
+	if !ok {
+		if t.total == prev.total && t.busy >= prev.busy {
+			s.lastCPU = prev // within one clock tick: measure the next scrape from the old baseline
+		}
+		return nil // else the counters went back (a restored VM): measure from here
+	}
+	s.batch.recordCPUUtilization(busy, metadata.AttributeCPUModeBusy)
 	return nil
 }
 
-// scrapeMemory records used, free, cached and buffered memory, which add up to the total: as
-// the contrib hostmetrics receiver does on Linux, cached includes the reclaimable slab and
-// used is the rest.
-func (s *systemScraper) scrapeMemory() error {
-	data, err := s.meminfo.read(&s.buf)
+// scrapeMemory records used, free, cached and buffered memory, which add up to the total
+// (memoryStatesOf says what each is on each OS).
+func (s *systemScraper) scrapeMemory(ctx context.Context) error {
+	m, err := s.src.virtualMemory(ctx)
 	if err != nil {
 		return fmt.Errorf("reading memory: %w", err)
 	}
-	m, err := parseMemInfo(data)
-	if err != nil {
-		return err
+	if m.Total == 0 {
+		return errors.New("reading memory: the total is 0")
 	}
-	cached := m.cached + m.sReclaimable
-	used := max(int64(m.total)-int64(m.free)-int64(m.buffers)-int64(cached), 0)
-	total := float64(m.total)
-	for _, st := range [...]struct {
-		v     int64
+	st := memoryStatesOf(s.src.goos(), m)
+	total := float64(m.Total)
+	for _, p := range [...]struct {
+		v     uint64
 		state metadata.AttributeSystemMemoryState
 	}{
-		{used, metadata.AttributeSystemMemoryStateUsed},
-		{int64(m.free), metadata.AttributeSystemMemoryStateFree},
-		{int64(cached), metadata.AttributeSystemMemoryStateCached},
-		{int64(m.buffers), metadata.AttributeSystemMemoryStateBuffered},
+		{st.used, metadata.AttributeSystemMemoryStateUsed},
+		{st.free, metadata.AttributeSystemMemoryStateFree},
+		{st.cached, metadata.AttributeSystemMemoryStateCached},
+		{st.buffered, metadata.AttributeSystemMemoryStateBuffered},
 	} {
-		s.batch.recordMemoryUsage(st.v, st.state)
-		s.batch.recordMemoryUtilization(float64(st.v)/total, st.state)
+		s.batch.recordMemoryUsage(int64(p.v), p.state)
+		s.batch.recordMemoryUtilization(float64(p.v)/total, p.state)
 	}
 	return nil
 }

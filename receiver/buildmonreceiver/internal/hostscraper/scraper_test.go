@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +12,9 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
+	"github.com/shirou/gopsutil/v4/net"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -26,46 +27,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-// fakeRoot copies testdata/root (a tiny proc tree: stat, meminfo, diskstats, net/dev,
-// 1/mountinfo) into a temporary root_path, so a test may move its counters.
-func fakeRoot(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	require.NoError(t, os.CopyFS(root, os.DirFS(filepath.Join("testdata", "root"))))
-	return root
-}
-
-// writeProc replaces a proc file of the fake root in place (the scrapers keep it open).
-func writeProc(t *testing.T, root, name, content string) {
-	t.Helper()
-	require.NoError(t, os.WriteFile(filepath.Join(root, "proc", name), []byte(content), 0o600))
-}
-
-// fakeUsage stands in for statfs with fixed sizes for the fake root's mount points.
-func fakeUsage(root string) func(context.Context, string) (*disk.UsageStat, error) {
-	sizes := map[string]disk.UsageStat{
-		"/":         {Total: 1000, Used: 600, Free: 350}, // 50 reserved
-		"/data":     {Total: 4000, Used: 1000, Free: 3000},
-		"/work dir": {Total: 2000, Used: 1500, Free: 400}, // 100 reserved
-	}
-	return func(_ context.Context, p string) (*disk.UsageStat, error) {
-		mp := strings.TrimPrefix(p, root)
-		if mp == "" {
-			mp = "/"
-		}
-		u, ok := sizes[mp]
-		if !ok {
-			return nil, fmt.Errorf("statfs %s: no such file or directory", p)
-		}
-		return &u, nil
-	}
-}
-
-// testScrapers are both scrapers on a fake root, started, with a clock the test moves.
+// testScrapers are both scrapers on one fake source, started, with a clock the test moves.
 type testScrapers struct {
 	system    *systemScraper
 	resources *resourcesScraper
-	root      string
+	src       *fakeSource
 	now       time.Time
 }
 
@@ -73,9 +39,14 @@ func (ts *testScrapers) advance(d time.Duration) { ts.now = ts.now.Add(d) }
 
 func newTestScrapers(t *testing.T, mbc metadata.MetricsBuilderConfig, mutate func(*Config)) *testScrapers {
 	t.Helper()
-	ts := &testScrapers{root: fakeRoot(t), now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	return newTestScrapersOn(t, linuxSource(), mbc, mutate)
+}
+
+func newTestScrapersOn(t *testing.T, src hostSource, mbc metadata.MetricsBuilderConfig, mutate func(*Config)) *testScrapers {
+	t.Helper()
+	ts := &testScrapers{now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	ts.src, _ = src.(*fakeSource)
 	cfg := NewDefaultConfig()
-	cfg.RootPath = ts.root
 	cfg.Hostname = "h1"
 	if mutate != nil {
 		mutate(&cfg)
@@ -84,15 +55,14 @@ func newTestScrapers(t *testing.T, mbc metadata.MetricsBuilderConfig, mutate fun
 	set := receivertest.NewNopSettings(metadata.Type)
 	clock := func() time.Time { return ts.now }
 
-	systemBase := newHostBase(&cfg, cfg.Hostname, mbc, set)
+	systemBase := newHostBase(&cfg, cfg.Hostname, mbc, set, src)
 	systemBase.now = clock
 	ts.system = newSystemScraper(systemBase)
-	resourcesBase := newHostBase(&cfg, cfg.Hostname, mbc, set)
+	resourcesBase := newHostBase(&cfg, cfg.Hostname, mbc, set, src)
 	resourcesBase.now = clock
 	var err error
 	ts.resources, err = newResourcesScraper(resourcesBase, &cfg)
 	require.NoError(t, err)
-	ts.resources.usage = fakeUsage(ts.root)
 
 	require.NoError(t, ts.system.start(context.Background(), nil))
 	require.NoError(t, ts.resources.start(context.Background(), nil))
@@ -178,30 +148,30 @@ func assertTimestamps(t *testing.T, md pmetric.Metrics, now time.Time) {
 	assert.Positive(t, n)
 }
 
-// TestScrapeGolden scrapes the fake root twice, 2 s apart, with counters moved in between; the
-// second batches (utilization over the interval, rates) are the golden files.
+// moveLinuxCounters moves the readings of linuxSource as the golden test's second scrape
+// sees them, 2 s after the first: 200 jiffies pass (user +60, system +20, idle +100, iowait
+// +20: 80 of 200 busy); sda does 40 reads and 10 writes (20/s and 5/s), nvme0n1 is idle, loop0
+// and the partitions move but are not reported; eth0 receives 4000 bytes and sends 1000 (2000
+// B/s and 500 B/s).
+func moveLinuxCounters(src *fakeSource) {
+	src.cpu = cpu.TimesStat{CPU: "cpu-total", User: 1.6, System: 0.7, Idle: 9, Iowait: 0.7}
+	src.disks["loop0"] = linuxDisk("loop0", 500, 1000, 0, 0)
+	src.disks["sda"] = linuxDisk("sda", 140, 2400, 60, 1200)
+	src.disks["sda1"] = linuxDisk("sda1", 130, 2200, 55, 1100)
+	src.nics = []net.IOCountersStat{
+		{Name: "lo", BytesRecv: 9000, BytesSent: 9000},
+		{Name: "eth0", BytesRecv: 9000, BytesSent: 4000},
+		{Name: "veth1a2b", BytesRecv: 9700, BytesSent: 9800},
+	}
+}
+
+// TestScrapeGolden scrapes Linux-shaped readings twice, 2 s apart, with counters moved in
+// between; the second batches (utilization over the interval, rates) are the golden files.
 func TestScrapeGolden(t *testing.T) {
 	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
 	ts.scrapeSystem(t)
 	ts.scrapeResources(t)
-
-	// 200 jiffies pass: user +60, system +20, idle +100, iowait +20: 80 of 200 busy.
-	writeProc(t, ts.root, "stat", "cpu  160 0 70 900 70 0 0 0 0 0\ncpu0 160 0 70 900 70 0 0 0 0 0\nbtime 1767225600\n")
-	// sda: 40 reads and 10 writes (20/s and 5/s); nvme0n1 idle; loop0 and partitions move but are not reported.
-	writeProc(t, ts.root, "diskstats", `   7       0 loop0 500 0 1000 0 0 0 0 0 0 0 0 0 0 0 0 0 0
-   8       0 sda 140 0 2400 0 60 0 1200 0 0 0 0 0 0 0 0 0 0
-   8       1 sda1 130 0 2200 0 55 0 1100 0 0 0 0 0 0 0 0 0 0
- 259       0 nvme0n1 10 0 80 0 20 0 160 0 0 0 0 0 0 0 0 0 0
- 259       1 nvme0n1p1 10 0 80 0 20 0 160 0 0 0 0 0 0 0 0 0 0
- 253       0 dm-0 80 0 1600 0 40 0 800 0 0 0 0 0 0 0 0 0 0
-`)
-	// eth0: 4000 bytes in, 1000 out (2000 B/s and 500 B/s).
-	writeProc(t, ts.root, "net/dev", `Inter-|   Receive                                                |  Transmit
- face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
-    lo:    9000      90    0    0    0     0          0         0     9000      90    0    0    0     0       0          0
-  eth0:    9000      90    0    0    0     0          0         0     4000      40    0    0    0     0       0          0
-veth1a2b:    9700      97    0    0    0     0          0         0     9800      98    0    0    0     0       0          0
-`)
+	moveLinuxCounters(ts.src)
 	ts.advance(2 * time.Second)
 
 	system, resources := ts.scrapeSystem(t), ts.scrapeResources(t)
@@ -240,34 +210,45 @@ func TestScrapeFirst(t *testing.T) {
 	assert.Equal(t, 50.0, p["system.filesystem.usage"]["/dev/sda///ext4/reserved"])
 }
 
+// jiffies are Linux CPU times as /proc/stat counts them (100 per second), in gopsutil's
+// seconds: user nice system idle iowait irq softirq steal guest guest_nice.
+func jiffies(v ...float64) cpu.TimesStat {
+	var f [10]float64
+	copy(f[:], v)
+	return cpu.TimesStat{
+		CPU: "cpu-total", User: f[0] / 100, Nice: f[1] / 100, System: f[2] / 100, Idle: f[3] / 100, Iowait: f[4] / 100,
+		Irq: f[5] / 100, Softirq: f[6] / 100, Steal: f[7] / 100, Guest: f[8] / 100, GuestNice: f[9] / 100,
+	}
+}
+
 func TestScrapeCPU(t *testing.T) {
 	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
-	cpu := func(line string) (float64, bool) {
-		writeProc(t, ts.root, "stat", line+"\n")
+	busy := func(times cpu.TimesStat) (float64, bool) {
+		ts.src.cpu = times
 		ts.advance(time.Second)
 		v, ok := points(ts.scrapeSystem(t))["system.cpu.utilization"]["busy"]
 		return v, ok
 	}
-	_, ok := cpu("cpu  100 0 50 800 50 0 0 0 0 0")
+	_, ok := busy(jiffies(100, 0, 50, 800, 50))
 	assert.False(t, ok, "baseline")
 
 	// +90 busy (user, nice, system, irq, softirq, steal; guest is part of user), +110 idle
 	// and iowait.
-	v, ok := cpu("cpu  150 10 60 900 60 5 5 10 40 0")
+	v, ok := busy(jiffies(150, 10, 60, 900, 60, 5, 5, 10, 40))
 	assert.True(t, ok)
-	assert.InDelta(t, 90.0/200, v, 1e-12)
+	assert.Equal(t, 0.45, v, "90 of 200, rounded to 1e-9: no float noise")
 
-	_, ok = cpu("cpu  150 10 60 900 60 5 5 10 40 0")
+	_, ok = busy(jiffies(150, 10, 60, 900, 60, 5, 5, 10, 40))
 	assert.False(t, ok, "no tick passed: nothing to measure")
-	v, ok = cpu("cpu  250 10 60 900 60 5 5 10 40 0")
+	v, ok = busy(jiffies(250, 10, 60, 900, 60, 5, 5, 10, 40))
 	assert.True(t, ok, "measured from the last baseline that moved")
-	assert.InDelta(t, 1.0, v, 1e-12)
+	assert.Equal(t, 1.0, v)
 
-	_, ok = cpu("cpu  10 0 10 100 0 0 0 0 0 0")
+	_, ok = busy(jiffies(10, 0, 10, 100))
 	assert.False(t, ok, "counters went back: a new baseline")
-	v, ok = cpu("cpu  20 0 10 190 0 0 0 0 0 0")
+	v, ok = busy(jiffies(20, 0, 10, 190))
 	assert.True(t, ok)
-	assert.InDelta(t, 0.1, v, 1e-12)
+	assert.Equal(t, 0.1, v)
 }
 
 // TestScrapeRates moves the fake clock and counters across several scrapes: rates are the
@@ -276,19 +257,22 @@ func TestScrapeRates(t *testing.T) {
 	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), func(c *Config) {
 		c.Interfaces = MatchConfig{Include: []string{"^eth"}}
 	})
-	netDev := func(lines ...string) {
-		writeProc(t, ts.root, "net/dev", "Inter-|\n face |\n"+strings.Join(lines, "\n")+"\n")
+	nics := func(rxTx ...uint64) {
+		ts.src.nics = nil
+		for i := 0; i+1 < len(rxTx); i += 2 {
+			ts.src.nics = append(ts.src.nics, net.IOCountersStat{Name: fmt.Sprintf("eth%d", i/2), BytesRecv: rxTx[i], BytesSent: rxTx[i+1]})
+		}
 	}
-	diskstats := func(sdaReads, sdaWrites int) {
-		writeProc(t, ts.root, "diskstats", fmt.Sprintf("   8       0 sda %d 0 0 0 %d 0 0 0 0 0 0\n", sdaReads, sdaWrites))
+	sda := func(reads, writes uint64) {
+		ts.src.disks = map[string]disk.IOCountersStat{"sda": {Name: "sda", ReadCount: reads, WriteCount: writes}}
 	}
-	netDev("  eth0: 1000 0 0 0 0 0 0 0 2000 0 0 0 0 0 0 0", "  eth1: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
-	diskstats(100, 100)
+	nics(1000, 2000, 0, 0)
+	sda(100, 100)
 	ts.scrapeResources(t)
 
 	// 500 ms later.
-	netDev("  eth0: 1500 0 0 0 0 0 0 0 2100 0 0 0 0 0 0 0", "  eth1: 50 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
-	diskstats(150, 100)
+	nics(1500, 2100, 50, 0)
+	sda(150, 100)
 	ts.advance(500 * time.Millisecond)
 	p := points(ts.scrapeResources(t))
 	assert.Equal(t, map[string]float64{"eth0/receive": 1000, "eth0/transmit": 200, "eth1/receive": 100, "eth1/transmit": 0}, p["system.network.io.rate"])
@@ -296,8 +280,8 @@ func TestScrapeRates(t *testing.T) {
 
 	// eth0 was re-created (its counters start again) and eth1 is gone; sda's write counter
 	// wrapped. Only what counts on from the last scrape gets a rate.
-	netDev("  eth0: 10 0 0 0 0 0 0 0 20 0 0 0 0 0 0 0")
-	diskstats(250, 5)
+	nics(10, 20)
+	sda(250, 5)
 	ts.advance(time.Second)
 	p = points(ts.scrapeResources(t))
 	assert.Empty(t, p["system.network.io.rate"])
@@ -305,20 +289,20 @@ func TestScrapeRates(t *testing.T) {
 	assert.Equal(t, map[string]float64{"sda/read": 100}, p["system.disk.operations.rate"])
 
 	// eth1 comes back: it is new again (no rate); eth0 counts on from its reset.
-	netDev("  eth0: 410 0 0 0 0 0 0 0 20 0 0 0 0 0 0 0", "  eth1: 5000 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
-	diskstats(250, 25)
+	nics(410, 20, 5000, 0)
+	sda(250, 25)
 	ts.advance(2 * time.Second)
 	p = points(ts.scrapeResources(t))
 	assert.Equal(t, map[string]float64{"eth0/receive": 200, "eth0/transmit": 0}, p["system.network.io.rate"])
 	assert.Equal(t, map[string]float64{"sda/read": 0, "sda/write": 10}, p["system.disk.operations.rate"])
 
 	// A failed read keeps the baseline: the next rate spans both intervals.
-	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "net", "dev")))
-	ts.resources.netDev.close() // as after a read error: the next read opens the path again
+	ts.src.errs = map[string]error{"nics": errors.New("no network")}
 	ts.advance(time.Second)
 	_, err := ts.resources.scrape(context.Background())
 	require.Error(t, err)
-	netDev("  eth0: 1010 0 0 0 0 0 0 0 20 0 0 0 0 0 0 0", "  eth1: 5000 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
+	ts.src.errs = nil
+	nics(1010, 20, 5000, 0)
 	ts.advance(time.Second)
 	p = points(ts.scrapeResources(t))
 	assert.Equal(t, map[string]float64{"eth0/receive": 300, "eth0/transmit": 0, "eth1/receive": 0, "eth1/transmit": 0}, p["system.network.io.rate"])
@@ -326,18 +310,12 @@ func TestScrapeRates(t *testing.T) {
 
 func TestScrapePartialErrors(t *testing.T) {
 	ts := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
-	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "net", "dev")))
-	ts.resources.usage = func(_ context.Context, p string) (*disk.UsageStat, error) {
-		if strings.HasSuffix(p, "/data") {
-			return nil, errors.New("permission denied")
-		}
-		return fakeUsage(ts.root)(context.Background(), p)
-	}
+	ts.src.errs = map[string]error{"nics": errors.New("open /proc/net/dev: no such file"), "usage /data": errors.New("permission denied")}
 
 	md, err := ts.resources.scrape(context.Background())
 	require.Error(t, err)
 	assert.True(t, scrapererror.IsPartialScrapeError(err), "what was read is still sent")
-	assert.ErrorContains(t, err, "reading network counters: open "+filepath.Join(ts.root, "proc", "net", "dev"))
+	assert.ErrorContains(t, err, "reading network counters: open /proc/net/dev: no such file")
 	assert.ErrorContains(t, err, "filesystem /data: permission denied")
 	p := points(md)
 	assert.Contains(t, p, "system.disk.io")
@@ -353,20 +331,50 @@ func TestScrapePartialErrors(t *testing.T) {
 	assert.NotContains(t, points(md), "system.filesystem.usage")
 	assert.Contains(t, points(md), "system.disk.io")
 
+	// No mount table at all is one error; a partial list (a drive that does not answer) is
+	// measured and its error reported.
+	ts.src.errs = map[string]error{"parts": errors.New("getfsstat: interrupted")}
+	md, err = ts.resources.scrape(context.Background())
+	assert.ErrorContains(t, err, "reading the mount table: getfsstat: interrupted")
+	assert.NotContains(t, points(md), "system.filesystem.usage")
+
 	ts2 := newTestScrapers(t, metadata.NewDefaultMetricsBuilderConfig(), nil)
-	require.NoError(t, os.Remove(filepath.Join(ts2.root, "proc", "meminfo")))
+	ts2.src.errs = map[string]error{"mem": errors.New("open /proc/meminfo: no such file")}
 	_, err = ts2.system.scrape(context.Background())
 	require.Error(t, err)
-	writeProc(t, ts2.root, "stat", "cpu  200 0 50 900 50 0 0 0 0 0\n")
+	ts2.src.cpu = jiffies(200, 0, 50, 900, 50)
 	md, err = ts2.system.scrape(context.Background())
 	require.Error(t, err)
 	assert.True(t, scrapererror.IsPartialScrapeError(err))
-	assert.ErrorContains(t, err, "reading memory: open "+filepath.Join(ts2.root, "proc", "meminfo"))
+	assert.ErrorContains(t, err, "reading memory: open /proc/meminfo: no such file")
 	assert.Equal(t, map[string]map[string]float64{"system.cpu.utilization": {"busy": 0.5}}, points(md))
+
+	ts2.src.errs = map[string]error{"cpu": errors.New("no stat")}
+	_, err = ts2.system.scrape(context.Background())
+	assert.ErrorContains(t, err, "reading CPU times: no stat")
+	ts2.src.errs, ts2.src.mem.Total = nil, 0
+	_, err = ts2.system.scrape(context.Background())
+	assert.ErrorContains(t, err, "reading memory: the total is 0")
 }
 
-// A metric switched off in the receiver's `metrics:` section is not sent, and a file that
-// only switched-off metrics need is not read.
+// A partial mount table from gopsutil is measured and its error reported.
+type partialParts struct{ *fakeSource }
+
+func (p partialParts) partitions(ctx context.Context) ([]disk.PartitionStat, error) {
+	parts, _ := p.fakeSource.partitions(ctx)
+	return parts[:1], errors.New("drive E: not ready")
+}
+
+func TestScrapePartialMountTable(t *testing.T) {
+	ts := newTestScrapersOn(t, partialParts{linuxSource()}, metadata.NewDefaultMetricsBuilderConfig(), nil)
+	md, err := ts.resources.scrape(context.Background())
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "reading the mount table: drive E: not ready")
+	assert.Equal(t, map[string]float64{"/dev/sda///ext4": 0.6 / 0.95}, points(md)["system.filesystem.utilization"])
+}
+
+// A metric switched off in the receiver's `metrics:` section is not sent, and what only
+// switched-off metrics need is not read.
 func TestScrapeMetricsSwitchedOff(t *testing.T) {
 	mbc := metadata.NewDefaultMetricsBuilderConfig()
 	mbc.Metrics.SystemMemoryUtilization.Enabled = false
@@ -376,8 +384,6 @@ func TestScrapeMetricsSwitchedOff(t *testing.T) {
 	mbc.Metrics.SystemFilesystemUtilization.Enabled = false
 	mbc.Metrics.SystemDiskOperationsRate.Enabled = false
 	ts := newTestScrapers(t, mbc, nil)
-	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "net", "dev")))
-	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "1", "mountinfo")))
 
 	ts.scrapeResources(t)
 	ts.advance(time.Second)
@@ -390,22 +396,23 @@ func TestScrapeMetricsSwitchedOff(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"system.disk.io", "system.disk.operations"}, names(ts.scrapeResources(t)))
 	assert.ElementsMatch(t, []string{"system.memory.usage"}, names(ts.scrapeSystem(t)))
+	assert.Zero(t, ts.src.calls["nics"]+ts.src.calls["parts"], "network and mounts are not read")
 
 	mbc.Metrics.SystemCPUUtilization.Enabled = false
 	mbc.Metrics.SystemMemoryUsage.Enabled = false
 	ts = newTestScrapers(t, mbc, nil)
-	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "stat")))
-	require.NoError(t, os.Remove(filepath.Join(ts.root, "proc", "meminfo")))
 	assert.Zero(t, ts.scrapeSystem(t).DataPointCount())
+	assert.Zero(t, ts.src.calls["cpu"]+ts.src.calls["mem"], "CPU and memory are not read")
 }
 
-// On this machine's procfs with the default config.
+// On this machine through gopsutil with the default config.
 func TestScrapeRealHost(t *testing.T) {
 	cfg := NewDefaultConfig()
 	set := receivertest.NewNopSettings(metadata.Type)
 	mbc := metadata.NewDefaultMetricsBuilderConfig()
-	system := newSystemScraper(newHostBase(&cfg, "real", mbc, set))
-	resources, err := newResourcesScraper(newHostBase(&cfg, "real", mbc, set), &cfg)
+	src := newGopsutilSource("")
+	system := newSystemScraper(newHostBase(&cfg, "real", mbc, set, src))
+	resources, err := newResourcesScraper(newHostBase(&cfg, "real", mbc, set, src), &cfg)
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, system.start(ctx, nil))
