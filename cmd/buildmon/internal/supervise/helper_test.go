@@ -35,14 +35,3 @@ func runHelper(mode string, args []string) int {
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2
 }
-
-// helperCommand returns the test binary as the helper in mode.
-func helperCommand(mode string, args ...string) *exec.Cmd {
-	self, err := os.Executable()
-	if err != nil {
-		panic(err)
-	}
-	c := exec.Command(self, args...)
-	c.Env = append(os.Environ(), helperEnv+"="+mode)
-	return c
-}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,24 +19,6 @@ import (
 
 	"github.com/buildmon/buildmon/cmd/buildmon/internal/testcounter"
 )
-
-// logRecorder collects Logf messages from Run's goroutine.
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logRecorder) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logRecorder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
 
 // pauseSwitch is a PollFunc the test flips.
 type pauseSwitch struct {
@@ -200,4 +183,15 @@ func TestMaxPause(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(log.String(), "stopping process group"), "a pause let pass stays let pass:\n%s", log)
 	sigs <- syscall.SIGTERM
 	wait(t, done)
+}
+
+// helperCommand returns the test binary as the helper in mode.
+func helperCommand(mode string, args ...string) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	c := exec.Command(self, args...)
+	c.Env = append(os.Environ(), helperEnv+"="+mode)
+	return c
 }

@@ -5,6 +5,7 @@ package supervise
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -24,134 +25,49 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts Options) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return StartFailureCode(err), err
 	}
-	s := &supervisor{pgid: cmd.Process.Pid, opts: &opts, now: time.Now}
+	s := &supervisor{g: processGroup(cmd.Process.Pid), opts: &opts, now: time.Now}
 
 	waited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait() // the exit status is read from cmd.ProcessState
 		close(waited)
 	}()
-
-	pollCtx, cancelPolls := context.WithCancel(ctx)
-	defer cancelPolls()
-	results := make(chan pollResult, 1)
-	inFlight := false
-	poll := func() {
-		inFlight = true
-		go func() {
-			p, err := opts.Poll(pollCtx)
-			results <- pollResult{pause: p, err: err}
-		}()
-	}
-	var tick <-chan time.Time
-	if opts.Poll != nil {
-		interval := opts.Interval
-		if interval <= 0 {
-			interval = 2 * time.Second
-		}
-		ticker := time.NewTicker(interval)
-		defer ticker.Stop()
-		tick = ticker.C
-		poll()
-	}
-
-	for {
-		select {
-		case <-waited:
-			cancelPolls()
-			if inFlight {
-				<-results
-			}
-			// Processes left in the group (the command's own children) must not stay stopped.
-			s.continueGroup()
-			return exitCode(cmd.ProcessState), nil
-		case sig := <-opts.Signals:
-			s.forward(sig)
-		case <-tick:
-			// One poll at a time: a slow status API must not pile up requests.
-			if !inFlight && !s.terminating {
-				poll()
-			}
-		case r := <-results:
-			inFlight = false
-			s.apply(r)
-		}
-	}
+	s.loop(ctx, waited)
+	return exitCode(cmd.ProcessState), nil
 }
 
-// supervisor is the state of one supervised process group; it is owned by Run's loop.
-type supervisor struct {
-	pgid        int
-	opts        *Options
-	now         func() time.Time
-	stopped     bool      // the group was sent SIGSTOP and not yet SIGCONT
-	stoppedAt   time.Time // when it was stopped
-	ignorePause bool      // MaxPause ran out: pauses are ignored for the rest of the phase
-	terminating bool      // a termination signal was forwarded: never stop again
-}
+// processGroup is a POSIX process group, by its id.
+type processGroup int
 
-func (s *supervisor) apply(r pollResult) {
-	if r.err != nil {
-		if s.stopped {
-			s.continueGroup()
-			s.opts.logf("continuing process group %d: the build status cannot be read, and monitoring being down never holds a build", s.pgid)
-		}
-		return
-	}
-	if !r.pause.Paused {
-		// A later pause is a new one, even after MaxPause let the last one pass.
-		s.ignorePause = false
-	}
-	switch {
-	case r.pause.Paused && !s.stopped && !s.ignorePause && !s.terminating:
-		reason := r.pause.Reason
-		if reason == "" {
-			reason = "the collector"
-		}
-		if err := syscall.Kill(-s.pgid, syscall.SIGSTOP); err != nil {
-			// The group is gone (the command is exiting); there is nothing to stop.
-			return
-		}
-		s.stopped, s.stoppedAt = true, s.now()
-		s.opts.logf("build paused by %s; stopping process group %d", reason, s.pgid)
-	case r.pause.Paused && s.stopped && s.opts.MaxPause > 0 && s.now().Sub(s.stoppedAt) >= s.opts.MaxPause:
-		s.continueGroup()
-		s.ignorePause = true
-		s.opts.logf("build still paused after %s (max pause); continuing process group %d anyway", s.opts.MaxPause, s.pgid)
-	case !r.pause.Paused && s.stopped:
-		held := s.now().Sub(s.stoppedAt).Round(time.Second)
-		s.continueGroup()
-		s.opts.logf("pause cleared after %s; continuing process group %d", held, s.pgid)
-	}
-}
+func (g processGroup) stop() error { return syscall.Kill(-int(g), syscall.SIGSTOP) }
+func (g processGroup) cont() error { return syscall.Kill(-int(g), syscall.SIGCONT) }
 
-// forward sends sig to the group. A stopped group is continued as well, or it could not act
-// on a termination signal.
-func (s *supervisor) forward(sig os.Signal) {
+func (g processGroup) signal(sig os.Signal) error {
 	ssig, ok := sig.(syscall.Signal)
 	if !ok {
-		return
+		return fmt.Errorf("%v is no POSIX signal", sig)
 	}
-	switch ssig {
-	case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
-		s.terminating = true
-		s.opts.logf("received %v; forwarding it to process group %d", ssig, s.pgid)
+	if err := syscall.Kill(-int(g), ssig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
 	}
-	if err := syscall.Kill(-s.pgid, ssig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		s.opts.logf("forwarding %v to process group %d: %v", ssig, s.pgid, err)
-	}
-	if s.stopped {
-		s.continueGroup()
-		s.opts.logf("continuing process group %d so that it can handle %v", s.pgid, ssig)
-	}
+	return nil
 }
 
-func (s *supervisor) continueGroup() {
-	if !s.stopped {
-		return
+func (g processGroup) String() string { return fmt.Sprintf("process group %d", int(g)) }
+
+// forwardable: every POSIX signal that reaches buildmon goes on to the group.
+func forwardable(sig os.Signal) bool {
+	_, ok := sig.(syscall.Signal)
+	return ok
+}
+
+// isTermination tells the signals after which the group is never stopped again.
+func isTermination(sig os.Signal) bool {
+	switch sig {
+	case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
+		return true
 	}
-	s.stopped = false
-	_ = syscall.Kill(-s.pgid, syscall.SIGCONT)
+	return false
 }
 
 // exitCode follows the shell convention: the exit status, or 128+N for death by signal N.
