@@ -20,7 +20,7 @@ DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
 
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all run build test vet lint unit cross e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet
+.PHONY: all run build test vet lint unit unit-deps cross e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet
 
 all: build
 
@@ -88,8 +88,18 @@ vet:
 lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
 
-unit:
+unit: unit-deps
 	$(GO) test -race ./...
+
+# The webhook verifier's tests run the README's shell verifier, which needs openssl.
+unit-deps:
+	@if ! command -v openssl >/dev/null 2>&1; then \
+	    echo "installing openssl from Debian"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && \
+	    $$SUDO apt-get install -y -qq --no-install-recommends openssl >/dev/null; \
+	  fi
 
 ## cross: build and vet the distribution (the ocb output in _build), the build client and every
 ## package with its tests for the other build-host platforms (macOS, Windows); no cgo needed

@@ -151,7 +151,11 @@ func (e *checkpointExporter) start(ctx context.Context, host component.Host) (er
 			return &notify.AlertmanagerSender{Client: c, BaseURL: e.cfg.Alertmanager.Endpoint}
 		}},
 		{&e.cfg.Webhook, func(c *http.Client) notify.Sender {
-			return &notify.WebhookSender{Client: c, URL: e.cfg.Webhook.Endpoint}
+			ws := &notify.WebhookSender{Client: c, URL: e.cfg.Webhook.Endpoint}
+			if secrets := e.cfg.Webhook.Signing.secrets(); secrets != nil {
+				ws.Signer = &notify.Signer{Secrets: secrets, Now: e.clock.Now}
+			}
+			return ws
 		}},
 	} {
 		if !n.cfg.enabled() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configretry"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/notify"
@@ -108,6 +109,48 @@ type NotifierConfig struct {
 	QueueSize int `mapstructure:"queue_size"`
 	// RetryOnFailure configures the backoff of failed requests.
 	RetryOnFailure configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+	// Signing signs the webhook's requests (webhook only; Alertmanager has its own auth).
+	Signing SigningConfig `mapstructure:"signing"`
+}
+
+// SigningConfig is the HMAC-SHA256 signing of webhook requests. Secret signs; during a
+// rotation PreviousSecret signs too, so the request carries both signatures and a receiver
+// that knows either secret accepts it.
+type SigningConfig struct {
+	Secret         configopaque.String `mapstructure:"secret"`
+	PreviousSecret configopaque.String `mapstructure:"previous_secret"`
+}
+
+// minSecretBytes is the shortest signing secret accepted: 128 bits.
+const minSecretBytes = 16
+
+// secrets returns the signing keys, the current one first; nil when signing is off.
+func (c SigningConfig) secrets() [][]byte {
+	if c.Secret == "" {
+		return nil
+	}
+	out := [][]byte{[]byte(c.Secret)}
+	if c.PreviousSecret != "" {
+		out = append(out, []byte(c.PreviousSecret))
+	}
+	return out
+}
+
+func (c SigningConfig) validate(name string) []error {
+	var errs []error
+	if c.Secret == "" && c.PreviousSecret != "" {
+		errs = append(errs, fmt.Errorf("%s.signing.previous_secret needs %s.signing.secret (the new secret, which signs first)", name, name))
+	}
+	if c.Secret != "" && len(c.Secret) < minSecretBytes {
+		errs = append(errs, fmt.Errorf("%s.signing.secret must be at least %d bytes (e.g. openssl rand -hex 32)", name, minSecretBytes))
+	}
+	if c.PreviousSecret != "" && len(c.PreviousSecret) < minSecretBytes {
+		errs = append(errs, fmt.Errorf("%s.signing.previous_secret must be at least %d bytes", name, minSecretBytes))
+	}
+	if c.Secret != "" && c.Secret == c.PreviousSecret {
+		errs = append(errs, fmt.Errorf("%s.signing.previous_secret is the same as %s.signing.secret; leave it out when not rotating", name, name))
+	}
+	return errs
 }
 
 func (c *NotifierConfig) enabled() bool { return c.Endpoint != "" }
@@ -132,6 +175,7 @@ func (c *NotifierConfig) validate(name string) []error {
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("%s.timeout must not be negative", name))
 	}
+	errs = append(errs, c.Signing.validate(name)...)
 	return errs
 }
 
@@ -197,6 +241,9 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("audit_log.max_bytes must not be negative"))
 	}
 	errs = append(errs, cfg.Alertmanager.validate("alertmanager")...)
+	if cfg.Alertmanager.Signing != (SigningConfig{}) {
+		errs = append(errs, errors.New("alertmanager.signing: Alertmanager does not check signatures; use alertmanager.auth and alertmanager.tls (signing is for webhook)"))
+	}
 	errs = append(errs, cfg.Webhook.validate("webhook")...)
 	return errors.Join(errs...)
 }

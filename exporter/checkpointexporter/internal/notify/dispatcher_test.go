@@ -136,19 +136,19 @@ func TestPostJSONFailures(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, strings.Repeat("bad label ", 100), http.StatusBadRequest)
 	}))
-	err := postJSON(context.Background(), srv.Client(), srv.URL, []int{1})
+	err := postJSON(context.Background(), srv.Client(), srv.URL, []int{1}, nil)
 	var perm *PermanentError
 	require.ErrorAs(t, err, &perm)
 	assert.Contains(t, err.Error(), "400 Bad Request: bad label")
 	assert.Less(t, len(err.Error()), 700, "the answer is cut")
 	url := srv.URL
 	srv.Close()
-	err = postJSON(context.Background(), http.DefaultClient, url, []int{1})
+	err = postJSON(context.Background(), http.DefaultClient, url, []int{1}, nil)
 	require.Error(t, err)
 	assert.False(t, errors.As(err, &perm), "a refused connection is retried: %v", err)
-	err = postJSON(context.Background(), http.DefaultClient, "http://[::1", []int{1})
+	err = postJSON(context.Background(), http.DefaultClient, "http://[::1", []int{1}, nil)
 	assert.ErrorAs(t, err, &perm)
-	err = postJSON(context.Background(), http.DefaultClient, url, map[string]any{"f": func() {}})
+	err = postJSON(context.Background(), http.DefaultClient, url, map[string]any{"f": func() {}}, nil)
 	assert.ErrorAs(t, err, &perm)
 }
 

@@ -45,13 +45,16 @@ func (s *AlertmanagerSender) Send(ctx context.Context, alerts []Alert) error {
 		}
 		body = append(body, pa)
 	}
-	return postJSON(ctx, s.Client, s.Endpoint(), body)
+	return postJSON(ctx, s.Client, s.Endpoint(), body, nil)
 }
 
 // WebhookSender posts a generic JSON document to a URL.
 type WebhookSender struct {
 	Client *http.Client
 	URL    string
+	// Signer, if set, signs each request (each attempt anew, so a retry carries a fresh
+	// timestamp).
+	Signer *Signer
 }
 
 // Target returns "webhook".
@@ -87,10 +90,10 @@ func (s *WebhookSender) Send(ctx context.Context, alerts []Alert) error {
 		}
 		p.Alerts = append(p.Alerts, wa)
 	}
-	return postJSON(ctx, s.Client, s.URL, p)
+	return postJSON(ctx, s.Client, s.URL, p, s.Signer)
 }
 
-func postJSON(ctx context.Context, client *http.Client, url string, v any) error {
+func postJSON(ctx context.Context, client *http.Client, url string, v any, signer *Signer) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return &PermanentError{Err: fmt.Errorf("encoding notification: %w", err)}
@@ -100,6 +103,9 @@ func postJSON(ctx context.Context, client *http.Client, url string, v any) error
 		return &PermanentError{Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if signer != nil {
+		signer.Sign(req.Header, b)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("posting to %s: %w", url, err)
