@@ -44,7 +44,8 @@ type Decision struct {
 	Action  Action
 	Target  Target
 	Allowed bool
-	// Count is the number of targets (events) the decision covers; 0 or 1 for one.
+	// Count is the number of targets (e.g. the builds of a batch) the decision covers; 0 or
+	// 1 for one.
 	Count int
 }
 

@@ -120,7 +120,8 @@ func TestAccessEvents(t *testing.T) {
 			assert.Equal(t, http.StatusNotFound, code)
 
 			// The permitted batch passes, and its allowed decision is audited at debug.
-			code, body, _ = tr.postAs(t, "alice", `{"type":"phase_started","build_id":"a1","phase":"INIT"}`+"\n"+`{"type":"step_completed","build_id":"a1","phase":"INIT"}`)
+			code, body, _ = tr.postAs(t, "alice", `{"type":"phase_started","build_id":"a1","phase":"INIT"}`+"\n"+`{"type":"step_completed","build_id":"a1","phase":"INIT"}`+
+				"\n"+`{"type":"build_started","build_id":"a3","pipeline":"team-a/lib"}`)
 			require.Equal(t, http.StatusAccepted, code, body)
 
 			denied := logs.FilterMessage("access decision").FilterField(zap.String("decision", "deny")).All()
@@ -132,7 +133,7 @@ func TestAccessEvents(t *testing.T) {
 			require.NotEmpty(t, allowed)
 			last := allowed[len(allowed)-1].ContextMap()
 			assert.Equal(t, "alice", last["subject"])
-			assert.EqualValues(t, 2, last["count"])
+			assert.EqualValues(t, 2, last["count"], "two builds")
 		})
 	}
 }

@@ -303,31 +303,25 @@ func (r *buildmonReceiver) writeRateLimited(w http.ResponseWriter, req *http.Req
 	writeJSON(w, http.StatusTooManyRequests, body)
 }
 
-// requestCheck is the access check of one request's events; it remembers the build it
-// allowed last, as a batch is mostly events of one build. The committer may run it: the
-// handler waits for the answer before it reads n and first.
+// requestCheck is the access check of one request's events. The registry calls it once per
+// build of the request (a build's pipeline and host do not change); the committer may run
+// it: the handler waits for the answer before it reads n and first.
 type requestCheck struct {
 	policy *access.Policy
 	id     access.Identity
 
-	last  access.Target // allowed
-	first access.Target // the first allowed, for the audit line
-	n     int           // events allowed
+	first access.Target // the first build allowed, for the audit line
+	n     int           // builds allowed
 }
 
 func (c *requestCheck) check(pipeline, host string) error {
 	t := access.Build(pipeline, host)
-	if c.n > 0 && t == c.last {
-		c.n++
-		return nil
-	}
 	if err := c.policy.Check(c.id, access.EventsWrite, t); err != nil {
 		return err
 	}
 	if c.n == 0 {
 		c.first = t
 	}
-	c.last = t
 	c.n++
 	return nil
 }

@@ -132,6 +132,7 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time, check Check) (Re
 	for i := range evs {
 		ev := &evs[i]
 		b := st.work[ev.BuildID]
+		entered := false // b enters this request's stage: the first event of its build
 		if b == nil {
 			cur := r.builds[ev.BuildID]
 			if st.parent != nil && st.parent.work[ev.BuildID] != nil {
@@ -140,25 +141,26 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time, check Check) (Re
 			if cur != nil {
 				b = cur.clone()
 				st.work[ev.BuildID] = b
+				entered = true
 			}
 		}
-		if check != nil {
-			// Before duplicates and conflicts: they would tell a subject about a build it
-			// may not touch.
+		// A build's pipeline and host never change, so each build of the request is checked
+		// once: when its first event loads it, or when build_started creates it. The check
+		// comes before duplicates and conflicts, which would tell a subject about a build it
+		// may not touch.
+		if check != nil && (entered || (b == nil && ev.Type == TypeBuildStarted)) {
 			pipeline, host := ev.Pipeline, ev.Attributes.Host
 			if b != nil {
 				pipeline, host = b.Pipeline, b.Host
 			} else if host == "" {
 				host = r.opts.DefaultHostname
 			}
-			if b != nil || ev.Type == TypeBuildStarted {
-				if cerr := check(pipeline, host); cerr != nil {
-					e := &Error{Kind: KindForbidden, Field: "build_id", Message: cerr.Error(), Index: i, Err: cerr}
-					if len(evs) == 1 {
-						e.Index = -1
-					}
-					return Result{}, e
+			if cerr := check(pipeline, host); cerr != nil {
+				e := &Error{Kind: KindForbidden, Field: "build_id", Message: cerr.Error(), Index: i, Err: cerr}
+				if len(evs) == 1 {
+					e.Index = -1
 				}
+				return Result{}, e
 			}
 		}
 		if ev.ID != "" && b != nil && st.seen(b, ev.ID) {
