@@ -1,6 +1,7 @@
 package checkpointexporter
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/metadata"
+	"github.com/buildmon/buildmon/internal/access"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -85,6 +87,17 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, time.Minute, full.Webhook.RetryOnFailure.MaxElapsedTime)
 }
 
+func TestConfigAccessAndSigning(t *testing.T) {
+	cfg := loadConfig(t, "access_and_signing")
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, []access.Rule{{
+		Subjects: []string{"team-a", "group:sre"}, Actions: []string{"status:read", "reports:read"},
+		Pipelines: []string{"team-a/*"}, Hosts: []string{"pool-a-*"},
+	}}, cfg.Status.Access.Rules)
+	assert.Equal(t, SigningConfig{Secret: "new-secret-0123456789abcdef", PreviousSecret: "old-secret-0123456789abcdef"}, cfg.Webhook.Signing)
+	assert.NotContains(t, fmt.Sprintf("%v", cfg.Webhook.Signing.Secret), "new-secret", "the secret is opaque when printed")
+}
+
 func TestConfigValidationNamesTheField(t *testing.T) {
 	for name, want := range map[string][]string{
 		"empty_directory": {"directory must not be empty"},
@@ -102,6 +115,11 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 			"alertmanager.resend_interval must not be negative", "alertmanager.queue_size must be at least 1",
 		},
 		"bad_webhook": {`webhook.endpoint "ftp://example.com/hook"`},
+		"bad_access": {
+			"status.access.rules: no request can have a subject", "status.access.rules[0].subjects[0] must not be empty",
+			`status.access.rules[0].actions[0] "events:read" is not an action`, "status.access.rules[0] must list pipelines or hosts",
+			"webhook.signing.previous_secret needs webhook.signing.secret",
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := confmap.Validate(loadConfig(t, name))
