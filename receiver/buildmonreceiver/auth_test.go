@@ -23,7 +23,7 @@ import (
 )
 
 // bearerAuth is a server authenticator for tests: "Bearer <name>" authenticates as <name>
-// (as the "subject" attribute when named, with no attribute when anonymous is set, the way
+// (as the "subject" attribute; with anonymous set, with no auth data at all, the way
 // bearertokenauth does).
 type bearerAuth struct {
 	component.StartFunc
@@ -49,11 +49,12 @@ func (a bearerAuth) Authenticate(ctx context.Context, headers map[string][]strin
 	if len(v) == 0 || !strings.HasPrefix(v[0], "Bearer ") || len(v[0]) == len("Bearer ") {
 		return ctx, errors.New("missing or invalid bearer token")
 	}
-	info := client.FromContext(ctx)
-	info.Auth = subjectData{}
-	if !a.anonymous {
-		info.Auth = subjectData{subject: strings.TrimPrefix(v[0], "Bearer ")}
+	if a.anonymous {
+		// As bearertokenauth: the context is returned as it came, with no auth data.
+		return ctx, nil
 	}
+	info := client.FromContext(ctx)
+	info.Auth = subjectData{subject: strings.TrimPrefix(v[0], "Bearer ")}
 	return client.NewContext(ctx, info), nil
 }
 

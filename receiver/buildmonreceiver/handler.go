@@ -174,7 +174,7 @@ func (r *buildmonReceiver) handleEvents(w http.ResponseWriter, req *http.Request
 	if batch {
 		n = countLines(body)
 	}
-	key := clientKey(req)
+	key := clientKey(req, r.authID != "")
 	var evs []events.Event
 	lifecycle := false
 	if mayHoldLifecycle(body) {

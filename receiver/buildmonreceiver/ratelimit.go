@@ -106,13 +106,18 @@ var subjectAttributes = []string{"subject", "sub", "username", "user", "client_i
 // clientKey identifies the client of a request for rate limiting: the authenticated subject
 // when the authenticator names one; with an authenticator that names none (bearertokenauth),
 // a fingerprint of the credential, so that each token has its own bucket; else the remote IP.
-func clientKey(req *http.Request) string {
+func clientKey(req *http.Request, authenticated bool) string {
 	if auth := client.FromContext(req.Context()).Auth; auth != nil {
 		for _, name := range subjectAttributes {
 			if v, ok := auth.GetAttribute(name).(string); ok && v != "" {
 				return "subject:" + v
 			}
 		}
+	}
+	// bearertokenauth sets no auth data at all: that the request passed the authenticator
+	// is what makes its credential a client's name. Without one, a client could pick a new
+	// header per request to get a new bucket.
+	if authenticated {
 		if cred := req.Header.Get("Authorization"); cred != "" {
 			sum := sha256.Sum256([]byte(cred))
 			return "credential:" + hex.EncodeToString(sum[:8])
