@@ -3,13 +3,16 @@
 package e2e
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -339,4 +342,119 @@ func TestAccessMatrix(t *testing.T) {
 			}
 		}
 	})
+}
+
+// oidcIssuer signs ID tokens with an RSA key and writes its JWKS file.
+type oidcIssuer struct {
+	url  string
+	key  *rsa.PrivateKey
+	jwks string
+}
+
+func newOIDCIssuer(t *testing.T, dir string) *oidcIssuer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
+		"kty": "RSA", "kid": "e2e", "alg": "RS256", "use": "sig",
+		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
+	}}})
+	path := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(path, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &oidcIssuer{url: "https://issuer.e2e.invalid", key: key, jwks: path}
+}
+
+// token is a signed ID token for subject with groups.
+func (i *oidcIssuer) token(t *testing.T, key *rsa.PrivateKey, subject string, groups ...string) string {
+	t.Helper()
+	b64 := base64.RawURLEncoding.EncodeToString
+	header, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": "e2e", "typ": "JWT"})
+	claims, _ := json.Marshal(map[string]any{
+		"iss": i.url, "aud": "buildmon", "sub": subject, "groups": groups,
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	signing := b64(header) + "." + b64(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + b64(sig)
+}
+
+// TestAccessOIDC runs the distribution with contrib's oidcauth: rules name the token's
+// subject and its groups (group:<name>), and the build client says which permission its
+// token lacks.
+func TestAccessOIDC(t *testing.T) {
+	dir := t.TempDir()
+	iss := newOIDCIssuer(t, dir)
+	p := newPorts(t)
+	path := renderConfig(t, "access_oidc.yaml.tmpl", dir, map[string]any{"Ports": p, "Issuer": iss.url, "JWKS": iss.jwks})
+	col := startCollector(t, path, dir, fmt.Sprintf("http://127.0.0.1:%d/", p.Health))
+	events := fmt.Sprintf("http://127.0.0.1:%d", p.Events)
+
+	alice := iss.token(t, iss.key, "alice")
+	bob := iss.token(t, iss.key, "bob", "team-b-runners")
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := iss.token(t, other, "alice")
+	post := func(token, id, pipeline string) (int, accessErr) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, events+"/v1/events", strings.NewReader(`{"type":"build_started","build_id":"`+id+`","pipeline":"`+pipeline+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e accessErr
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e
+	}
+	for _, c := range []struct {
+		who, token, pipeline, subject string
+		want                          int
+	}{
+		{"alice", alice, "team-a/app", "", http.StatusAccepted},
+		{"alice", alice, "team-b/app", "alice", http.StatusForbidden},
+		{"bob (group team-b-runners)", bob, "team-b/app", "", http.StatusAccepted},
+		{"bob (group team-b-runners)", bob, "team-a/app", "bob", http.StatusForbidden},
+		{"forged token", forged, "team-a/app", "", http.StatusUnauthorized},
+	} {
+		id := strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(c.who) + "-" + strings.TrimSuffix(c.pipeline, "/app")
+		code, e := post(c.token, id, c.pipeline)
+		if code != c.want {
+			t.Errorf("%s on %s: %d %+v, want %d", c.who, c.pipeline, code, e, c.want)
+			continue
+		}
+		if code == http.StatusForbidden && (e.Subject != c.subject || e.Permission != "events:write" || e.Pipeline != c.pipeline) {
+			t.Errorf("%s on %s: 403 body %+v", c.who, c.pipeline, e)
+		}
+	}
+
+	t.Run("build client names the missing permission", func(t *testing.T) {
+		cmd := exec.Command(cliBinary(t), "start")
+		cmd.Env = append(os.Environ(), "BUILDMON_EVENTS_URL="+events, "BUILDMON_TOKEN="+alice,
+			"BUILDMON_BUILD_ID=client-1", "BUILDMON_PIPELINE=team-b/app")
+		out, _ := cmd.CombinedOutput()
+		for _, want := range []string{
+			"403 Forbidden: subject alice lacks permission events:write on pipeline team-b/app (host ",
+			"its access rules do not grant events:write here",
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("client output %q lacks %q", out, want)
+			}
+		}
+	})
+	if !strings.Contains(col.out.String(), `"decision": "deny"`) {
+		t.Error("the collector log has no denial")
+	}
 }
