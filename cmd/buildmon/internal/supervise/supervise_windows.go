@@ -41,7 +41,13 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts Options) (int, error) {
 		return StartFailureCode(err), err
 	}
 	var g group
-	j, err := newJob(uint32(cmd.Process.Pid))
+	j, resumed, err := newJob(uint32(cmd.Process.Pid))
+	if !resumed {
+		// Still suspended and out of reach: it would never run.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return ExitCannotExecute, fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
 	if err != nil {
 		g = process{cmd.Process}
 		if opts.Poll != nil {
@@ -70,25 +76,25 @@ type job struct {
 }
 
 // newJob makes a job object, puts the suspended process pid into it and resumes the process.
-// The process is resumed whatever fails.
-func newJob(pid uint32) (*job, error) {
+// The process is resumed whatever else fails; resumed is false only when it could not be.
+func newJob(pid uint32) (j *job, resumed bool, err error) {
 	p, err := windows.OpenProcess(windows.PROCESS_SET_QUOTA|windows.PROCESS_TERMINATE|windows.PROCESS_SUSPEND_RESUME, false, pid)
 	if err != nil {
-		return nil, fmt.Errorf("opening process %d: %w", pid, err)
+		return nil, false, fmt.Errorf("opening process %d: %w", pid, err)
 	}
 	defer func() { _ = windows.CloseHandle(p) }()
-	j, err := assignJob(p)
+	j, err = assignJob(p)
 	if rerr := ntCall(ntResumeProcess, p); rerr != nil {
 		if j != nil {
 			j.close()
 		}
-		return nil, errors.Join(err, fmt.Errorf("resuming process %d: %w", pid, rerr))
+		return nil, false, errors.Join(err, fmt.Errorf("resuming process %d: %w", pid, rerr))
 	}
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	j.pid = pid
-	return j, nil
+	return j, true, nil
 }
 
 func assignJob(p windows.Handle) (*job, error) {
