@@ -170,4 +170,6 @@ func TestStatusAccessConfigValidate(t *testing.T) {
 	assert.ErrorContains(t, err, "status.access.rules: no request can have a subject")
 	assert.ErrorContains(t, err, `status.access.rules[0].subjects[0] "cn:runner-a" names a client certificate, but tls.client_ca_file is not set`)
 	assert.ErrorContains(t, err, "status.access.rules[0].actions: this API checks only status:read, reports:read")
+	cfg.Status.NetAddr.Endpoint = ""
+	assert.ErrorContains(t, cfg.Validate(), "status.endpoint is empty, so the status API is off and the rules never apply")
 }

@@ -198,6 +198,9 @@ func (cfg *Config) Validate() error {
 	if err := cfg.Status.Access.Validate(cfg.Status.accessEnv()); err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.Status.Access.Enabled() && cfg.Status.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New("status.access.rules: status.endpoint is empty, so the status API is off and the rules never apply"))
+	}
 	if cfg.Status.MaxConnections < 0 {
 		errs = append(errs, errors.New("status.max_connections must not be negative"))
 	}
