@@ -10,6 +10,7 @@ OCB_VERSION := v0.165.0
 TOOLS_DIR := $(CURDIR)/.tools
 OCB := $(TOOLS_DIR)/builder
 GOLANGCI_LINT := $(TOOLS_DIR)/golangci-lint
+JAEGER := $(TOOLS_DIR)/jaeger
 DIST := _build/otelcol-buildmon
 CLI := bin/buildmon
 CONFIG ?= testdata/config.yaml
@@ -73,7 +74,14 @@ $(GOLANGCI_LINT): internal/tools/lint/go.mod internal/tools/lint/go.sum
 	@mkdir -p $(TOOLS_DIR)
 	cd internal/tools/lint && $(GO) build -o $(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-tools: $(OCB) $(GOLANGCI_LINT)
+# Jaeger v2 (the traces backend of the e2e tests), pinned in its own tools module
+# (internal/tools/jaeger, v1.76.0). A cold build takes 8 to 30 minutes on 2 cores; it is cached
+# in .tools/ and rebuilt only when the module changes.
+$(JAEGER): internal/tools/jaeger/go.mod internal/tools/jaeger/go.sum
+	@mkdir -p $(TOOLS_DIR)
+	cd internal/tools/jaeger && $(GO) build -trimpath -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
+
+tools: $(OCB) $(GOLANGCI_LINT) $(JAEGER)
 
 ## test: vet, lint, unit tests with the race detector, cross-compiles, end-to-end tests against the built binary
 test: vet lint unit cross e2e
@@ -113,8 +121,8 @@ cross: $(DIST)
 	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) vet ./...; \
 	done
 
-e2e: $(DIST) $(CLI) $(ROUTER) e2e-deps
-	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) BUILDMON_ROUTER=$(CURDIR)/$(ROUTER) \
+e2e: $(DIST) $(CLI) $(ROUTER) $(JAEGER) e2e-deps
+	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) BUILDMON_ROUTER=$(CURDIR)/$(ROUTER) BUILDMON_JAEGER=$(JAEGER) \
 	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 # Real backends for the end-to-end tests come from Debian; installed only when missing.

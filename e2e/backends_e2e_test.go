@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,12 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 type backendsConfig struct {
@@ -69,52 +72,188 @@ func scriptedBuild(t testing.TB, p ports, buildID string) {
 
 // TestScriptedBuildInPrometheusAndTraces drives a five-phase build through the build client
 // and checks it in a real Prometheus (progress, phase series, host series, every dashboard
-// query) and as a trace in a second collector that receives the spans over OTLP.
+// query); then a second build whose TEST phase fails, and both builds' traces as a real Jaeger
+// returns them (see checkBuildTrace).
 func TestScriptedBuildInPrometheusAndTraces(t *testing.T) {
-	sinkPorts := newPorts(t)
-	sinkDir := t.TempDir()
-	sink := startCollector(t, renderConfig(t, "tracesink.yaml.tmpl", sinkDir, backendsConfig{Ports: sinkPorts}), sinkDir,
-		fmt.Sprintf("http://127.0.0.1:%d/", sinkPorts.Health))
+	jg := startJaeger(t)
 
 	p := newPorts(t)
 	dir := t.TempDir()
 	cfg := renderConfig(t, "backends.yaml.tmpl", dir, backendsConfig{
-		Ports: p, Dir: dir, TraceSink: fmt.Sprintf("127.0.0.1:%d", sinkPorts.OTLP), FloodBytesPerSecond: 1e15,
+		Ports: p, Dir: dir, TraceSink: jg.OTLPEndpoint, FloodBytesPerSecond: 1e15,
 	})
 	col := startCollector(t, cfg, dir, fmt.Sprintf("http://127.0.0.1:%d/", p.Health))
 	prom := startPrometheus(t, fmt.Sprintf("127.0.0.1:%d", p.Prom))
 
 	const buildID = "e2e-build-1"
 	buildsInPrometheus(t, p, prom, buildID)
+	const failedID = "e2e-build-failed"
+	scriptedFailedBuild(t, p, failedID)
 
-	t.Run("one trace per build with phase and step spans", func(t *testing.T) {
-		eventually(t, 20*time.Second, func() error {
-			spans := parseDebugSpans(sink.out.String())
-			traces := map[string]bool{}
-			names := map[string]int{}
-			for _, s := range spans {
-				if s.attrs["cicd.pipeline.run.id"] != buildID {
-					continue
-				}
-				traces[s.traceID] = true
-				names[s.attrs["cicd.pipeline.task.name"]+"/"+s.kind()]++
-			}
-			if len(traces) != 1 {
-				return fmt.Errorf("build spans in %d traces, want 1 (%d spans)", len(traces), len(spans))
-			}
-			for _, ph := range []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"} {
-				if names[ph+"/phase"] != 1 {
-					return fmt.Errorf("phase spans of %s: %d, want 1 (%v)", ph, names[ph+"/phase"], names)
-				}
-			}
-			if names["BUILD/step"] != 3 || names["TEST/step"] != 2 || names["SETUP/step"] < 1 {
-				return fmt.Errorf("step spans %v, want BUILD 3, TEST 2, SETUP at least 1", names)
-			}
-			return nil
-		})
+	t.Run("one trace per build in Jaeger", func(t *testing.T) {
+		checkBuildTrace(t, jg, buildID, "success", map[string]int{"INIT": 1, "SETUP": 1, "BUILD": 3, "TEST": 2, "CLEANUP": 1}, "")
+	})
+	t.Run("failed phase has error status in Jaeger", func(t *testing.T) {
+		checkBuildTrace(t, jg, failedID, "failure", map[string]int{"INIT": 1, "BUILD": 2, "TEST": 1}, "TEST")
 	})
 	col.stop()
-	sink.stop()
+}
+
+// scriptedFailedBuild runs a three-phase build whose TEST phase command exits 3 after its first
+// milestone; the build finishes as a failure.
+func scriptedFailedBuild(t testing.TB, p ports, buildID string) {
+	t.Helper()
+	bin := cliBinary(t)
+	cli(t, p, buildID, "start", "--pipeline", "e2e-pipeline", "--phases", "INIT:1,BUILD:2,TEST:unit|e2e")
+	cli(t, p, buildID, "phase", "INIT", "--", "sh", "-c", bin+" step INIT")
+	cli(t, p, buildID, "phase", "BUILD", "--", "sh", "-c", bin+" step BUILD && "+bin+" step BUILD")
+	cmd := exec.Command(bin, "phase", "TEST", "--", "sh", "-c", bin+" milestone TEST unit && exit 3")
+	cmd.Env = cliEnv(p, buildID)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("failing TEST phase: want exit code 3, got %v\n%s", err, out)
+	}
+	cli(t, p, buildID, "finish", "--result", "failure")
+}
+
+// jaegerSpan is a span of a trace as Jaeger returned it, with its string attributes.
+type jaegerSpan struct {
+	traceID, spanID, parentID, name string
+	status                          ptrace.StatusCode
+	attrs                           map[string]string
+}
+
+// spansOfBuild returns the spans in td whose cicd.pipeline.run.id is buildID.
+func spansOfBuild(td ptrace.Traces, buildID string) []jaegerSpan {
+	var out []jaegerSpan
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		rs := td.ResourceSpans().At(i)
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			ss := rs.ScopeSpans().At(j).Spans()
+			for k := 0; k < ss.Len(); k++ {
+				s := ss.At(k)
+				attrs := map[string]string{}
+				s.Attributes().Range(func(k string, v pcommon.Value) bool {
+					attrs[k] = v.AsString()
+					return true
+				})
+				if attrs["cicd.pipeline.run.id"] != buildID {
+					continue
+				}
+				out = append(out, jaegerSpan{
+					traceID: s.TraceID().String(), spanID: s.SpanID().String(), parentID: s.ParentSpanID().String(),
+					name: s.Name(), status: s.Status().Code(), attrs: attrs,
+				})
+			}
+		}
+	}
+	return out
+}
+
+// checkBuildTrace checks, as Jaeger returns them, that every span of buildID is in one trace
+// (searched over every service Jaeger knows), and in that trace (GET /api/v3/traces/{id}):
+// one build span with the CICD pipeline attributes and result, one span per phase under it,
+// step spans under their phase (steps per phase as in wantSteps), and Error status on exactly
+// the failedPhase (none when empty).
+func checkBuildTrace(t *testing.T, jg *jaeger, buildID, result string, wantSteps map[string]int, failedPhase string) {
+	t.Helper()
+	var traceID string
+	eventually(t, 30*time.Second, func() error {
+		services, err := jg.services(context.Background())
+		if err != nil {
+			return err
+		}
+		ids := map[string]int{}
+		for _, svc := range services {
+			td, err := jg.findTraces(context.Background(), svc)
+			if err != nil {
+				return err
+			}
+			for _, s := range spansOfBuild(td, buildID) {
+				ids[s.traceID]++
+			}
+		}
+		if len(ids) != 1 {
+			return fmt.Errorf("spans of %s in %d traces, want 1: %v (services %v)", buildID, len(ids), ids, services)
+		}
+		for id := range ids {
+			traceID = id
+		}
+		return nil
+	})
+
+	eventually(t, 30*time.Second, func() error {
+		td, err := jg.trace(context.Background(), traceID)
+		if err != nil {
+			return err
+		}
+		spans := spansOfBuild(td, buildID)
+		var build *jaegerSpan
+		phases := map[string]jaegerSpan{}
+		for i, s := range spans {
+			switch s.attrs["buildmon.span.kind"] {
+			case "build":
+				if build != nil {
+					return fmt.Errorf("two build spans: %s and %s", build.spanID, s.spanID)
+				}
+				build = &spans[i]
+			case "phase":
+				ph := s.attrs["cicd.pipeline.task.name"]
+				if _, dup := phases[ph]; dup {
+					return fmt.Errorf("two spans for phase %s", ph)
+				}
+				phases[ph] = s
+			}
+		}
+		if build == nil {
+			return fmt.Errorf("no build span among %d spans", len(spans))
+		}
+		if build.parentID != "" {
+			return fmt.Errorf("build span has parent %s", build.parentID)
+		}
+		if build.attrs["cicd.pipeline.name"] != "e2e-pipeline" || build.attrs["cicd.pipeline.result"] != result {
+			return fmt.Errorf("build span attributes %v, want pipeline e2e-pipeline and result %s", build.attrs, result)
+		}
+		steps := map[string]int{}
+		for _, s := range spans {
+			ph := s.attrs["cicd.pipeline.task.name"]
+			switch s.attrs["buildmon.span.kind"] {
+			case "phase":
+				if s.parentID != build.spanID {
+					return fmt.Errorf("phase span %s has parent %s, want the build span %s", ph, s.parentID, build.spanID)
+				}
+				if s.attrs["cicd.pipeline.task.run.id"] != buildID+"/"+ph {
+					return fmt.Errorf("phase %s: cicd.pipeline.task.run.id %q", ph, s.attrs["cicd.pipeline.task.run.id"])
+				}
+				wantResult, wantStatus := "success", ptrace.StatusCodeUnset
+				if ph == failedPhase {
+					wantResult, wantStatus = "failure", ptrace.StatusCodeError
+				}
+				if s.attrs["cicd.pipeline.task.run.result"] != wantResult || s.status != wantStatus {
+					return fmt.Errorf("phase %s: result %q status %v, want %q %v", ph, s.attrs["cicd.pipeline.task.run.result"], s.status, wantResult, wantStatus)
+				}
+			case "step":
+				parent, ok := phases[ph]
+				if !ok || s.parentID != parent.spanID {
+					return fmt.Errorf("step span %q has parent %s, not its phase %s's span", s.name, s.parentID, ph)
+				}
+				steps[ph]++
+			}
+		}
+		if len(phases) != len(wantSteps) {
+			return fmt.Errorf("phase spans %d, want %d", len(phases), len(wantSteps))
+		}
+		for ph, n := range wantSteps {
+			if _, ok := phases[ph]; !ok {
+				return fmt.Errorf("no span for phase %s", ph)
+			}
+			if steps[ph] != n {
+				return fmt.Errorf("step spans per phase %v, want %v", steps, wantSteps)
+			}
+		}
+		return nil
+	})
 }
 
 func postOK(t testing.TB, p ports, events ...string) {
@@ -155,50 +294,6 @@ func dashboardQueries(t testing.TB) []string {
 		t.Fatalf("dashboard has only %d queries", len(out))
 	}
 	return out
-}
-
-// debugSpan is a span as the debug exporter prints it at detailed verbosity.
-type debugSpan struct {
-	traceID, name string
-	attrs         map[string]string
-}
-
-// kind tells phase, step and build spans apart by the attributes the receiver sets.
-func (s debugSpan) kind() string {
-	switch {
-	case s.attrs["cicd.pipeline.task.name"] == "":
-		return "build"
-	case s.attrs["buildmon.step.name"] != "" || s.attrs["buildmon.span.kind"] == "step" || strings.Contains(s.name, "/"):
-		return "step"
-	default:
-		return "phase"
-	}
-}
-
-var attrLine = regexp.MustCompile(`^\s*-> ([^:]+): \w+\((.*)\)$`)
-
-func parseDebugSpans(out string) []debugSpan {
-	var spans []debugSpan
-	var cur *debugSpan
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(strings.TrimSpace(line), "Span #"):
-			spans = append(spans, debugSpan{attrs: map[string]string{}})
-			cur = &spans[len(spans)-1]
-		case cur != nil && strings.Contains(line, "Trace ID"):
-			cur.traceID = strings.TrimSpace(line[strings.Index(line, ":")+1:])
-		case cur != nil && strings.HasPrefix(strings.TrimSpace(line), "Name "):
-			cur.name = strings.TrimSpace(line[strings.Index(line, ":")+1:])
-		case cur != nil:
-			if m := attrLine.FindStringSubmatch(line); m != nil {
-				cur.attrs[m[1]] = m[2]
-			}
-		}
-	}
-	return spans
 }
 
 // buildStatus is the part of the status API's build view the tests read.

@@ -54,11 +54,20 @@ type background struct {
 
 func startBackground(t testing.TB, name string, args ...string) *background {
 	t.Helper()
+	return startBackgroundEnv(t, nil, name, args...)
+}
+
+// startBackgroundEnv is startBackground with env added to the test's environment.
+func startBackgroundEnv(t testing.TB, env []string, name string, args ...string) *background {
+	t.Helper()
 	bin, err := exec.LookPath(name)
 	if err != nil {
 		t.Fatalf("%s is not installed (make e2e-deps installs it): %v", name, err)
 	}
 	b := &background{cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	if env != nil {
+		b.cmd.Env = append(os.Environ(), env...)
+	}
 	b.cmd.Stdout = b.out
 	b.cmd.Stderr = b.out
 	if err := b.cmd.Start(); err != nil {
