@@ -16,12 +16,12 @@ CLI := bin/buildmon
 CONFIG ?= testdata/config.yaml
 
 # Everything the distribution is built from; a change to any of these rebuilds it.
-GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './_build-router/*' -not -path './.tools/*' -not -path './internal/tools/*' -not -name '*_test.go' -not -path './e2e/*' 2>/dev/null)
+GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './_build-router/*' -not -path './_build-hostagent/*' -not -path './.tools/*' -not -path './internal/tools/*' -not -name '*_test.go' -not -path './e2e/*' 2>/dev/null)
 DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
 
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all run build test vet lint unit unit-deps cross e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet
+.PHONY: all run build test vet lint unit unit-deps cross e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet hostagent
 
 all: build
 
@@ -62,6 +62,20 @@ $(ROUTER): $(ROUTER_OCB) $(ROUTER_MANIFEST)
 
 ## router: the fleet's stock router collector (_build-router/otelcol-router)
 router: $(ROUTER)
+
+# A stock host agent (contrib hostmetricsreceiver, resourceprocessor and core otlphttpexporter,
+# all v0.160.0; confmap providers v1.66.0) that the e2e tests use as a source of standard host
+# metrics. Built once by the same ocb as the distribution (about 3 min) and kept in
+# _build-hostagent until its manifest changes.
+HOSTAGENT := _build-hostagent/otelcol-hostagent
+HOSTAGENT_MANIFEST := testdata/hostagent/builder-config.yaml
+
+$(HOSTAGENT): $(OCB) $(HOSTAGENT_MANIFEST)
+	$(OCB) --config $(HOSTAGENT_MANIFEST)
+	@touch $(HOSTAGENT)
+
+## hostagent: the stock host agent of the standard-host-metrics e2e test
+hostagent: $(HOSTAGENT)
 
 ## fleet: a loopback fleet for a demo (3 agents, the router, 2 gateways, Prometheus,
 ## Alertmanager); prints where to look, stops on Ctrl-C
@@ -121,8 +135,8 @@ cross: $(DIST)
 	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) vet ./...; \
 	done
 
-e2e: $(DIST) $(CLI) $(ROUTER) $(JAEGER) e2e-deps
-	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) BUILDMON_ROUTER=$(CURDIR)/$(ROUTER) BUILDMON_JAEGER=$(JAEGER) \
+e2e: $(DIST) $(CLI) $(ROUTER) $(JAEGER) $(HOSTAGENT) e2e-deps
+	BUILDMON_DIST=$(CURDIR)/$(DIST) BUILDMON_CLI=$(CURDIR)/$(CLI) BUILDMON_ROUTER=$(CURDIR)/$(ROUTER) BUILDMON_JAEGER=$(JAEGER) BUILDMON_HOSTAGENT=$(CURDIR)/$(HOSTAGENT) \
 	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 # Real backends for the end-to-end tests come from Debian; installed only when missing.
@@ -174,4 +188,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf _build _build-router bin var
+	rm -rf _build _build-router _build-hostagent bin var
