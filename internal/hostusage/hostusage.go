@@ -93,8 +93,10 @@ const (
 type counterKey struct {
 	kind uint8
 	dir  uint8
-	// device is the device or interface; for CPU time, the cpu and state joined by a NUL.
+	// device is the device or interface; for CPU time, the cpu (or "").
 	device string
+	state  string // CPU time's state
+
 }
 
 type counter struct {
@@ -212,7 +214,7 @@ func (h *Host) readMetric(s *Sample, r *reading, name string, dps pmetric.Number
 		for k := 0; k < dps.Len(); k++ {
 			dp := dps.At(k)
 			mode := str(dp.Attributes(), schema.AttrCPUMode, attrState)
-			key := counterKey{kind: kindCPU, device: str(dp.Attributes(), attrCPU) + "\x00" + mode}
+			key := counterKey{kind: kindCPU, device: str(dp.Attributes(), attrCPU), state: mode}
 			d, ok := h.increment(key, dp, now)
 			if !ok {
 				continue
@@ -355,7 +357,7 @@ func (h *Host) increment(key counterKey, dp pmetric.NumberDataPoint, now pcommon
 	}
 	prev, seen := h.counters[key]
 	if !seen {
-		key.device = strings.Clone(key.device)
+		key.device, key.state = strings.Clone(key.device), strings.Clone(key.state)
 		h.counters[key] = counter{v: v, ts: ts}
 		return d, false
 	}
