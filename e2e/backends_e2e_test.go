@@ -571,5 +571,26 @@ func TestRemoteWriteIntoPrometheus(t *testing.T) {
 	})
 	col := startCollector(t, cfg, dir, fmt.Sprintf("http://127.0.0.1:%d/", p.Health))
 	buildsInPrometheus(t, p, prom, "e2e-rw-build")
+	// The running build is emitted again every report_interval (1 s) with its duration so far:
+	// each re-emission must be a sample Prometheus takes (one it refuses fails the whole
+	// request, and the exporter drops it as a permanent error).
+	t.Run("every re-emission is stored", func(t *testing.T) {
+		q := `count_over_time(build_phase_duration_seconds{cicd_pipeline_run_id="e2e-rw-build-active",build_phase="INIT"}[10m])`
+		eventually(t, 30*time.Second, func() error {
+			res, err := prom.query(q)
+			if err != nil {
+				return err
+			}
+			if len(res) != 1 || res[0].float() < 5 {
+				return fmt.Errorf("%s = %v, want at least 5 samples", q, res)
+			}
+			return nil
+		})
+		for _, refused := range []string{"duplicate sample for timestamp", "out of order sample", "out of bounds"} {
+			if strings.Contains(col.out.String(), refused) {
+				t.Errorf("Prometheus refused a remote write request: %q in the collector log", refused)
+			}
+		}
+	})
 	col.stop()
 }

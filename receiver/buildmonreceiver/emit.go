@@ -51,7 +51,11 @@ func unixSeconds(t time.Time) float64 {
 // point of a build carries the time of the build's newest event (client timestamps honored),
 // which never goes backwards, so a consumer that keeps the newest point keeps the latest
 // state; the start time is the build's start. Durations of running phases and builds are
-// measured up to now. The build's and its phases' start times are points of their own
+// measured up to now, so their points carry the later of now and that time: a re-emission
+// never sends a new value at a time a point was already sent with (Prometheus remote write
+// refuses a whole request with such a sample), and the duration series never go backwards
+// when a build finishes with a client time before the last re-emission. The build's and its
+// phases' start times are points of their own
 // (build.start_time, build.phase.start_time), so that a consumer reads them instead of
 // inferring them as end minus duration; a pending phase has none.
 func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metrics {
@@ -63,6 +67,10 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 		}
 		b := &changes[i].Build
 		ts := pcommon.NewTimestampFromTime(b.Updated)
+		durTS := ts
+		if now.After(b.Updated) {
+			durTS = pcommon.NewTimestampFromTime(now)
+		}
 		for j := range b.Phases {
 			ph := &b.Phases[j]
 			e.mb.RecordBuildPhaseStepsTotalDataPoint(ts, ph.Steps, ph.Name)
@@ -80,7 +88,7 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 			if end.IsZero() && b.Done() {
 				end = b.Finished
 			}
-			e.mb.RecordBuildPhaseDurationDataPoint(ts, elapsed(ph.Start, end, now), ph.Name)
+			e.mb.RecordBuildPhaseDurationDataPoint(durTS, elapsed(ph.Start, end, now), ph.Name)
 			if !ph.Start.IsZero() {
 				e.mb.RecordBuildPhaseStartTimeDataPoint(ts, unixSeconds(ph.Start), ph.Name)
 			}
@@ -97,7 +105,7 @@ func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metric
 		} else {
 			e.mb.RecordBuildStateDataPoint(ts, 1, bmetadata.AttributeBuildStateRunning)
 		}
-		e.mb.RecordBuildDurationDataPoint(ts, elapsed(b.Started, b.Finished, now))
+		e.mb.RecordBuildDurationDataPoint(durTS, elapsed(b.Started, b.Finished, now))
 		e.mb.RecordBuildStartTimeDataPoint(ts, unixSeconds(b.Started))
 		e.mb.EmitForResource(bmetadata.WithResource(e.resource(b.Host, b.Pipeline, b.ID, b.Attributes)), bmetadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(b.Started)))
 	}

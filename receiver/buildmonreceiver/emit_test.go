@@ -1,6 +1,9 @@
 package buildmonreceiver
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +118,93 @@ func TestEmitterStartTimesEveryEmission(t *testing.T) {
 			assert.Equal(t, map[string]float64{"BUILD": unixSeconds(start) + 1}, doublePoints(md, id, schema.MetricPhaseStartTime), id)
 		}
 		assert.Empty(t, doublePoints(md, "gone", schema.MetricBuildStartTime))
+	}
+}
+
+// promSeries checks emissions by the rule of a Prometheus TSDB (and so of its remote write
+// receiver, which refuses a whole request over one sample): per series, a sample's time is not
+// before the series' last one, and a sample at the same time has the same value.
+type promSeries map[string]promSample
+
+type promSample struct {
+	ts uint64
+	v  float64
+}
+
+func (s promSeries) accept(t *testing.T, md pmetric.Metrics, emission string) {
+	t.Helper()
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		id, _ := rms.At(i).Resource().Attributes().Get(schema.AttrRunID)
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for k := 0; k < ms.Len(); k++ {
+			dps := ms.At(k).Gauge().DataPoints()
+			for d := 0; d < dps.Len(); d++ {
+				dp := dps.At(d)
+				key := id.Str() + " " + ms.At(k).Name() + " " + fmtAttrs(dp.Attributes().AsRaw())
+				v := dp.DoubleValue()
+				if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+					v = float64(dp.IntValue())
+				}
+				ts := uint64(dp.Timestamp())
+				if last, ok := s[key]; ok {
+					if ts < last.ts {
+						t.Errorf("%s: %s goes back in time (%d after %d)", emission, key, ts, last.ts)
+					}
+					if ts == last.ts && v != last.v {
+						t.Errorf("%s: %s has a second value %v at time %d (was %v): a duplicate sample", emission, key, v, ts, last.v)
+					}
+				}
+				s[key] = promSample{ts, v}
+			}
+		}
+	}
+}
+
+func fmtAttrs(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%v,", k, m[k])
+	}
+	return b.String()
+}
+
+// Re-emissions of a running build (every report_interval) and the emission of its finish,
+// whose client time is before the last re-emission, are all samples a Prometheus accepts:
+// the durations measured to now used to be sent at the newest event's time with a new value
+// each time, and Prometheus remote write refused every request that carried one.
+func TestEmitterReemissionsArePrometheusSamples(t *testing.T) {
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	b := events.Build{ID: "b-1", Pipeline: "p", Host: "h", Started: start, Updated: at(1),
+		Phases: []events.Phase{{Name: "BUILD", State: events.PhaseRunning, Left: events.PhasePending, Start: at(1)}}}
+	e := newTestEmitter(t)
+	seen := promSeries{}
+	for _, now := range []float64{1.5, 2.5, 3.5, 4.5} {
+		md := e.metrics([]events.Change{{Build: b}}, at(now))
+		seen.accept(t, md, fmt.Sprintf("re-emission at %vs", now))
+		assert.InDelta(t, now, doublePoints(md, "b-1", schema.MetricBuildDuration)[""], 1e-9)
+		assert.InDelta(t, now-1, doublePoints(md, "b-1", schema.MetricPhaseDuration)["BUILD"], 1e-9)
+	}
+	// The client's build_finished says 4 s: before the last re-emission at 4.5 s.
+	b.Phases[0].State, b.Phases[0].Left, b.Phases[0].End = events.PhaseCompleted, events.PhaseRunning, at(4)
+	b.Finished, b.Result, b.Updated = at(4), "success", at(4)
+	for _, now := range []float64{4.6, 5.6} {
+		md := e.metrics([]events.Change{{Build: b}}, at(now))
+		seen.accept(t, md, fmt.Sprintf("finished, emitted at %vs", now))
+		assert.InDelta(t, 4, doublePoints(md, "b-1", schema.MetricBuildDuration)[""], 1e-9, "final duration")
+	}
+	// A build whose events carry times ahead of the receiver's clock keeps their time.
+	ahead := b
+	ahead.ID, ahead.Updated = "ahead", at(100)
+	md := e.metrics([]events.Change{{Build: ahead}}, at(6))
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for k := 0; k < ms.Len(); k++ {
+		assert.Equal(t, at(100).UnixNano(), int64(ms.At(k).Gauge().DataPoints().At(0).Timestamp()), ms.At(k).Name())
 	}
 }
