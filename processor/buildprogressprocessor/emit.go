@@ -86,7 +86,7 @@ func (p *buildProgressProcessor) emitBuild(rm pmetric.ResourceMetrics, b *buildS
 	scope := lazyScope{rm: rm}
 	ms := scope.metrics()
 	ms.EnsureCapacity(4)
-	ts := pcommon.NewTimestampFromTime(now)
+	ts := b.stamp.next(now)
 	if n := len(b.progress.Phases); n > 0 {
 		dps := gauge(ms, descPhaseProgress)
 		dps.EnsureCapacity(n)
@@ -125,7 +125,7 @@ func (p *buildProgressProcessor) emitPaused(ms pmetric.MetricSlice, b *buildStat
 // emitHost appends a host's alerts to its ResourceMetrics (nothing when it has none).
 func (p *buildProgressProcessor) emitHost(rm pmetric.ResourceMetrics, h *hostState, now time.Time) {
 	scope := lazyScope{rm: rm}
-	p.emitAlerts(&scope, &h.alerts, pcommon.NewTimestampFromTime(now))
+	p.emitAlerts(&scope, &h.alerts, h.stamp.next(now))
 }
 
 // emitPauseNotice fills rm with a build's last seen resource, build.paused and its alerts:
@@ -133,7 +133,7 @@ func (p *buildProgressProcessor) emitHost(rm pmetric.ResourceMetrics, h *hostSta
 func (p *buildProgressProcessor) emitPauseNotice(rm pmetric.ResourceMetrics, b *buildState, now time.Time) {
 	b.resource.CopyTo(rm.Resource().Attributes())
 	scope := lazyScope{rm: rm}
-	ts := pcommon.NewTimestampFromTime(now)
+	ts := b.stamp.next(now)
 	p.emitPaused(scope.metrics(), b, ts)
 	p.emitAlerts(&scope, &b.alerts, ts)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/buildmon/buildmon/internal/pdatacontract"
@@ -92,6 +91,6 @@ func (p *buildProgressProcessor) emitUpstreamETA(rm pmetric.ResourceMetrics, b *
 	})
 	if hadETA || hasProgress {
 		// With this processor's build.eta.source, ending its own previous source's series.
-		emitETA(ms, b, pcommon.NewTimestampFromTime(now))
+		emitETA(ms, b, b.stamp.next(now))
 	}
 }

@@ -65,6 +65,7 @@ type buildState struct {
 
 	batch    uint64 // the batch in which the build was last seen
 	notified uint64 // the batch in which a pause notice was added for it
+	stamp    stamp  // the time of its last derived points
 
 	prev, next *buildState // LRU list, most recently seen first
 }
@@ -82,7 +83,8 @@ type hostState struct {
 	name     string
 	builds   map[*buildState]struct{} // builds whose resource names this host
 	lastSeen time.Time
-	upstream bool // processed by an upstream buildprogress processor: its alerts are that one's
+	stamp    stamp // the time of its last derived points
+	upstream bool  // processed by an upstream buildprogress processor: its alerts are that one's
 
 	// usage reads the host's metrics (alert aliases, phase resource attribution); samples
 	// counts the host resources read, so that a phase knows whether any arrived while it ran.
@@ -224,4 +226,22 @@ func (p *buildProgressProcessor) expireSeries(set *alerting.Set, cutoff time.Tim
 	}
 	clear(p.expired)
 	return pause == alerting.PauseStopped
+}
+
+// stamp is the time of a resource's derived points: the batch's time, but at least a
+// millisecond after the resource's previous points. Prometheus keeps milliseconds and refuses
+// a second value of a series at a time it already has (remote write then drops the whole
+// request), and two batches naming one build or host can be handled within a millisecond.
+// Per resource, the points run ahead of the clock only while that resource arrives more
+// often than once a millisecond.
+type stamp pcommon.Timestamp
+
+// next returns the time of the resource's points in a batch handled at now.
+func (s *stamp) next(now time.Time) pcommon.Timestamp {
+	ts := pcommon.NewTimestampFromTime(now)
+	if least := pcommon.Timestamp(*s) + pcommon.Timestamp(time.Millisecond); *s != 0 && ts < least {
+		ts = least
+	}
+	*s = stamp(ts)
+	return ts
 }
