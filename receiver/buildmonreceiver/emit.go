@@ -18,8 +18,9 @@ import (
 
 // emitter turns registry snapshots into the schema's build metrics and CICD spans.
 type emitter struct {
-	mu sync.Mutex // guards mb, which is not safe for concurrent use
-	mb *bmetadata.MetricsBuilder
+	mu   sync.Mutex // guards mb, which is not safe for concurrent use, and last
+	mb   *bmetadata.MetricsBuilder
+	last time.Time // the now of the previous emission
 }
 
 func newEmitter(mbc bmetadata.MetricsBuilderConfig, set receiver.Settings) *emitter {
@@ -61,6 +62,12 @@ func unixSeconds(t time.Time) float64 {
 func (e *emitter) metrics(changes []events.Change, now time.Time) pmetric.Metrics {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Emissions are a millisecond apart at least (Prometheus keeps milliseconds): each
+	// measures the durations to its own now.
+	if least := e.last.Add(time.Millisecond); now.Before(least) {
+		now = least
+	}
+	e.last = now
 	for i := range changes {
 		if changes[i].Removed {
 			continue

@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/buildmon/buildmon/internal/schema"
 	"github.com/buildmon/buildmon/internal/wire"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/events"
 	"github.com/buildmon/buildmon/receiver/buildmonreceiver/internal/metadata"
@@ -233,38 +234,53 @@ func compareGolden(t *testing.T, name string, actual pmetric.Metrics) {
 		pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreResourceMetricsOrder()))
 }
 
-// pointTimes returns the distinct (start, time) pairs of all data points in md.
-func pointTimes(md pmetric.Metrics) map[[2]time.Time]int {
-	out := map[[2]time.Time]int{}
+// pointTimes returns the distinct (start, time) pairs of the data points in md, those of the
+// durations (build.duration, build.phase.duration) apart.
+func pointTimes(md pmetric.Metrics) (others, durations map[[2]time.Time]int) {
+	others, durations = map[[2]time.Time]int{}, map[[2]time.Time]int{}
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
 		for k := 0; k < ms.Len(); k++ {
+			out := others
+			if n := ms.At(k).Name(); n == schema.MetricBuildDuration || n == schema.MetricPhaseDuration {
+				out = durations
+			}
 			dps := ms.At(k).Gauge().DataPoints()
 			for d := 0; d < dps.Len(); d++ {
 				out[[2]time.Time{dps.At(d).StartTimestamp().AsTime().UTC(), dps.At(d).Timestamp().AsTime().UTC()}]++
 			}
 		}
 	}
+	return others, durations
+}
+
+// onlyTimes checks that every point starts at start, the durations carry durTS and the rest ts.
+func onlyTimes(t *testing.T, md pmetric.Metrics, start, ts, durTS time.Time) {
+	t.Helper()
+	others, durations := pointTimes(md)
+	assert.Equal(t, map[[2]time.Time]bool{{start, ts}: true}, keys(others), "one start time and one time for all points but the durations")
+	assert.Equal(t, map[[2]time.Time]bool{{start, durTS}: true}, keys(durations), "one start time and one time for the durations")
+}
+
+func keys[K comparable, V any](m map[K]V) map[K]bool {
+	out := make(map[K]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
 	return out
 }
 
-func onlyTimes(t *testing.T, md pmetric.Metrics, start, ts time.Time) {
-	t.Helper()
-	times := pointTimes(md)
-	assert.Len(t, times, 1, "one start time and one time for all points: %v", times)
-	assert.Contains(t, times, [2]time.Time{start, ts})
-}
-
 // A finished build: every point carries the time of the build's newest event (client time
-// t0+13s), durations are final whatever the receiver's clock says.
+// t0+13s), durations are final whatever the receiver's clock says and carry that clock's time
+// (t0+20s), so that each re-emission is a sample of its own.
 func TestScriptedBuildMetricsGolden(t *testing.T) {
 	tr := startReceiver(t, nil, nil)
 	tr.clock.set(t0.Add(20 * time.Second))
 	tr.postOK(t, script("build-42")...)
 	actual := tr.waitFor(t, func(md pmetric.Metrics) bool { return hasMetric(md, "build.result") })
 	compareGolden(t, "scripted_build.yaml", actual)
-	onlyTimes(t, actual, t0, t0.Add(13*time.Second))
+	onlyTimes(t, actual, t0, t0.Add(13*time.Second), t0.Add(20*time.Second))
 }
 
 // A running build: durations of the running phase and the build run to the receiver's clock;
@@ -280,7 +296,7 @@ func TestRunningBuildMetricsGolden(t *testing.T) {
 		return hasMetric(md, "build.duration") && intPoint(t, md, "build.phase.steps.completed", "BUILD") == 4
 	})
 	compareGolden(t, "running_build.yaml", actual)
-	onlyTimes(t, actual, t0, t0.Add(40*time.Second))
+	onlyTimes(t, actual, t0, t0.Add(40*time.Second), t0.Add(40*time.Second))
 }
 
 func TestTracesOneTracePerBuild(t *testing.T) {

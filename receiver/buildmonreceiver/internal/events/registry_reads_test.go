@@ -109,7 +109,7 @@ func TestApplyTimes(t *testing.T) {
 	_, err = r.Apply([]Event{{Type: TypeBuildFinished, BuildID: "b", Result: "success", Time: collectorNow.Add(90 * time.Second)}}, collectorNow.Add(5*time.Second))
 	require.NoError(t, err)
 	b, _ = r.Get("b")
-	assert.Equal(t, collectorNow.Add(2*time.Minute), b.Updated, "an older event does not move Updated back")
+	assert.Equal(t, collectorNow.Add(2*time.Minute+time.Millisecond), b.Updated, "an older event does not move Updated back: a millisecond on")
 	assert.Equal(t, collectorNow.Add(5*time.Second), b.FinishedObserved)
 	assert.Equal(t, collectorNow.Add(90*time.Second), b.Finished)
 
@@ -117,6 +117,29 @@ func TestApplyTimes(t *testing.T) {
 	require.NoError(t, err)
 	c, _ := r.Get("c")
 	assert.Equal(t, collectorNow, c.FinishedObserved, "a finish dated in the past is seen now")
+}
+
+// Requests whose events carry the same whole-second time still move Updated (a millisecond
+// each), so that every emission of a changed build has a time of its own; the events of one
+// request share one, and a new build's Updated is its start.
+func TestApplyUpdatedMovesWithEveryChange(t *testing.T) {
+	r := newTestRegistry(t)
+	sec := collectorNow.Truncate(time.Second)
+	_, err := r.Apply([]Event{started("b", sec), phaseEvent(TypePhaseStarted, "b", "b1", sec)}, collectorNow)
+	require.NoError(t, err)
+	b, _ := r.Get("b")
+	assert.Equal(t, sec, b.Updated, "one request: the events' time")
+	for i := 1; i <= 3; i++ {
+		_, err = r.Apply([]Event{{Type: TypeStepCompleted, BuildID: "b", Phase: "BUILD", Count: 1, Time: sec}}, collectorNow)
+		require.NoError(t, err)
+		b, _ = r.Get("b")
+		assert.Equal(t, sec.Add(time.Duration(i)*time.Millisecond), b.Updated, "request %d", i)
+	}
+	// Duplicates change nothing, so the time stays.
+	_, err = r.Apply([]Event{phaseEvent(TypePhaseStarted, "b", "b1", sec)}, collectorNow)
+	require.NoError(t, err)
+	b, _ = r.Get("b")
+	assert.Equal(t, sec.Add(3*time.Millisecond), b.Updated)
 }
 
 // Spans are recorded only while switched on, and at most maxPendingSpans wait to be taken.

@@ -172,6 +172,7 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time, check Check) (Re
 			ts = now
 		}
 		var err *Error
+		fresh := false // b is created by this event
 		switch {
 		case ev.Type == TypeBuildStarted:
 			if b != nil {
@@ -187,7 +188,7 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time, check Check) (Re
 				err = &Error{Kind: KindTooManyBuilds, Field: "build_id", Message: fmt.Sprintf("the receiver tracks %d builds already (max_builds)", r.opts.MaxBuilds)}
 				break
 			}
-			b = r.newBuild(ev, ts)
+			b, fresh = r.newBuild(ev, ts), true
 			st.work[ev.BuildID] = b
 			st.created++
 		case b == nil:
@@ -211,8 +212,14 @@ func (r *Registry) stage(st *Stage, evs []Event, now time.Time, check Check) (Re
 			}
 			st.newIDs[ev.BuildID] = append(st.newIDs[ev.BuildID], ev.ID)
 		}
-		if ts.After(b.Updated) {
+		switch {
+		case ts.After(b.Updated):
 			b.Updated = ts
+		case !b.changed && !fresh:
+			// A change dated no later than the build's newest: its points still need a time
+			// of their own, a millisecond on (Prometheus keeps milliseconds and refuses a
+			// second value at a time it has; clients that send whole seconds do this).
+			b.Updated = b.Updated.Add(time.Millisecond)
 		}
 		b.changed = true
 		res.Accepted++
