@@ -91,10 +91,10 @@ func TestScriptedBuildInPrometheusAndTraces(t *testing.T) {
 	scriptedFailedBuild(t, p, failedID)
 
 	t.Run("one trace per build in Jaeger", func(t *testing.T) {
-		checkBuildTrace(t, jg, buildID, "success", map[string]int{"INIT": 1, "SETUP": 1, "BUILD": 3, "TEST": 2, "CLEANUP": 1}, "")
+		checkBuildTrace(t, jg, "e2e-pipeline", buildID, "success", map[string]int{"INIT": 1, "SETUP": 1, "BUILD": 3, "TEST": 2, "CLEANUP": 1}, "")
 	})
 	t.Run("failed phase has error status in Jaeger", func(t *testing.T) {
-		checkBuildTrace(t, jg, failedID, "failure", map[string]int{"INIT": 1, "BUILD": 2, "TEST": 1}, "TEST")
+		checkBuildTrace(t, jg, "e2e-pipeline", failedID, "failure", map[string]int{"INIT": 1, "BUILD": 2, "TEST": 1}, "TEST")
 	})
 	col.stop()
 }
@@ -156,7 +156,7 @@ func spansOfBuild(td ptrace.Traces, buildID string) []jaegerSpan {
 // one build span with the CICD pipeline attributes and result, one span per phase under it,
 // step spans under their phase (steps per phase as in wantSteps), and Error status on exactly
 // the failedPhase (none when empty).
-func checkBuildTrace(t *testing.T, jg *jaeger, buildID, result string, wantSteps map[string]int, failedPhase string) {
+func checkBuildTrace(t *testing.T, jg *jaeger, pipeline, buildID, result string, wantSteps map[string]int, failedPhase string) {
 	t.Helper()
 	var traceID string
 	eventually(t, 30*time.Second, func() error {
@@ -212,8 +212,8 @@ func checkBuildTrace(t *testing.T, jg *jaeger, buildID, result string, wantSteps
 		if build.parentID != "" {
 			return fmt.Errorf("build span has parent %s", build.parentID)
 		}
-		if build.attrs["cicd.pipeline.name"] != "e2e-pipeline" || build.attrs["cicd.pipeline.result"] != result {
-			return fmt.Errorf("build span attributes %v, want pipeline e2e-pipeline and result %s", build.attrs, result)
+		if build.attrs["cicd.pipeline.name"] != pipeline || build.attrs["cicd.pipeline.result"] != result {
+			return fmt.Errorf("build span attributes %v, want pipeline %s and result %s", build.attrs, pipeline, result)
 		}
 		steps := map[string]int{}
 		for _, s := range spans {

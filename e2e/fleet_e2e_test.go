@@ -18,7 +18,7 @@ import (
 // pipeline on a host that never ran it gets an ETA at its gateway from the runs other hosts
 // finished, where its agent has none.
 func TestFleetBuildsReachOneGateway(t *testing.T) {
-	f := startFleet(t, fleetOptions{})
+	f := startFleet(t, fleetOptions{jaeger: true})
 	const builds, pipelines = 30, 6
 	id := func(i int) string { return fmt.Sprintf("fleet-%02d", i) }
 	pipeline := func(i int) string { return fmt.Sprintf("pipeline-%d", i%pipelines) }
@@ -67,6 +67,26 @@ func TestFleetBuildsReachOneGateway(t *testing.T) {
 		return nil
 	})
 	t.Logf("builds per gateway: %v", perGateway)
+
+	// The gateways send the traces the agents made (through the router) to Jaeger: one trace
+	// per build, as a single collector sends it.
+	t.Run("traces in Jaeger", func(t *testing.T) {
+		for i := 0; i < 24; i++ {
+			checkBuildTrace(t, f.jaeger, pipeline(i), id(i), "success", map[string]int{"INIT": 1, "BUILD": 3, "TEST": 2}, "")
+		}
+	})
+
+	// Builds 24–29 still run and are re-emitted every second: Prometheus takes every remote
+	// write request of the gateways.
+	t.Run("Prometheus refuses nothing", func(t *testing.T) {
+		for i, g := range f.gateways {
+			for _, refused := range []string{"duplicate sample for timestamp", "out of order sample"} {
+				if strings.Contains(g.out.String(), refused) {
+					t.Errorf("gateway %d: Prometheus refused a remote write request (%q in its log)", i, refused)
+				}
+			}
+		}
+	})
 
 	t.Run("fleet ETA for a pipeline on a host that never ran it", func(t *testing.T) {
 		// pipeline-0 ran only on fleet-host-1 (build i runs on agent i%3, pipeline i%6).

@@ -61,6 +61,8 @@ type fleetOptions struct {
 	agentEnv map[int][]string
 	// routingAttribute overrides the router's routing attribute.
 	routingAttribute string
+	// jaeger sends the gateways' traces to a Jaeger (testFleet.jaeger).
+	jaeger bool
 }
 
 type testFleet struct {
@@ -70,6 +72,7 @@ type testFleet struct {
 	router   *collector
 	prom     *prometheus
 	am       *alertmanager
+	jaeger   *jaeger
 }
 
 func env(kv ...string) []string {
@@ -98,10 +101,15 @@ func startFleet(t testing.TB, o fleetOptions) *testFleet {
 		f.am = startAlertmanager(t)
 		amURL = f.am.url
 	}
+	var traces []string
+	if o.jaeger {
+		f.jaeger = startJaeger(t)
+		traces = env("BUILDMON_TRACES_EXPORTER", "otlp/traces", "BUILDMON_TRACES_ENDPOINT", f.jaeger.OTLPEndpoint)
+	}
 	var gwAddrs []string
 	for i := 0; i < o.gateways; i++ {
 		g := &fleetGateway{p: newPorts(t), dir: t.TempDir()}
-		g.collector = startCollector(t, fleetConfig(t, "gateway.yaml"), g.dir, fmt.Sprintf("http://127.0.0.1:%d/", g.p.Health), env(
+		g.collector = startCollector(t, fleetConfig(t, "gateway.yaml"), g.dir, fmt.Sprintf("http://127.0.0.1:%d/", g.p.Health), append(env(
 			"BUILDMON_OTLP_ENDPOINT", loopback(g.p.OTLP),
 			"BUILDMON_STATUS_ENDPOINT", loopback(g.p.Status),
 			"BUILDMON_HEALTH_ENDPOINT", loopback(g.p.Health),
@@ -109,7 +117,7 @@ func startFleet(t testing.TB, o fleetOptions) *testFleet {
 			"BUILDMON_DATA_DIR", g.dir,
 			"BUILDMON_REMOTE_WRITE_URL", f.prom.url+"/api/v1/write",
 			"BUILDMON_ALERTMANAGER_URL", amURL,
-		)...)
+		), traces...)...)
 		f.gateways = append(f.gateways, g)
 		gwAddrs = append(gwAddrs, loopback(g.p.OTLP))
 	}
