@@ -105,6 +105,17 @@ func TestDebRunsUnprivileged(t *testing.T) {
 	root := worldReadableTempDir(t)
 	run(t, "dpkg-deb", "-x", deb, root)
 
+	// The package holds the binaries `make package` built, byte for byte.
+	goarch := strings.TrimSpace(run(t, "go", "env", "GOARCH"))
+	for packaged, built := range map[string]string{
+		"usr/bin/otelcol-buildmon": filepath.Join(repoRoot(t), "_build", "otelcol-buildmon"),
+		"usr/bin/buildmon":         filepath.Join(packageDir(t), "buildmon_"+packageVersion(t)+"_linux_"+goarch, "buildmon"),
+	} {
+		if sha256File(t, filepath.Join(root, packaged)) != sha256File(t, built) {
+			t.Errorf("/%s in the .deb is not %s", packaged, built)
+		}
+	}
+
 	unit := readUnit(t, filepath.Join(root, "usr/lib/systemd/system/otelcol-buildmon.service"))
 	if unit["User"] != "otelcol-buildmon" || unit["Restart"] != "on-failure" || unit["StateDirectory"] != "otelcol-buildmon" {
 		t.Errorf("unit: User=%q Restart=%q StateDirectory=%q, want otelcol-buildmon, on-failure, otelcol-buildmon",
