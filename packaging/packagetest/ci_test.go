@@ -156,13 +156,12 @@ type githubAction struct {
 
 // githubRun is the outcome of running the action's steps as a runner would.
 type githubRun struct {
-	err         error
-	log         string
-	outputs     map[string]string // the action's outputs
-	path        []string          // lines added to GITHUB_PATH
-	env         map[string]string // variables added to GITHUB_ENV
-	jobEnv      map[string]string // the job's environment the steps ran in
-	installRoot string
+	err     error
+	log     string
+	outputs map[string]string // the action's outputs
+	path    []string          // lines added to GITHUB_PATH
+	env     map[string]string // variables added to GITHUB_ENV
+	jobEnv  map[string]string // the job's environment the steps ran in
 }
 
 var expression = regexp.MustCompile(`\$\{\{\s*([^}]*?)\s*\}\}`)
