@@ -11,17 +11,19 @@ TOOLS_DIR := $(CURDIR)/.tools
 OCB := $(TOOLS_DIR)/builder
 GOLANGCI_LINT := $(TOOLS_DIR)/golangci-lint
 JAEGER := $(TOOLS_DIR)/jaeger
+NFPM := $(TOOLS_DIR)/nfpm
+MKIMAGE := $(TOOLS_DIR)/mkimage
 DIST := _build/otelcol-buildmon
 CLI := bin/buildmon
 CONFIG ?= testdata/config.yaml
 
 # Everything the distribution is built from; a change to any of these rebuilds it.
-GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './_build-router/*' -not -path './_build-hostagent/*' -not -path './.tools/*' -not -path './internal/tools/*' -not -name '*_test.go' -not -path './e2e/*' 2>/dev/null)
+GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './_build-router/*' -not -path './_build-hostagent/*' -not -path './.tools/*' -not -path './internal/tools/*' -not -path './packaging/*' -not -path './dist/*' -not -name '*_test.go' -not -path './e2e/*' 2>/dev/null)
 DIST_INPUTS := $(GO_SOURCES) go.mod go.sum builder-config.yaml
 
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all run build test vet lint unit unit-deps cross e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet hostagent
+.PHONY: all run build test vet lint unit unit-deps cross e2e e2e-deps generate bench fmt clean tools soak fuzz router fleet hostagent package package-test package-deps
 
 all: build
 
@@ -95,20 +97,35 @@ $(JAEGER): internal/tools/jaeger/go.mod internal/tools/jaeger/go.sum
 	@mkdir -p $(TOOLS_DIR)
 	cd internal/tools/jaeger && $(GO) build -trimpath -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
 
-tools: $(OCB) $(GOLANGCI_LINT) $(JAEGER)
+# nfpm (deb and rpm packages), pinned in its own tools module like golangci-lint.
+$(NFPM): internal/tools/nfpm/go.mod internal/tools/nfpm/go.sum
+	@mkdir -p $(TOOLS_DIR)
+	cd internal/tools/nfpm && $(GO) build -o $(NFPM) github.com/goreleaser/nfpm/v2/cmd/nfpm
 
-## test: vet, lint, unit tests with the race detector, cross-compiles, end-to-end tests against the built binary
-test: vet lint unit cross e2e
+# mkimage writes the container image as an OCI layout (go-containerregistry, its own module).
+$(MKIMAGE): $(wildcard packaging/cmd/mkimage/*.go) packaging/cmd/mkimage/go.mod packaging/cmd/mkimage/go.sum
+	@mkdir -p $(TOOLS_DIR)
+	cd packaging/cmd/mkimage && $(GO) build -o $(MKIMAGE) .
+
+tools: $(OCB) $(GOLANGCI_LINT) $(JAEGER) $(NFPM) $(MKIMAGE)
+
+## test: vet, lint, unit tests with the race detector, cross-compiles, end-to-end tests against
+## the built binary, and the packages' tests
+test: vet lint unit cross e2e package-test
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags package ./packaging/...
+	cd packaging/cmd/mkimage && $(GO) vet ./...
 
 ## lint: golangci-lint with .golangci.yml (misspell US, revive, errorlint, nolintlint, …)
 lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags package ./packaging/...
+	cd packaging/cmd/mkimage && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 unit: unit-deps
 	$(GO) test -race ./...
@@ -153,6 +170,61 @@ e2e-deps:
 	    $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  fi
 
+# Packages: the version is the ocb manifest's dist.version; the .deb, the .rpm and the image are
+# for the architecture the distribution is built on.
+VERSION ?= $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+PKG_ARCH := $(shell $(GO) env GOARCH)
+PKG_DIR := dist
+CLIENT_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+PKG_TEST_TIMEOUT ?= 10m
+
+## package: into dist/: the .deb and .rpm (nfpm, packaging/nfpm.yaml), the container image as an
+## OCI layout (dist/image), the build client for each of CLIENT_PLATFORMS as .tar.gz / .zip,
+## and SHA256SUMS of the packages and archives
+package: $(DIST) $(NFPM) $(MKIMAGE)
+	@set -euo pipefail; rm -rf $(PKG_DIR); mkdir -p $(PKG_DIR); \
+	  for p in $(CLIENT_PLATFORMS); do \
+	    os=$${p%/*}; arch=$${p#*/}; name=buildmon_$(VERSION)_$${os}_$${arch}; exe=buildmon; \
+	    [ $$os = windows ] && exe=buildmon.exe; \
+	    echo "== client $$p"; \
+	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+	      -o $(PKG_DIR)/$$name/$$exe ./cmd/buildmon; \
+	    cp cmd/buildmon/README.md $(PKG_DIR)/$$name/README.md; \
+	    touch -d @0 $(PKG_DIR)/$$name/*; \
+	    if [ $$os = windows ]; then \
+	      (cd $(PKG_DIR)/$$name && zip -q -X ../$$name.zip $$exe README.md); \
+	    else \
+	      tar -C $(PKG_DIR)/$$name --owner=0 --group=0 --numeric-owner -czf $(PKG_DIR)/$$name.tar.gz $$exe README.md; \
+	    fi; \
+	  done
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) DIST_BIN=$(DIST) CLI_BIN=$(PKG_DIR)/buildmon_$(VERSION)_linux_$(PKG_ARCH)/buildmon \
+	  $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(PKG_DIR)/
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) DIST_BIN=$(DIST) CLI_BIN=$(PKG_DIR)/buildmon_$(VERSION)_linux_$(PKG_ARCH)/buildmon \
+	  $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $(PKG_DIR)/
+	$(MKIMAGE) -binary $(DIST) -config packaging/container-config.yaml -arch $(PKG_ARCH) \
+	  -ref otelcol-buildmon:$(VERSION) -out $(PKG_DIR)/image
+	cd $(PKG_DIR) && sha256sum *.deb *.rpm *.tar.gz *.zip > SHA256SUMS
+	@ls -l $(PKG_DIR)
+
+## package-test: build the packages and test them (packaging/packagetest): the .deb's files and
+## scripts, the packaged collector run as an unprivileged user from the unpacked .deb, the .rpm's
+## files, the image against the Dockerfile and run from its root filesystem, the GitHub Action and
+## the GitLab include run with a fake CI environment
+package-test: package package-deps
+	BUILDMON_PACKAGE_DIR=$(CURDIR)/$(PKG_DIR) BUILDMON_PACKAGE_VERSION=$(VERSION) \
+	  $(GO) test -tags package -count=1 -timeout $(PKG_TEST_TIMEOUT) ./packaging/...
+
+# rpm (to read the .rpm with rpm -qlp) comes from Debian, installed only when missing; dpkg-deb
+# and setpriv are part of every Debian system.
+package-deps:
+	@if ! command -v rpm >/dev/null 2>&1; then \
+	    echo "installing rpm from Debian"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && \
+	    $$SUDO apt-get install -y -qq --no-install-recommends rpm >/dev/null; \
+	  fi
+
 ## generate: regenerate mdatagen output (schema and every component)
 generate:
 	./internal/tools/genschema.sh
@@ -188,4 +260,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf _build _build-router _build-hostagent bin var
+	rm -rf _build _build-router _build-hostagent bin var dist
