@@ -205,6 +205,11 @@ func TestStandardHostMetricsFromHostmetricsReceiver(t *testing.T) {
 		if m := rep.missing(); len(m) > 0 {
 			return fmt.Errorf("phase report lacks %v: %+v", m, rep)
 		}
+		// With phase_resources enabled the processor's figures replace the exporter's own
+		// when they arrive (with the build's next metrics after the phase ended).
+		if rep.Source != "processor" {
+			return fmt.Errorf("phase report source %q, want processor", rep.Source)
+		}
 		return nil
 	})
 	if *rep.CPUMax < 0.9 {
@@ -249,9 +254,10 @@ func diskstats(t testing.TB) (bytes, ops int64) {
 }
 
 // TestDefaultConfigPhaseReportMatchesDiskstats runs the default config (testdata/config.yaml,
-// on free ports) and compiles a real program under `buildmon phase` with an empty Go build
-// cache, syncing before the phase ends. The phase report, the build report and the status
-// API carry every resource figure, and the report's disk-write bytes and operations equal the
+// on free ports, the processor's phase_resources off) and compiles a real program under
+// `buildmon phase` with an empty Go build cache, syncing before the phase ends. The phase
+// report (the checkpoint exporter's own figures, source host_metrics), the build report and
+// the status API carry every resource figure, and the report's disk-write bytes and operations equal the
 // increase of /proc/diskstats over the whole disks during the phase, within one resource
 // scrape interval's worth (5 s at the busiest rate the test saw).
 func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
@@ -354,6 +360,9 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 		}
 		return nil
 	})
+	if rep.Source != "host_metrics" {
+		t.Errorf("phase report source %q: the default config leaves phase_resources off, so the exporter's own figures (host_metrics) are expected", rep.Source)
+	}
 	t.Logf("diskstats: %d B in %d writes (tolerance %d B, %d writes); report: %d B in %d writes; phase %.1f s",
 		wantBytes, wantOps, tolBytes, tolOps, *rep.DiskWrite, *rep.OpsWrite, time.Since(start).Seconds())
 	if wantBytes < 1<<20 {
