@@ -77,13 +77,12 @@ func buildReportOf(t *testing.T, h *harness) report.Build {
 }
 
 type wantResources struct {
-	source                    string
-	cpuAvg, cpuMax            float64
-	mem                       int64
-	diskR, diskW, netT, netR  int64
-	opsR, opsW                int64
-	noCPU                     bool
-	unknownDisk, unknownOther bool
+	source                   string
+	cpuAvg, cpuMax           float64
+	mem                      int64
+	diskR, diskW, netT, netR int64
+	opsR, opsW               int64
+	noCPU                    bool
 }
 
 func assertResources(t *testing.T, want wantResources, got report.Resources, what string) {
