@@ -127,14 +127,15 @@ func consumeBatch(n, hosts, s int) pmetric.Metrics {
 		b := buildSpec{id: fmt.Sprintf("build-%06d", i), pipeline: fmt.Sprintf("pipeline-%d", i%50), host: fmt.Sprintf("host-%d", i%hosts),
 			at: at, duration: float64(s), processed: true, progress: 0.3, eta: 120}
 		for j, name := range []string{"INIT", "SETUP", "BUILD", "TEST", "CLEANUP"} {
-			st := "pending"
+			// Ended phases keep their final figures, so that their reports are not due again.
+			ph := phaseSpec{name: name, state: "pending", total: 100}
 			switch {
 			case j < 2:
-				st = "completed"
+				ph.state, ph.completed, ph.duration, ph.progress = "completed", 100, 10, 1
 			case j == 2:
-				st = "running"
+				ph.state, ph.completed, ph.duration, ph.progress = "running", int64(s%100), float64(s), 0.5
 			}
-			b.phases = append(b.phases, phaseSpec{name: name, state: st, total: 100, completed: int64(s % 100), duration: float64(s), progress: 0.5})
+			b.phases = append(b.phases, ph)
 		}
 		b.metrics().ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
