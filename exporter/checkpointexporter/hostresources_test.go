@@ -91,7 +91,7 @@ func assertResources(t *testing.T, want wantResources, got report.Resources, wha
 	if want.noCPU {
 		assert.Nil(t, got.CPUUtilizationAvg, what)
 	} else if assert.NotNil(t, got.CPUUtilizationAvg, what) && assert.NotNil(t, got.CPUUtilizationMax, what) {
-		assert.InDelta(t, want.cpuAvg, *got.CPUUtilizationAvg, 1e-9, what+": cpu avg")
+		assert.InDelta(t, want.cpuAvg, *got.CPUUtilizationAvg, 1e-6, what+": cpu avg (reports round to 6 decimals)")
 		assert.InDelta(t, want.cpuMax, *got.CPUUtilizationMax, 1e-9, what+": cpu max")
 	}
 	for _, f := range []struct {
@@ -275,6 +275,10 @@ func TestPhaseResourcesAcrossRestart(t *testing.T) {
 		diskR: 20000, diskW: 40000, opsR: 200, opsW: 400, netT: 10000, netR: 30000}, phaseReportOf(t, h2, "BUILD").Resources, "BUILD (before the restart)")
 	assertResources(t, wantResources{source: "host_metrics", cpuAvg: 0.45, cpuMax: 0.5, mem: 5 << 30,
 		diskR: 2000, diskW: 4000, opsR: 20, opsW: 40, netT: 1000, netR: 3000}, phaseReportOf(t, h2, "TEST").Resources, "TEST (across the restart)")
+	// The build report, written after the restart, sums BUILD's figures restored from the
+	// checkpoint and TEST's.
+	assertResources(t, wantResources{source: "host_metrics", cpuAvg: (0.05*25 + 0.45*30) / 55, cpuMax: 0.5, mem: 5 << 30,
+		diskR: 22000, diskW: 44000, opsR: 220, opsW: 440, netT: 11000, netR: 33000}, buildReportOf(t, h2).ResourceEfficiency.Resources, "build")
 }
 
 // TestPhaseWithoutHostSample: a phase that got no host reading while it ran has no figures
