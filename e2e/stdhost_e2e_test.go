@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -393,7 +394,11 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 			return nil
 		})
 		var st struct {
-			Host map[string]any `json:"host_resources"`
+			Host   map[string]any `json:"host_resources"`
+			Phases []struct {
+				Name      string          `json:"name"`
+				Resources *phaseResources `json:"resources"`
+			} `json:"phases"`
 		}
 		code, body, err := httpGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/v1/builds/%s", p.Status, buildID))
 		if err != nil || code != http.StatusOK {
@@ -401,6 +406,11 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 		}
 		if err := json.Unmarshal(body, &st); err != nil {
 			t.Fatal(err)
+		}
+		if len(st.Phases) != 1 || st.Phases[0].Resources == nil {
+			t.Errorf("status phases lack resources: %s", body)
+		} else if m := st.Phases[0].Resources.missing(); len(m) > 0 || !reflect.DeepEqual(*st.Phases[0].Resources, rep) {
+			t.Errorf("status phase resources %+v (lacking %v), want the phase report's %+v", *st.Phases[0].Resources, m, rep)
 		}
 		for _, k := range []string{"cpu_utilization", "memory_used_bytes", "filesystem_utilization",
 			"network_transmit_bytes_per_second", "network_receive_bytes_per_second",

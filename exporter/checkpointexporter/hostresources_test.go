@@ -128,10 +128,6 @@ func TestPhaseResourcesFromHostMetrics(t *testing.T) {
 			scrape(0)
 			scrape(1)
 			scrape(2)
-			h.consume(twoPhaseBuild(25, "completed", "running", false).metrics())
-			scrape(3)
-			h.consume(twoPhaseBuild(40, "completed", "completed", true).metrics())
-			h.tick()
 
 			// The receiver's shape sends a busy share per scrape (0.2 at the phase's first
 			// sample); hostmetrics' CPU time counters give one from the second scrape on.
@@ -144,8 +140,25 @@ func TestPhaseResourcesFromHostMetrics(t *testing.T) {
 				diskR: 6000, diskW: 12000, opsR: 60, opsW: 120, netT: 3000, netR: 9000}
 			wantTest := wantResources{source: "host_metrics", cpuAvg: 0.8, cpuMax: 0.8, mem: 4 << 30,
 				diskR: 6000, diskW: 12000, opsR: 60, opsW: 120, netT: 3000, netR: 9000}
+
+			// While BUILD runs, the status API shows its figures so far; TEST has none yet.
+			running := status(t, h, "b1")
+			require.NotNil(t, running.Phases[0].Resources)
+			assertResources(t, wantBuild, *running.Phases[0].Resources, "status of the running BUILD")
+			assert.Nil(t, running.Phases[1].Resources, "a pending phase has no figures")
+
+			h.consume(twoPhaseBuild(25, "completed", "running", false).metrics())
+			scrape(3)
+			h.consume(twoPhaseBuild(40, "completed", "completed", true).metrics())
+			h.tick()
+
 			assertResources(t, wantBuild, phaseReportOf(t, h, "BUILD").Resources, "BUILD")
 			assertResources(t, wantTest, phaseReportOf(t, h, "TEST").Resources, "TEST")
+			ended := status(t, h, "b1")
+			for i, name := range []string{"BUILD", "TEST"} {
+				require.NotNil(t, ended.Phases[i].Resources, name)
+				assert.Equal(t, phaseReportOf(t, h, name).Resources, *ended.Phases[i].Resources, "the status of an ended phase shows its report's figures")
+			}
 
 			// The build: sums of the phases' increases, the highest maxima, the phases' CPU
 			// averages weighted by their durations (25 s and 15 s).

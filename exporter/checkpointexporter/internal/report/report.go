@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // SchemaVersion is the version of the report documents.
@@ -44,30 +45,20 @@ type Phase struct {
 const (
 	// SourceProcessor: the buildprogress processor's per-phase aggregates (build.phase.*,
 	// with its phase_resources.enabled); they win when they arrive.
-	SourceProcessor = "processor"
+	SourceProcessor = wire.ResourcesProcessor
 	// SourceHostMetrics: the exporter's own attribution from the host metrics it receives
 	// (the same algorithm, internal/phaseusage), without the processor's.
-	SourceHostMetrics = "host_metrics"
+	SourceHostMetrics = wire.ResourcesHostMetrics
 	// SourceMixed: a build report whose phases have figures from both sources.
-	SourceMixed = "mixed"
+	SourceMixed = wire.ResourcesMixed
 	// SourceNone: no figures (no host sample arrived while the phase ran).
-	SourceNone = "none"
+	SourceNone = wire.ResourcesNone
 )
 
 // Resources is what the host spent while a phase (or build) ran. Source says where the
-// figures come from (Source… constants); fields are null when unknown.
-type Resources struct {
-	Source               string   `json:"source"`
-	CPUUtilizationAvg    *float64 `json:"cpu_utilization_avg"`
-	CPUUtilizationMax    *float64 `json:"cpu_utilization_max"`
-	MemoryUsageMaxBytes  *int64   `json:"memory_usage_max_bytes"`
-	DiskReadBytes        *int64   `json:"disk_read_bytes"`
-	DiskWriteBytes       *int64   `json:"disk_write_bytes"`
-	NetworkTransmitBytes *int64   `json:"network_transmit_bytes"`
-	NetworkReceiveBytes  *int64   `json:"network_receive_bytes"`
-	DiskReadOperations   *int64   `json:"disk_read_operations"`
-	DiskWriteOperations  *int64   `json:"disk_write_operations"`
-}
+// figures come from (Source… constants); fields are null when unknown. The status API shows
+// the same for each phase.
+type Resources = wire.PhaseResources
 
 // Issue is an alert that fired, or a phase that failed.
 type Issue struct {
@@ -154,43 +145,12 @@ type Efficiency struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func stampedF(s state.Stamped[float64]) *float64 {
-	if !s.Set() {
-		return nil
-	}
-	return ptr(s.V)
-}
-
-func stampedI(s state.Stamped[int64]) *int64 {
-	if !s.Set() {
-		return nil
-	}
-	return ptr(s.V)
-}
-
-// phaseResources returns the figures a phase's report shows and their source: the
-// processor's when any arrived, else the exporter's own.
 func phaseResources(p *state.Phase) (state.PhaseResources, string) {
-	switch {
-	case p.Resources.Any():
-		return p.Resources, SourceProcessor
-	case p.HostUsage.Any():
-		return p.HostUsage, SourceHostMetrics
-	}
-	return state.PhaseResources{}, SourceNone
+	return state.EffectiveResources(p)
 }
 
 func resources(r state.PhaseResources, source string) Resources {
-	out := Resources{Source: SourceNone}
-	if r.Any() {
-		out.Source = source
-		out.CPUUtilizationAvg, out.CPUUtilizationMax = stampedF(r.CPUAvg), stampedF(r.CPUMax)
-		out.MemoryUsageMaxBytes = stampedI(r.MemoryMax)
-		out.DiskReadBytes, out.DiskWriteBytes = stampedI(r.DiskRead), stampedI(r.DiskWrite)
-		out.NetworkTransmitBytes, out.NetworkReceiveBytes = stampedI(r.NetTransmit), stampedI(r.NetReceive)
-		out.DiskReadOperations, out.DiskWriteOperations = stampedI(r.DiskOpsRead), stampedI(r.DiskOpsWrite)
-	}
-	return out
+	return state.ResourcesView(r, source)
 }
 
 // note is the note of a report of a build for which no build.progress arrived.

@@ -1,6 +1,9 @@
 package state
 
-import "github.com/buildmon/buildmon/internal/phaseusage"
+import (
+	"github.com/buildmon/buildmon/internal/phaseusage"
+	"github.com/buildmon/buildmon/internal/wire"
+)
 
 // Resources: the exporter attributes what a host spends to the phases running on it, from
 // the host metrics it receives, with phaseusage, the algorithm the buildprogress processor
@@ -40,22 +43,7 @@ func (s *Store) endUsage(b *Build, p *Phase) bool {
 	if !ok {
 		return false
 	}
-	ts := max(p.State.T, 1)
-	var hu PhaseResources
-	if r.HasCPU {
-		hu.CPUAvg, hu.CPUMax = Stamped[float64]{V: r.CPUAvg, T: ts}, Stamped[float64]{V: r.CPUMax, T: ts}
-	}
-	if r.HasMem {
-		hu.MemoryMax = Stamped[int64]{V: r.MemMax, T: ts}
-	}
-	pair := func(read, write *Stamped[int64], v [2]int64, has bool) {
-		if has {
-			*read, *write = Stamped[int64]{V: v[phaseusage.Read], T: ts}, Stamped[int64]{V: v[phaseusage.Write], T: ts}
-		}
-	}
-	pair(&hu.DiskRead, &hu.DiskWrite, r.Disk, r.HasDisk)
-	pair(&hu.NetTransmit, &hu.NetReceive, r.Net, r.HasNet)
-	pair(&hu.DiskOpsRead, &hu.DiskOpsWrite, r.Ops, r.HasOps)
+	hu := usageResources(r, max(p.State.T, 1))
 	if hu == p.HostUsage {
 		return false
 	}
@@ -93,4 +81,82 @@ func (s *Store) attributeHost(h *Host, o *HostObservation) {
 			p.usage.Add(o.CPU.V, o.CPU.OK, o.MemUsed.V, o.MemUsed.OK)
 		}
 	}
+}
+
+// usageResources are a phaseusage figure set as the state keeps it, stamped ts.
+func usageResources(r phaseusage.Usage, ts int64) PhaseResources {
+	var out PhaseResources
+	if r.HasCPU {
+		out.CPUAvg, out.CPUMax = Stamped[float64]{V: r.CPUAvg, T: ts}, Stamped[float64]{V: r.CPUMax, T: ts}
+	}
+	if r.HasMem {
+		out.MemoryMax = Stamped[int64]{V: r.MemMax, T: ts}
+	}
+	pair := func(read, write *Stamped[int64], v [2]int64, has bool) {
+		if has {
+			*read, *write = Stamped[int64]{V: v[phaseusage.Read], T: ts}, Stamped[int64]{V: v[phaseusage.Write], T: ts}
+		}
+	}
+	pair(&out.DiskRead, &out.DiskWrite, r.Disk, r.HasDisk)
+	pair(&out.NetTransmit, &out.NetReceive, r.Net, r.HasNet)
+	pair(&out.DiskOpsRead, &out.DiskOpsWrite, r.Ops, r.HasOps)
+	return out
+}
+
+// EffectiveResources returns the figures a phase's report shows and their source: the
+// processor's when any arrived, else the exporter's own.
+func EffectiveResources(p *Phase) (PhaseResources, string) {
+	switch {
+	case p.Resources.Any():
+		return p.Resources, wire.ResourcesProcessor
+	case p.HostUsage.Any():
+		return p.HostUsage, wire.ResourcesHostMetrics
+	}
+	return PhaseResources{}, wire.ResourcesNone
+}
+
+// ResourcesView is figures as the reports and the status API show them: source none
+// without any.
+func ResourcesView(r PhaseResources, source string) wire.PhaseResources {
+	f := func(s Stamped[float64]) *float64 {
+		if !s.Set() {
+			return nil
+		}
+		v := s.V
+		return &v
+	}
+	i := func(s Stamped[int64]) *int64 {
+		if !s.Set() {
+			return nil
+		}
+		v := s.V
+		return &v
+	}
+	if !r.Any() {
+		return wire.PhaseResources{Source: wire.ResourcesNone}
+	}
+	return wire.PhaseResources{Source: source,
+		CPUUtilizationAvg: f(r.CPUAvg), CPUUtilizationMax: f(r.CPUMax), MemoryUsageMaxBytes: i(r.MemoryMax),
+		DiskReadBytes: i(r.DiskRead), DiskWriteBytes: i(r.DiskWrite),
+		NetworkTransmitBytes: i(r.NetTransmit), NetworkReceiveBytes: i(r.NetReceive),
+		DiskReadOperations: i(r.DiskOpsRead), DiskWriteOperations: i(r.DiskOpsWrite)}
+}
+
+// phaseResourcesView is a phase's resources in its status: an ended phase's as in its
+// report, the running phase's so far (what End would give now); nil while pending or
+// unknown.
+func (s *Store) phaseResourcesView(b *Build, p *Phase) *wire.PhaseResources {
+	r, source := EffectiveResources(p)
+	if p.State.V == PhaseRunning && p.usage != nil {
+		if h := s.hosts[b.Host]; h != nil {
+			if u, ok := p.usage.End(h.usage.Totals, h.usage.Kinds, h.usage.Seq); ok {
+				r, source = usageResources(u, max(h.UpdatedAt, 1)), wire.ResourcesHostMetrics
+			}
+		}
+	}
+	if !r.Any() {
+		return nil
+	}
+	v := ResourcesView(r, source)
+	return &v
 }
