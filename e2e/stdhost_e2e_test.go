@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -205,6 +206,11 @@ func TestStandardHostMetricsFromHostmetricsReceiver(t *testing.T) {
 		if m := rep.missing(); len(m) > 0 {
 			return fmt.Errorf("phase report lacks %v: %+v", m, rep)
 		}
+		// With phase_resources enabled the processor's figures replace the exporter's own
+		// when they arrive (with the build's next metrics after the phase ended).
+		if rep.Source != "processor" {
+			return fmt.Errorf("phase report source %q, want processor", rep.Source)
+		}
 		return nil
 	})
 	if *rep.CPUMax < 0.9 {
@@ -249,9 +255,10 @@ func diskstats(t testing.TB) (bytes, ops int64) {
 }
 
 // TestDefaultConfigPhaseReportMatchesDiskstats runs the default config (testdata/config.yaml,
-// on free ports) and compiles a real program under `buildmon phase` with an empty Go build
-// cache, syncing before the phase ends. The phase report, the build report and the status
-// API carry every resource figure, and the report's disk-write bytes and operations equal the
+// on free ports, the processor's phase_resources off) and compiles a real program under
+// `buildmon phase` with an empty Go build cache, syncing before the phase ends. The phase
+// report (the checkpoint exporter's own figures, source host_metrics), the build report and
+// the status API carry every resource figure, and the report's disk-write bytes and operations equal the
 // increase of /proc/diskstats over the whole disks during the phase, within one resource
 // scrape interval's worth (5 s at the busiest rate the test saw).
 func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
@@ -354,6 +361,9 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 		}
 		return nil
 	})
+	if rep.Source != "host_metrics" {
+		t.Errorf("phase report source %q: the default config leaves phase_resources off, so the exporter's own figures (host_metrics) are expected", rep.Source)
+	}
 	t.Logf("diskstats: %d B in %d writes (tolerance %d B, %d writes); report: %d B in %d writes; phase %.1f s",
 		wantBytes, wantOps, tolBytes, tolOps, *rep.DiskWrite, *rep.OpsWrite, time.Since(start).Seconds())
 	if wantBytes < 1<<20 {
@@ -384,7 +394,11 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 			return nil
 		})
 		var st struct {
-			Host map[string]any `json:"host_resources"`
+			Host   map[string]any `json:"host_resources"`
+			Phases []struct {
+				Name      string          `json:"name"`
+				Resources *phaseResources `json:"resources"`
+			} `json:"phases"`
 		}
 		code, body, err := httpGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/v1/builds/%s", p.Status, buildID))
 		if err != nil || code != http.StatusOK {
@@ -392,6 +406,11 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 		}
 		if err := json.Unmarshal(body, &st); err != nil {
 			t.Fatal(err)
+		}
+		if len(st.Phases) != 1 || st.Phases[0].Resources == nil {
+			t.Errorf("status phases lack resources: %s", body)
+		} else if m := st.Phases[0].Resources.missing(); len(m) > 0 || !reflect.DeepEqual(*st.Phases[0].Resources, rep) {
+			t.Errorf("status phase resources %+v (lacking %v), want the phase report's %+v", *st.Phases[0].Resources, m, rep)
 		}
 		for _, k := range []string{"cpu_utilization", "memory_used_bytes", "filesystem_utilization",
 			"network_transmit_bytes_per_second", "network_receive_bytes_per_second",

@@ -60,6 +60,10 @@ type checkpointExporter struct {
 	conns      *connlimit.Limiter // the status API's connections; nil until it listens
 	authID     string
 
+	// hosts read host metrics between batches (their counters' last values); safe for
+	// concurrent use.
+	hosts *hostReaders
+
 	// pendingRemovals are report folders of removed builds still to delete; owned by the
 	// writer goroutine (flush).
 	pendingRemovals []string
@@ -80,6 +84,7 @@ func newCheckpointExporter(cfg *Config, set exporter.Settings) (*checkpointExpor
 	return &checkpointExporter{
 		cfg: cfg, set: set, logger: set.Logger, telemetry: tb,
 		clock: clock.System{}, fs: checkpoint.OS{}, lookupEnv: os.LookupEnv,
+		hosts: newHostReaders(cfg.MaxBuilds),
 	}, nil
 }
 
@@ -277,7 +282,7 @@ func (e *checkpointExporter) consumeMetrics(ctx context.Context, md pmetric.Metr
 	if e.store == nil {
 		return errors.New("checkpoint exporter is not started")
 	}
-	res := e.store.Apply(translate(md, e.clock.Now().UnixNano()))
+	res := e.store.Apply(translate(md, e.clock.Now().UnixNano(), e.hosts))
 	e.notify(res.Changes)
 	if res.Ignored > 0 {
 		e.logger.Debug("left out builds, hosts, phases, alerts or attributes beyond the state's bounds", zap.Int("ignored", res.Ignored))

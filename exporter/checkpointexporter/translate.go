@@ -7,15 +7,16 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+	"github.com/buildmon/buildmon/internal/hostusage"
 	"github.com/buildmon/buildmon/internal/pdatacontract"
 	"github.com/buildmon/buildmon/internal/schema"
 )
 
 // translate turns a batch of metrics into observations: a ResourceMetrics with
-// cicd.pipeline.run.id is a build, one with only host.name a host (pdatacontract.Classify).
-// Data points without a timestamp count as observed at now; NaN and infinite values are
-// ignored.
-func translate(md pmetric.Metrics, now int64) state.Batch {
+// cicd.pipeline.run.id is a build, one with only host.name a host (pdatacontract.Classify),
+// read through readers. Data points without a timestamp count as observed at now; NaN and
+// infinite values are ignored.
+func translate(md pmetric.Metrics, now int64, readers *hostReaders) state.Batch {
 	var batch state.Batch
 	var alerts pdatacontract.AlertDecoder
 	rms := md.ResourceMetrics()
@@ -25,7 +26,7 @@ func translate(md pmetric.Metrics, now int64) state.Batch {
 		case pdatacontract.Build:
 			batch.Builds = append(batch.Builds, translateBuild(key, rm, now, &alerts))
 		case pdatacontract.Host:
-			batch.Hosts = append(batch.Hosts, translateHost(key, rm, now, &alerts))
+			batch.Hosts = append(batch.Hosts, translateHost(key, rm, now, &alerts, readers))
 		}
 	}
 	return batch
@@ -49,9 +50,9 @@ func newerS(dst *state.Point[string], v string, t int64) {
 	}
 }
 
-// walkPoints calls fn for every finite number data point of rm's metrics and reads the alert
-// points (build.alert.active and build.alert.value) with the shared decoder on the way;
-// builds and hosts share it.
+// walkPoints calls fn (if not nil) for every finite number data point of rm's metrics and
+// reads the alert points (build.alert.active and build.alert.value) with the shared decoder
+// on the way; builds and hosts share it.
 func walkPoints(rm pmetric.ResourceMetrics, now int64, alerts *pdatacontract.AlertDecoder, fn func(metric string, attrs pcommon.Map, v float64, t int64)) []state.AlertObservation {
 	alerts.Reset()
 	nowTS := pcommon.Timestamp(now)
@@ -64,7 +65,7 @@ func walkPoints(rm pmetric.ResourceMetrics, now int64, alerts *pdatacontract.Ale
 				continue
 			}
 			dps, ok := pdatacontract.NumberPoints(m)
-			if !ok {
+			if !ok || fn == nil {
 				continue
 			}
 			for j := 0; j < dps.Len(); j++ {
@@ -195,87 +196,35 @@ func translatePhasePoint(phase func(string) *state.PhaseObservation, name, metri
 	}
 }
 
-// sumPoint adds up the data points of one metric (e.g. all interfaces) that pass keep,
-// stamped with the newest timestamp.
-type sumPoint struct {
-	v  float64
-	t  int64
-	ok bool
-}
-
-func (s *sumPoint) add(v float64, t int64) {
-	s.v += v
-	s.t = max(s.t, t)
-	s.ok = true
-}
-
-func (s sumPoint) float() state.Point[float64] {
-	if !s.ok {
-		return state.Point[float64]{}
-	}
-	return state.At(s.v, s.t)
-}
-
-func (s sumPoint) int() state.Point[int64] {
-	if !s.ok {
-		return state.Point[int64]{}
-	}
-	return state.At(int64(math.Round(s.v)), s.t)
-}
-
-func translateHost(name string, rm pmetric.ResourceMetrics, now int64, alerts *pdatacontract.AlertDecoder) state.HostObservation {
+// translateHost reads a host resource through the host readers (internal/hostusage): its
+// utilization, rates (the source's own rate gauges, else derived from its counters) and the
+// totals phases are attributed from.
+func translateHost(name string, rm pmetric.ResourceMetrics, now int64, alerts *pdatacontract.AlertDecoder, readers *hostReaders) state.HostObservation {
 	o := state.HostObservation{Name: name}
-	var cpuBusy, cpuOther, memUsed, memTotal, netTx, netRx, opsR, opsW sumPoint
-	hostAlerts := walkPoints(rm, now, alerts, func(metric string, attrs pcommon.Map, v float64, t int64) {
-		switch metric {
-		case schema.MetricCPUUtilization:
-			switch mode := pdatacontract.Str(attrs, schema.AttrCPUMode); mode {
-			case schema.CPUModeBusy, "":
-				cpuBusy.add(v, t)
-			case "idle", "wait", "iowait", "steal":
-			default:
-				cpuOther.add(v, t)
-			}
-		case schema.MetricMemoryUtilization:
-			if pdatacontract.Str(attrs, schema.AttrMemoryState) == schema.MemoryStateUsed {
-				newerF(&o.MemUtil, v, t)
-			}
-		case schema.MetricMemoryUsage:
-			memTotal.add(v, t)
-			if pdatacontract.Str(attrs, schema.AttrMemoryState) == schema.MemoryStateUsed {
-				memUsed.add(v, t)
-			}
-		case schema.MetricFilesystemUtilization:
-			if !o.FSUtil.OK || v > o.FSUtil.V {
-				o.FSUtil = state.At(v, max(t, o.FSUtil.TS))
-				o.FSMount = pdatacontract.Str(attrs, schema.AttrMountpoint)
-			} else {
-				o.FSUtil.TS = max(o.FSUtil.TS, t)
-			}
-		case schema.MetricNetworkIORate:
-			switch pdatacontract.Str(attrs, schema.AttrNetworkDirection) {
-			case schema.NetworkTransmit:
-				netTx.add(v, t)
-			case schema.NetworkReceive:
-				netRx.add(v, t)
-			}
-		case schema.MetricDiskOperationsRate:
-			switch pdatacontract.Str(attrs, schema.AttrDiskDirection) {
-			case schema.DiskRead:
-				opsR.add(v, t)
-			case schema.DiskWrite:
-				opsW.add(v, t)
-			}
-		}
-	})
-	if cpuBusy.ok {
-		o.CPU = cpuBusy.float()
-	} else {
-		o.CPU = cpuOther.float()
+	o.Alerts = walkPoints(rm, now, alerts, nil)
+	s, usage := readers.read(name, rm, pcommon.Timestamp(now))
+	o.Usage = usage
+	t := int64(s.TS)
+	if s.HasCPU {
+		o.CPU = state.At(s.CPU, t)
 	}
-	o.MemUsed, o.MemTotal = memUsed.int(), memTotal.int()
-	o.NetTransmit, o.NetReceive = netTx.float(), netRx.float()
-	o.DiskOpsRead, o.DiskOpsWrite = opsR.float(), opsW.float()
-	o.Alerts = hostAlerts
+	if s.HasMemUtil {
+		o.MemUtil = state.At(s.MemUtil, t)
+	}
+	if s.HasMemUsed {
+		o.MemUsed = state.At(s.MemUsed, t)
+	}
+	if s.HasMemTotal {
+		o.MemTotal = state.At(s.MemTotal, t)
+	}
+	if s.HasFSUtil {
+		o.FSUtil, o.FSMount = state.At(s.FSUtil, t), s.FSMount
+	}
+	if s.HasNetRate {
+		o.NetTransmit, o.NetReceive = state.At(s.NetRate[hostusage.Transmit], t), state.At(s.NetRate[hostusage.Receive], t)
+	}
+	if s.HasOpsRate {
+		o.DiskOpsRead, o.DiskOpsWrite = state.At(s.OpsRate[hostusage.Read], t), state.At(s.OpsRate[hostusage.Write], t)
+	}
 	return o
 }

@@ -65,7 +65,7 @@ func TestTranslateAlertTransitions(t *testing.T) {
 			state.AlertObservation{Rule: "cpu", Level: "ERROR", State: "firing", Active: false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			batch := translate(alertPoints(tc.points, tc.value), 0)
+			batch := translate(alertPoints(tc.points, tc.value), 0, newHostReaders(0))
 			require.Len(t, batch.Hosts, 1)
 			require.Len(t, batch.Hosts[0].Alerts, 1)
 			tc.want.TS = t0.UnixNano()
@@ -87,7 +87,7 @@ func TestTranslateSkipsBadPoints(t *testing.T) {
 	m = ms.AppendEmpty()
 	m.SetName(schema.MetricBuildDuration)
 	m.SetEmptyGauge().DataPoints().AppendEmpty().SetDoubleValue(99)
-	o := translate(md, now).Builds[0]
+	o := translate(md, now, newHostReaders(0)).Builds[0]
 	assert.Equal(t, 30.0, o.ETA.V, "the NaN point is ignored")
 	assert.Equal(t, state.At(99.0, now), o.Duration, "no timestamp: observed now")
 	assert.True(t, o.AlertsComplete)

@@ -4,8 +4,9 @@
 // semantic-convention (cpu.mode, system.memory.state, network.io.direction, …). It is the
 // one place that normalizes host metrics: the buildprogress processor's alert aliases
 // (cpu_usage, memory_usage, disk_usage, network_bandwidth, io_operations) and per-phase
-// resource attribution both read a Sample, and Host keeps the cumulative disk, network and
-// operation totals phases are attributed from.
+// resource attribution (internal/phaseusage, in the processor and the checkpoint exporter)
+// both read a Sample, and Host keeps the cumulative disk, network and operation totals phases
+// are attributed from.
 package hostusage // import "github.com/buildmon/buildmon/internal/hostusage"
 
 import (
@@ -15,16 +16,17 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/buildmon/buildmon/internal/pdatacontract"
+	"github.com/buildmon/buildmon/internal/phaseusage"
 	"github.com/buildmon/buildmon/internal/schema"
 )
 
 // Directions index the [2] arrays of Totals and Sample: read (disk) or transmit (network)
-// first, write or receive second.
+// first, write or receive second (as in phaseusage).
 const (
-	Read     = 0
-	Transmit = 0
-	Write    = 1
-	Receive  = 1
+	Read     = phaseusage.Read
+	Transmit = phaseusage.Transmit
+	Write    = phaseusage.Write
+	Receive  = phaseusage.Receive
 )
 
 // Metrics of the contrib hostmetricsreceiver that the buildmon schema does not have.
@@ -45,9 +47,8 @@ const (
 
 // Totals are a host's cumulative byte and operation counts, summed from the increments of
 // its per-device counters, so counter resets and new devices do not distort differences.
-type Totals struct {
-	Disk, Net, Ops [2]int64 // [Read|Transmit, Write|Receive]
-}
+// They are what phaseusage attributes phases from.
+type Totals = phaseusage.Totals
 
 // Sample is what one host resource says about the host at its newest point.
 type Sample struct {
@@ -59,8 +60,12 @@ type Sample struct {
 
 	MemUsed    int64 // bytes in state used
 	HasMemUsed bool
-	MemUtil    float64 // used share of memory, 0–1
-	HasMemUtil bool
+	// MemTotal is the sum of the memory states that do not overlap (hostmetrics' slab and
+	// inactive states are parts of others).
+	MemTotal    int64
+	HasMemTotal bool
+	MemUtil     float64 // used share of memory, 0–1
+	HasMemUtil  bool
 
 	FSUtil    float64 // the fullest filesystem's used share, 0–1
 	FSMount   string  // its mountpoint (shares memory with the pdata read)
@@ -113,6 +118,11 @@ type Host struct {
 	HasDisk, HasNet, HasOps bool
 
 	counters map[counterKey]counter
+}
+
+// Kinds returns which counters the host has sent.
+func (h *Host) Kinds() phaseusage.Kinds {
+	return phaseusage.Kinds{Disk: h.HasDisk, Net: h.HasNet, Ops: h.HasOps}
 }
 
 // Read reads the host metrics of one resource into a sample and adds the increments of its
@@ -302,6 +312,9 @@ func (r *reading) finish(s *Sample) {
 		s.CPU, s.HasCPU = min(1, r.cpuUtilBusy/float64(max(1, len(r.cpuUtilCPUs)))), true
 	case r.hasCPUTime && r.cpuTimeAll > 0:
 		s.CPU, s.HasCPU = min(1, max(0, r.cpuTimeBusy/r.cpuTimeAll)), true
+	}
+	if r.hasMemUsage {
+		s.MemTotal, s.HasMemTotal = int64(r.memAll), true
 	}
 	if !s.HasMemUtil && r.hasMemUsage && r.memAll > 0 {
 		s.MemUtil, s.HasMemUtil = r.memUsed/r.memAll, true

@@ -62,6 +62,38 @@ type PhaseStatus struct {
 	// StartedAt is the receiver's phase start time, absent while none arrived.
 	StartedAt string `json:"started_at,omitempty"`
 	EndedAt   string `json:"ended_at,omitempty"`
+	// Resources is what the host spent while the phase ran: of an ended phase as in its
+	// report, of the running phase so far (the exporter's own figures); absent while the
+	// phase is pending or nothing is known.
+	Resources *PhaseResources `json:"resources,omitempty"`
+}
+
+// Sources of PhaseResources.
+const (
+	// ResourcesProcessor: the buildprogress processor's per-phase aggregates (build.phase.*).
+	ResourcesProcessor = "processor"
+	// ResourcesHostMetrics: the checkpoint exporter's own attribution from the host metrics.
+	ResourcesHostMetrics = "host_metrics"
+	// ResourcesMixed: a build whose phases have figures from both sources.
+	ResourcesMixed = "mixed"
+	// ResourcesNone: no figures.
+	ResourcesNone = "none"
+)
+
+// PhaseResources is what a host spent while a phase (or a build) ran, the "resources" of the
+// phase and build reports; fields are null when unknown.
+type PhaseResources struct {
+	// Source is one of the Resources… constants.
+	Source               string   `json:"source"`
+	CPUUtilizationAvg    *float64 `json:"cpu_utilization_avg"`
+	CPUUtilizationMax    *float64 `json:"cpu_utilization_max"`
+	MemoryUsageMaxBytes  *int64   `json:"memory_usage_max_bytes"`
+	DiskReadBytes        *int64   `json:"disk_read_bytes"`
+	DiskWriteBytes       *int64   `json:"disk_write_bytes"`
+	NetworkTransmitBytes *int64   `json:"network_transmit_bytes"`
+	NetworkReceiveBytes  *int64   `json:"network_receive_bytes"`
+	DiskReadOperations   *int64   `json:"disk_read_operations"`
+	DiskWriteOperations  *int64   `json:"disk_write_operations"`
 }
 
 // AlertStatus is a pending or firing alert in a status document.

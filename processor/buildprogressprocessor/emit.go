@@ -178,27 +178,27 @@ func emitReports(scope *lazyScope, reports []phaseReport, ts pcommon.Timestamp) 
 	}
 	for i := range reports {
 		r := &reports[i]
-		if r.hasCPU {
-			point(&cpuAvg, r.phase).SetDoubleValue(r.cpuAvg)
-			point(&cpuMax, r.phase).SetDoubleValue(r.cpuMax)
+		if r.HasCPU {
+			point(&cpuAvg, r.phase).SetDoubleValue(r.CPUAvg)
+			point(&cpuMax, r.phase).SetDoubleValue(r.CPUMax)
 		}
-		if r.hasMem {
-			point(&memMax, r.phase).SetIntValue(r.memMax)
+		if r.HasMem {
+			point(&memMax, r.phase).SetIntValue(r.MemMax)
 		}
 		for dir := range 2 {
-			if r.hasDisk {
+			if r.HasDisk {
 				dp := point(&disk, r.phase)
-				dp.SetIntValue(r.disk[dir])
+				dp.SetIntValue(r.Disk[dir])
 				dp.Attributes().PutStr(schema.AttrDiskDirection, diskDirections[dir])
 			}
-			if r.hasNet {
+			if r.HasNet {
 				dp := point(&net, r.phase)
-				dp.SetIntValue(r.net[dir])
+				dp.SetIntValue(r.Net[dir])
 				dp.Attributes().PutStr(schema.AttrNetworkDirection, networkDirections[dir])
 			}
-			if r.hasOps {
+			if r.HasOps {
 				dp := point(&ops, r.phase)
-				dp.SetIntValue(r.ops[dir])
+				dp.SetIntValue(r.Ops[dir])
 				dp.Attributes().PutStr(schema.AttrDiskDirection, diskDirections[dir])
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/buildmon/buildmon/internal/hostusage"
 	"github.com/buildmon/buildmon/internal/pdatacontract"
+	"github.com/buildmon/buildmon/internal/phaseusage"
 	"github.com/buildmon/buildmon/internal/progress"
 	"github.com/buildmon/buildmon/internal/schema"
 	"github.com/buildmon/buildmon/processor/buildprogressprocessor/internal/metadata"
@@ -165,10 +166,13 @@ func (p *buildProgressProcessor) setPhaseState(b *buildState, i int, state progr
 	}
 	switch {
 	case state == progress.Running && b.usage[i] == nil && b.host != nil:
-		b.usage[i] = &phaseUsage{start: b.host.usage.Totals, samples: b.host.samples}
+		u := phaseusage.Start(b.host.usage.Totals, b.host.samples)
+		b.usage[i] = &u
 	case state.Ended() && b.usage[i] != nil:
-		if r, ok := b.usage[i].report(ph.Name, b.host); ok {
-			b.reports = append(b.reports, r)
+		if b.host != nil {
+			if r, ok := b.usage[i].End(b.host.usage.Totals, b.host.usage.Kinds(), b.host.samples); ok {
+				b.reports = append(b.reports, phaseReport{phase: ph.Name, Usage: r})
+			}
 		}
 		b.usage[i] = nil
 	}

@@ -10,27 +10,14 @@ import (
 
 	"github.com/buildmon/buildmon/internal/alerting"
 	"github.com/buildmon/buildmon/internal/hostusage"
+	"github.com/buildmon/buildmon/internal/phaseusage"
 	"github.com/buildmon/buildmon/internal/progress"
 )
 
-// phaseUsage accumulates a host's resource use while one phase runs.
-type phaseUsage struct {
-	cpuSum, cpuMax float64
-	cpuN           int
-	memMax         int64
-	memSeen        bool
-	start          hostusage.Totals // the host's totals when the phase started
-	samples        uint64           // the host's sample count when the phase started
-}
-
 // phaseReport is a finished phase's resource use, emitted with the build's next metrics.
 type phaseReport struct {
-	phase                   string
-	cpuAvg, cpuMax          float64
-	memMax                  int64
-	disk, net, ops          [2]int64
-	hasCPU, hasMem          bool
-	hasDisk, hasNet, hasOps bool
+	phase string
+	phaseusage.Usage
 }
 
 // buildState is what the processor knows about one build.
@@ -42,9 +29,9 @@ type buildState struct {
 	host     *hostState
 
 	progress progress.Build
-	usage    []*phaseUsage // per phase (index as in progress.Phases) while it runs
-	timing   []phaseTiming // per phase (index as in progress.Phases): its durations
-	hist     buildETA      // what the history estimate keeps per build (eta.go)
+	usage    []*phaseusage.Phase // per phase (index as in progress.Phases) while it runs
+	timing   []phaseTiming       // per phase (index as in progress.Phases): its durations
+	hist     buildETA            // what the history estimate keeps per build (eta.go)
 	reports  []phaseReport
 
 	// Results of the newest computation.

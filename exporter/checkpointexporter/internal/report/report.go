@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // SchemaVersion is the version of the report documents.
@@ -40,21 +41,24 @@ type Phase struct {
 	GeneratedAt     string    `json:"generated_at"`
 }
 
-// Resources is what the host spent while a phase (or build) ran: the buildprogress
-// processor's per-phase aggregates (build.phase.* with phase_resources.enabled). Source is
-// "processor" when any arrived, else "none"; fields are null when unknown.
-type Resources struct {
-	Source               string   `json:"source"`
-	CPUUtilizationAvg    *float64 `json:"cpu_utilization_avg"`
-	CPUUtilizationMax    *float64 `json:"cpu_utilization_max"`
-	MemoryUsageMaxBytes  *int64   `json:"memory_usage_max_bytes"`
-	DiskReadBytes        *int64   `json:"disk_read_bytes"`
-	DiskWriteBytes       *int64   `json:"disk_write_bytes"`
-	NetworkTransmitBytes *int64   `json:"network_transmit_bytes"`
-	NetworkReceiveBytes  *int64   `json:"network_receive_bytes"`
-	DiskReadOperations   *int64   `json:"disk_read_operations"`
-	DiskWriteOperations  *int64   `json:"disk_write_operations"`
-}
+// Sources of a report's resources.
+const (
+	// SourceProcessor: the buildprogress processor's per-phase aggregates (build.phase.*,
+	// with its phase_resources.enabled); they win when they arrive.
+	SourceProcessor = wire.ResourcesProcessor
+	// SourceHostMetrics: the exporter's own attribution from the host metrics it receives
+	// (the same algorithm, internal/phaseusage), without the processor's.
+	SourceHostMetrics = wire.ResourcesHostMetrics
+	// SourceMixed: a build report whose phases have figures from both sources.
+	SourceMixed = wire.ResourcesMixed
+	// SourceNone: no figures (no host sample arrived while the phase ran).
+	SourceNone = wire.ResourcesNone
+)
+
+// Resources is what the host spent while a phase (or build) ran. Source says where the
+// figures come from (Source… constants); fields are null when unknown. The status API shows
+// the same for each phase.
+type Resources = wire.PhaseResources
 
 // Issue is an alert that fired, or a phase that failed.
 type Issue struct {
@@ -141,31 +145,12 @@ type Efficiency struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func stampedF(s state.Stamped[float64]) *float64 {
-	if !s.Set() {
-		return nil
-	}
-	return ptr(s.V)
+func phaseResources(p *state.Phase) (state.PhaseResources, string) {
+	return state.EffectiveResources(p)
 }
 
-func stampedI(s state.Stamped[int64]) *int64 {
-	if !s.Set() {
-		return nil
-	}
-	return ptr(s.V)
-}
-
-func resources(r state.PhaseResources) Resources {
-	out := Resources{Source: "none"}
-	if r.Any() {
-		out.Source = "processor"
-		out.CPUUtilizationAvg, out.CPUUtilizationMax = stampedF(r.CPUAvg), stampedF(r.CPUMax)
-		out.MemoryUsageMaxBytes = stampedI(r.MemoryMax)
-		out.DiskReadBytes, out.DiskWriteBytes = stampedI(r.DiskRead), stampedI(r.DiskWrite)
-		out.NetworkTransmitBytes, out.NetworkReceiveBytes = stampedI(r.NetTransmit), stampedI(r.NetReceive)
-		out.DiskReadOperations, out.DiskWriteOperations = stampedI(r.DiskOpsRead), stampedI(r.DiskOpsWrite)
-	}
-	return out
+func resources(r state.PhaseResources, source string) Resources {
+	return state.ResourcesView(r, source)
 }
 
 // note is the note of a report of a build for which no build.progress arrived.
@@ -204,7 +189,7 @@ func ForPhase(b *state.Build, phase string, generatedAt time.Time) (Phase, bool)
 			StartedAt: state.FormatTime(state.PhaseStartedAt(p)), EndedAt: state.FormatTime(p.EndedAt),
 			DurationSeconds: p.Duration.V, StepsTotal: p.StepsTotal.V, StepsCompleted: p.StepsCompleted.V,
 			Progress: p.Progress.V, Derived: state.Derived(b), Note: note(state.Derived(b)),
-			Resources: resources(p.Resources),
+			Resources: resources(phaseResources(p)),
 			Issues:    issues(p.Issues), IssuesDropped: p.IssuesDropped,
 			GeneratedAt: generatedAt.UTC().Format(time.RFC3339Nano),
 		}, true
@@ -238,6 +223,7 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 	perf.DurationSeconds = b.Duration.V
 	perf.PhasesTotal = len(b.Phases)
 	var agg state.PhaseResources
+	source := SourceNone
 	var diskR, diskW, netT, netR, opsR, opsW int64
 	var haveDisk, haveNet, haveOps bool
 	for _, p := range b.Phases {
@@ -263,7 +249,14 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 		if p.Duration.V > perf.SlowestPhaseSeconds {
 			perf.SlowestPhase, perf.SlowestPhaseSeconds = p.Name, p.Duration.V
 		}
-		pr := p.Resources
+		pr, src := phaseResources(p)
+		switch {
+		case src == SourceNone:
+		case source == SourceNone:
+			source = src
+		case source != src:
+			source = SourceMixed
+		}
 		if pr.CPUMax.Set() && (!agg.CPUMax.Set() || pr.CPUMax.V > agg.CPUMax.V) {
 			agg.CPUMax = pr.CPUMax
 		}
@@ -286,19 +279,21 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 	if b.Duration.V > 0 {
 		perf.StepsPerMinute = round(float64(perf.StepsCompleted) / b.Duration.V * 60)
 	}
-	// Duration-weighted mean of the processor's per-phase CPU averages, where all phases
-	// that took time have one.
+	// Duration-weighted mean of the phases' CPU averages (whichever their source), where all
+	// phases that took time have one: a phase without one had no host sample while it ran,
+	// and its share of the build would be a guess.
 	var weighted, weight float64
 	complete := true
 	for _, p := range b.Phases {
 		if p.Duration.V <= 0 {
 			continue
 		}
-		if !p.Resources.CPUAvg.Set() {
+		pr, _ := phaseResources(p)
+		if !pr.CPUAvg.Set() {
 			complete = false
 			break
 		}
-		weighted += p.Resources.CPUAvg.V * p.Duration.V
+		weighted += pr.CPUAvg.V * p.Duration.V
 		weight += p.Duration.V
 	}
 	if complete && weight > 0 {
@@ -315,7 +310,7 @@ func ForBuild(b *state.Build, generatedAt time.Time) Build {
 	set(&agg.NetReceive, netR, haveNet)
 	set(&agg.DiskOpsRead, opsR, haveOps)
 	set(&agg.DiskOpsWrite, opsW, haveOps)
-	eff := Efficiency{Resources: resources(agg)}
+	eff := Efficiency{Resources: resources(agg, source)}
 	if eff.CPUUtilizationAvg != nil {
 		avg := *eff.CPUUtilizationAvg
 		eff.CPUBusySeconds = ptr(round(avg * b.Duration.V))

@@ -103,34 +103,41 @@ func f(v float64) *float64 { return &v }
 func i(v int64) *int64     { return &v }
 
 func TestResources(t *testing.T) {
+	all := state.PhaseResources{
+		CPUAvg: state.Stamped[float64]{V: 0, T: 1}, CPUMax: state.Stamped[float64]{V: 0.2, T: 1},
+		MemoryMax: state.Stamped[int64]{V: 7, T: 1}, DiskRead: state.Stamped[int64]{V: 1, T: 1},
+		DiskWrite: state.Stamped[int64]{V: 2, T: 1}, NetTransmit: state.Stamped[int64]{V: 3, T: 1},
+		NetReceive: state.Stamped[int64]{V: 4, T: 1}, DiskOpsRead: state.Stamped[int64]{V: 5, T: 1},
+		DiskOpsWrite: state.Stamped[int64]{V: 6, T: 1},
+	}
+	allWant := func(source string) Resources {
+		return Resources{Source: source, CPUUtilizationAvg: f(0), CPUUtilizationMax: f(0.2), MemoryUsageMaxBytes: i(7),
+			DiskReadBytes: i(1), DiskWriteBytes: i(2), NetworkTransmitBytes: i(3), NetworkReceiveBytes: i(4),
+			DiskReadOperations: i(5), DiskWriteOperations: i(6)}
+	}
 	tests := []struct {
-		name string
-		in   state.PhaseResources
-		want Resources
+		name            string
+		processor, host state.PhaseResources
+		want            Resources
 	}{
-		{name: "nothing from the processor", want: Resources{Source: "none"}},
+		{name: "nothing from either", want: Resources{Source: "none"}},
 		{
-			name: "some aggregates",
-			in:   state.PhaseResources{CPUMax: state.Stamped[float64]{V: 0.7, T: 1}, DiskWrite: state.Stamped[int64]{V: 5, T: 1}},
-			want: Resources{Source: "processor", CPUUtilizationMax: f(0.7), DiskWriteBytes: i(5)},
+			name:      "some aggregates of the processor",
+			processor: state.PhaseResources{CPUMax: state.Stamped[float64]{V: 0.7, T: 1}, DiskWrite: state.Stamped[int64]{V: 5, T: 1}},
+			want:      Resources{Source: "processor", CPUUtilizationMax: f(0.7), DiskWriteBytes: i(5)},
 		},
+		{name: "all aggregates of the processor, zeros kept", processor: all, want: allWant("processor")},
+		{name: "the exporter's own without the processor's", host: all, want: allWant("host_metrics")},
 		{
-			name: "all aggregates, zeros kept",
-			in: state.PhaseResources{
-				CPUAvg: state.Stamped[float64]{V: 0, T: 1}, CPUMax: state.Stamped[float64]{V: 0.2, T: 1},
-				MemoryMax: state.Stamped[int64]{V: 7, T: 1}, DiskRead: state.Stamped[int64]{V: 1, T: 1},
-				DiskWrite: state.Stamped[int64]{V: 2, T: 1}, NetTransmit: state.Stamped[int64]{V: 3, T: 1},
-				NetReceive: state.Stamped[int64]{V: 4, T: 1}, DiskOpsRead: state.Stamped[int64]{V: 5, T: 1},
-				DiskOpsWrite: state.Stamped[int64]{V: 6, T: 1},
-			},
-			want: Resources{Source: "processor", CPUUtilizationAvg: f(0), CPUUtilizationMax: f(0.2), MemoryUsageMaxBytes: i(7),
-				DiskReadBytes: i(1), DiskWriteBytes: i(2), NetworkTransmitBytes: i(3), NetworkReceiveBytes: i(4),
-				DiskReadOperations: i(5), DiskWriteOperations: i(6)},
+			name:      "the processor's win whole, none of the exporter's mixed in",
+			processor: state.PhaseResources{CPUMax: state.Stamped[float64]{V: 0.7, T: 1}},
+			host:      all,
+			want:      Resources{Source: "processor", CPUUtilizationMax: f(0.7)},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, resources(tt.in))
+			assert.Equal(t, tt.want, resources(phaseResources(&state.Phase{Resources: tt.processor, HostUsage: tt.host})))
 		})
 	}
 }

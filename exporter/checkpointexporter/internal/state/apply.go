@@ -110,6 +110,10 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 	changed, ignored := mergeResource(&b.Resource, o.Resource)
 	res.Ignored += ignored
 	c.track(true, changed)
+	if oldHost != "" && b.Host != oldHost {
+		// What the old host spent is no measure of the phases on the new one.
+		stopUsage(b)
+	}
 
 	wasFinished := b.finished()
 	noteField(&c, &b.State, o.State)
@@ -145,6 +149,10 @@ func (s *Store) applyBuild(o *BuildObservation, now int64, res *ApplyResult) {
 		pc := s.applyPhase(b, p, po, res)
 		c.any = c.any || pc.any
 		c.value = c.value || pc.value
+	}
+	if justFinished {
+		// After its phases, so that a phase that ended with the build is attributed.
+		stopUsage(b)
 	}
 
 	tmpl := AlertChange{Scope: ScopeBuild, BuildID: b.ID, Pipeline: b.Pipeline, Host: b.Host}
@@ -208,10 +216,16 @@ func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyRe
 	endedNow := false
 	if p.State.V != prev {
 		switch {
+		case p.State.V == PhaseRunning:
+			p.EndedAt = 0
+			s.startUsage(b, p)
 		case phaseEnded(p.State.V):
 			p.EndedAt = p.State.T
 			endedNow = true
 			res.Urgent = true
+			if s.endUsage(b, p) {
+				c.any, c.value = true, true
+			}
 			if p.State.V == PhaseFailed {
 				failure := Issue{Kind: IssueFailure, Phase: p.Name, FirstSeen: p.State.T, LastSeen: p.State.T}
 				p.issueLog().add(failure)
@@ -219,6 +233,7 @@ func (s *Store) applyPhase(b *Build, p *Phase, o *PhaseObservation, res *ApplyRe
 			}
 		default:
 			p.EndedAt = 0
+			p.usage = nil
 		}
 	}
 	noteField(&c, &p.StepsTotal, o.StepsTotal)

@@ -25,7 +25,9 @@ const (
 )
 
 // Budget of a checkpoint payload per MaxBuilds: a running build with five phases encodes to
-// about 1.8 KiB, one with per-phase resources and a few issues to about 5 KiB.
+// about 1.8 KiB, one with per-phase resources and a few issues to about 5 KiB, a finished one
+// whose five phases each have every figure of both sources (the processor's and the
+// exporter's own) to 7.4 KiB (TestPayloadPerBuildWithBothResources).
 const (
 	payloadBase         = 4 << 20
 	payloadPerBuild     = 8 << 10

@@ -35,6 +35,7 @@ func (s *Store) applyHost(o *HostObservation, now int64, res *ApplyResult) {
 	noteField(&c, &h.NetReceive, o.NetReceive)
 	noteField(&c, &h.DiskOpsRead, o.DiskOpsRead)
 	noteField(&c, &h.DiskOpsWrite, o.DiskOpsWrite)
+	s.attributeHost(h, o)
 	tmpl := AlertChange{Scope: ScopeHost, Host: h.Name}
 	ac := s.applyAlerts(&h.Alerts, o.Alerts, false, 0, now, tmpl, res)
 	alertsChanged := ac.value

@@ -7,7 +7,10 @@
 // The package is plain Go: no collector types appear in its API.
 package state // import "github.com/buildmon/buildmon/exporter/checkpointexporter/internal/state"
 
-import "github.com/buildmon/buildmon/internal/wire"
+import (
+	"github.com/buildmon/buildmon/internal/phaseusage"
+	"github.com/buildmon/buildmon/internal/wire"
+)
 
 // Build states, results and alert scopes as they appear in the state and its views.
 const (
@@ -142,15 +145,24 @@ type Phase struct {
 	Start   Stamped[float64] `json:"start,omitzero"`
 	EndedAt int64            `json:"ended_at,omitempty"`
 
+	// Resources are the processor's per-phase aggregates; HostUsage is what the exporter
+	// attributed to the phase itself from the host metrics it received (resources.go), set
+	// when the phase ends. Reports prefer Resources.
 	Resources        PhaseResources `json:"resources,omitzero"`
+	HostUsage        PhaseResources `json:"host_usage,omitzero"`
 	Issues           []Issue        `json:"issues,omitempty"`
 	IssuesDropped    int            `json:"issues_dropped,omitempty"`
 	DroppedIssueKeys []string       `json:"dropped_issue_keys,omitempty"`
 	Report           ReportMark     `json:"report,omitzero"`
+
+	// usage accumulates the host's resource use while the phase runs (nil otherwise). It is
+	// not in checkpoints: a phase running across a restart is attributed what its host spent
+	// from the first host reading after the restart (resources.go).
+	usage *phaseusage.Phase
 }
 
-// PhaseResources are the processor's per-phase resource aggregates (opt-in metrics, emitted
-// when the phase ends).
+// PhaseResources are a phase's resource aggregates: the processor's (opt-in metrics, emitted
+// when the phase ends) or the exporter's own (HostUsage).
 type PhaseResources struct {
 	CPUAvg       Stamped[float64] `json:"cpu_avg,omitzero"`
 	CPUMax       Stamped[float64] `json:"cpu_max,omitzero"`
@@ -227,6 +239,20 @@ type Host struct {
 	Alerts       []*Alert         `json:"alerts,omitempty"`
 	UpdatedAt    int64            `json:"updated_at"`
 	ObservedAt   int64            `json:"observed_at"`
+
+	// usage is the host's newest totals that phases are attributed from; not in checkpoints
+	// (after a restart the reader's totals start again, and so do these).
+	usage HostUsage
+}
+
+// HostUsage is what reading a host's metrics (internal/hostusage) left: its cumulative
+// disk, network and operation totals and which of them it sends.
+type HostUsage struct {
+	Totals phaseusage.Totals
+	Kinds  phaseusage.Kinds
+	// Seq numbers the readings, increasing over all hosts; 0 when the observation carries
+	// no reading.
+	Seq uint64
 }
 
 // Observations: what one batch of metrics says, field by field, before it is reduced into
@@ -294,7 +320,10 @@ type HostObservation struct {
 	NetReceive   Point[float64]
 	DiskOpsRead  Point[float64]
 	DiskOpsWrite Point[float64]
-	Alerts       []AlertObservation
+	// Usage is the host's totals after this reading, what phases are attributed from; CPU
+	// and MemUsed are the reading's sample.
+	Usage  HostUsage
+	Alerts []AlertObservation
 }
 
 // AlertObservation is one alert series as the processor reports it (rule, level, state):

@@ -30,6 +30,7 @@ func (b *Build) clone() *Build {
 	c.Phases = make([]*Phase, len(b.Phases))
 	for i, p := range b.Phases {
 		pc := *p
+		pc.usage = nil // the store's, still accumulating
 		pc.Issues = slices.Clone(p.Issues)
 		pc.DroppedIssueKeys = slices.Clone(p.DroppedIssueKeys)
 		c.Phases[i] = &pc

@@ -95,7 +95,9 @@ func (s *Store) buildStatus(b *Build) BuildStatus {
 		st.HostResources = &r
 	}
 	for _, p := range b.Phases {
-		st.Phases = append(st.Phases, phaseStatus(p))
+		ps := phaseStatus(p)
+		ps.Resources = s.phaseResourcesView(b, p)
+		st.Phases = append(st.Phases, ps)
 		if p.State.V == PhaseRunning {
 			st.ActiveOperations = append(st.ActiveOperations, p.Name)
 		}
