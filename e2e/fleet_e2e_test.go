@@ -23,14 +23,16 @@ func TestFleetBuildsReachOneGateway(t *testing.T) {
 	id := func(i int) string { return fmt.Sprintf("fleet-%02d", i) }
 	pipeline := func(i int) string { return fmt.Sprintf("pipeline-%d", i%pipelines) }
 	agent := func(i int) *fleetAgent { return f.agents[i%len(f.agents)] }
-	// Builds 0–23 run to the end; 24–29 stop in the middle of BUILD.
+	// Builds 0–23 run to the end (client times: INIT 1 s, BUILD 3 s, TEST 2 s, a minute ago);
+	// 24–29 stop in the middle of BUILD.
+	runsStart := time.Now().Add(-time.Minute)
 	var wg sync.WaitGroup
 	for i := 0; i < builds; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			if i < 24 {
-				runBuild(t, agent(i), id(i), pipeline(i))
+				runBuild(t, agent(i), id(i), pipeline(i), runsStart)
 				return
 			}
 			a := agent(i)
@@ -109,8 +111,9 @@ func TestFleetBuildsReachOneGateway(t *testing.T) {
 			if len(at) != 1 {
 				return fmt.Errorf("at gateways %v", at)
 			}
-			if sts[0].ETASeconds == nil || *sts[0].ETASeconds <= 0 {
-				return fmt.Errorf("no ETA at the gateway: %+v", sts[0])
+			// The history's runs took 6 s (INIT 1 s, BUILD 3 s, TEST 2 s); this run is in INIT.
+			if sts[0].ETASeconds == nil || *sts[0].ETASeconds < 2 || *sts[0].ETASeconds > 12 {
+				return fmt.Errorf("ETA at the gateway %v, want 2-12 s from the history's 6 s runs: %+v", sts[0].ETASeconds, sts[0])
 			}
 			// The gateway's per-phase history of the pipeline, built by fleet-host-1's runs.
 			if sts[0].ETASource != wire.ETASourceHistory {

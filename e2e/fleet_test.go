@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/buildmon/buildmon/internal/wire"
 )
@@ -197,14 +198,33 @@ func finishEvent(id string) string {
 	return fmt.Sprintf(`{"id":"%s-finish","type":"build_finished","build_id":%q,"result":"success"}`, id, id)
 }
 
-// runBuild runs a whole build of fleetPhases on agent a: started, every phase, finished.
-func runBuild(t testing.TB, a *fleetAgent, id, pipeline string) {
+// runBuild runs a whole build of fleetPhases on agent a: started, every phase, finished. The
+// events carry client times from start on, a second per step (INIT 1 s, BUILD 3 s, TEST 2 s),
+// so that the build's phases have durations an ETA history can learn.
+func runBuild(t testing.TB, a *fleetAgent, id, pipeline string, start time.Time) {
 	t.Helper()
-	a.mustPost(t, startEvent(id, pipeline))
+	at := start
+	a.mustPost(t, timed(at, startEvent(id, pipeline))...)
 	for _, p := range fleetPhases {
-		a.mustPost(t, phaseEvents(id, p.name, p.steps)...)
+		evs := phaseEvents(id, p.name, p.steps)
+		a.mustPost(t, timed(at, evs[0])...)
+		for _, ev := range evs[1:] {
+			if !strings.Contains(ev, `"phase_completed"`) {
+				at = at.Add(time.Second)
+			}
+			a.mustPost(t, timed(at, ev)...)
+		}
 	}
-	a.mustPost(t, finishEvent(id))
+	a.mustPost(t, timed(at, finishEvent(id))...)
+}
+
+// timed gives each event the client time at.
+func timed(at time.Time, evs ...string) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = `{"time":"` + at.UTC().Format(time.RFC3339Nano) + `",` + strings.TrimPrefix(ev, "{")
+	}
+	return out
 }
 
 // buildAt returns a build's status from a status API (found false on 404).
