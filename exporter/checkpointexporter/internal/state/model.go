@@ -54,6 +54,16 @@ type Stamped[T comparable] struct {
 // Set reports whether the field has a value.
 func (s Stamped[T]) Set() bool { return s.T != 0 }
 
+// Ptr returns the value, or nil while the field has none (the status API's and the reports'
+// null).
+func (s Stamped[T]) Ptr() *T {
+	if !s.Set() {
+		return nil
+	}
+	v := s.V
+	return &v
+}
+
 // apply takes p if it is at least as new as the field; it reports whether the field changed
 // (value or timestamp).
 func (s *Stamped[T]) apply(p Point[T]) bool {

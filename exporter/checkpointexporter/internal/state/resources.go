@@ -118,28 +118,14 @@ func EffectiveResources(p *Phase) (PhaseResources, string) {
 // ResourcesView is figures as the reports and the status API show them: source none
 // without any.
 func ResourcesView(r PhaseResources, source string) wire.PhaseResources {
-	f := func(s Stamped[float64]) *float64 {
-		if !s.Set() {
-			return nil
-		}
-		v := s.V
-		return &v
-	}
-	i := func(s Stamped[int64]) *int64 {
-		if !s.Set() {
-			return nil
-		}
-		v := s.V
-		return &v
-	}
 	if !r.Any() {
 		return wire.PhaseResources{Source: wire.ResourcesNone}
 	}
 	return wire.PhaseResources{Source: source,
-		CPUUtilizationAvg: f(r.CPUAvg), CPUUtilizationMax: f(r.CPUMax), MemoryUsageMaxBytes: i(r.MemoryMax),
-		DiskReadBytes: i(r.DiskRead), DiskWriteBytes: i(r.DiskWrite),
-		NetworkTransmitBytes: i(r.NetTransmit), NetworkReceiveBytes: i(r.NetReceive),
-		DiskReadOperations: i(r.DiskOpsRead), DiskWriteOperations: i(r.DiskOpsWrite)}
+		CPUUtilizationAvg: r.CPUAvg.Ptr(), CPUUtilizationMax: r.CPUMax.Ptr(), MemoryUsageMaxBytes: r.MemoryMax.Ptr(),
+		DiskReadBytes: r.DiskRead.Ptr(), DiskWriteBytes: r.DiskWrite.Ptr(),
+		NetworkTransmitBytes: r.NetTransmit.Ptr(), NetworkReceiveBytes: r.NetReceive.Ptr(),
+		DiskReadOperations: r.DiskOpsRead.Ptr(), DiskWriteOperations: r.DiskOpsWrite.Ptr()}
 }
 
 // phaseResourcesView is a phase's resources in its status: an ended phase's as in its

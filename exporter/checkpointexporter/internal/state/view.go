@@ -139,25 +139,11 @@ func alertStatus(a *Alert, scope string) AlertStatus {
 }
 
 func hostResources(h *Host) HostResources {
-	f := func(s Stamped[float64]) *float64 {
-		if !s.Set() {
-			return nil
-		}
-		v := s.V
-		return &v
-	}
-	i := func(s Stamped[int64]) *int64 {
-		if !s.Set() {
-			return nil
-		}
-		v := s.V
-		return &v
-	}
 	r := HostResources{
-		CPUUtilization: f(h.CPU), MemoryUtilization: f(h.MemUtil), MemoryUsedBytes: i(h.MemUsed),
-		MemoryTotalBytes: i(h.MemTotal), FilesystemUtilization: f(h.FSUtil),
-		NetworkTransmitBytesPS: f(h.NetTransmit), NetworkReceiveBytesPS: f(h.NetReceive),
-		DiskReadOpsPS: f(h.DiskOpsRead), DiskWriteOpsPS: f(h.DiskOpsWrite),
+		CPUUtilization: h.CPU.Ptr(), MemoryUtilization: h.MemUtil.Ptr(), MemoryUsedBytes: h.MemUsed.Ptr(),
+		MemoryTotalBytes: h.MemTotal.Ptr(), FilesystemUtilization: h.FSUtil.Ptr(),
+		NetworkTransmitBytesPS: h.NetTransmit.Ptr(), NetworkReceiveBytesPS: h.NetReceive.Ptr(),
+		DiskReadOpsPS: h.DiskOpsRead.Ptr(), DiskWriteOpsPS: h.DiskOpsWrite.Ptr(),
 		UpdatedAt: FormatTime(h.UpdatedAt),
 	}
 	if h.FSUtil.Set() {
