@@ -280,8 +280,10 @@ func stripVolatile(body string) string {
 	if phases, ok := m["phases"].([]any); ok {
 		for _, ph := range phases {
 			if pm, ok := ph.(map[string]any); ok {
-				delete(pm, "duration_seconds")
-				delete(pm, "updated_at")
+				// A running phase's resources so far move with every host sample.
+				for _, k := range []string{"duration_seconds", "updated_at", "resources"} {
+					delete(pm, k)
+				}
 			}
 		}
 	}
