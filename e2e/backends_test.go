@@ -122,7 +122,9 @@ scrape_configs:
 // remote-write receiver, p.url + "/api/v1/write".
 func startRemoteWritePrometheus(t testing.TB) *prometheus {
 	t.Helper()
-	return startPrometheusWith(t, "global:\n  evaluation_interval: 1s\n", "--web.enable-remote-write-receiver")
+	// The out-of-order window the README asks for: the remote-write exporter's consumers (and a
+	// fleet's sending queues) can deliver two batches of one build in the other order.
+	return startPrometheusWith(t, "global:\n  evaluation_interval: 1s\nstorage:\n  tsdb:\n    out_of_order_time_window: 10m\n", "--web.enable-remote-write-receiver")
 }
 
 func startPrometheusWith(t testing.TB, cfg string, extraArgs ...string) *prometheus {

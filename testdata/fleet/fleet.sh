@@ -55,6 +55,10 @@ wait_ready() {
 cat >"$VAR/prometheus.yml" <<'EOF'
 global:
   evaluation_interval: 5s
+# The fleet's queues can deliver two batches of one build in the other order (README).
+storage:
+  tsdb:
+    out_of_order_time_window: 10m
 EOF
 cat >"$VAR/alertmanager.yml" <<'EOF'
 route:
