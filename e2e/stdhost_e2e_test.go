@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/buildmon/buildmon/internal/wire"
 )
 
 // hostagentBinary is the stock host agent (contrib hostmetricsreceiver; `make hostagent`).
@@ -34,25 +36,13 @@ func hostagentBinary(t testing.TB) string {
 	return p
 }
 
-// phaseResources is the resources section of a phase report.
-type phaseResources struct {
-	Source    string   `json:"source"`
-	CPUAvg    *float64 `json:"cpu_utilization_avg"`
-	CPUMax    *float64 `json:"cpu_utilization_max"`
-	MemMax    *int64   `json:"memory_usage_max_bytes"`
-	DiskRead  *int64   `json:"disk_read_bytes"`
-	DiskWrite *int64   `json:"disk_write_bytes"`
-	NetTx     *int64   `json:"network_transmit_bytes"`
-	NetRx     *int64   `json:"network_receive_bytes"`
-	OpsRead   *int64   `json:"disk_read_operations"`
-	OpsWrite  *int64   `json:"disk_write_operations"`
-}
-
-func (r phaseResources) missing() []string {
+// missingFigures names the figures a report's or status's resources lack.
+func missingFigures(r wire.PhaseResources) []string {
 	var out []string
-	for name, set := range map[string]bool{"cpu avg": r.CPUAvg != nil, "cpu max": r.CPUMax != nil, "memory": r.MemMax != nil,
-		"disk read": r.DiskRead != nil, "disk write": r.DiskWrite != nil, "network transmit": r.NetTx != nil,
-		"network receive": r.NetRx != nil, "read operations": r.OpsRead != nil, "write operations": r.OpsWrite != nil} {
+	for name, set := range map[string]bool{"cpu avg": r.CPUUtilizationAvg != nil, "cpu max": r.CPUUtilizationMax != nil,
+		"memory": r.MemoryUsageMaxBytes != nil, "disk read": r.DiskReadBytes != nil, "disk write": r.DiskWriteBytes != nil,
+		"network transmit": r.NetworkTransmitBytes != nil, "network receive": r.NetworkReceiveBytes != nil,
+		"read operations": r.DiskReadOperations != nil, "write operations": r.DiskWriteOperations != nil} {
 		if !set {
 			out = append(out, name)
 		}
@@ -61,9 +51,9 @@ func (r phaseResources) missing() []string {
 }
 
 // phaseReport reads a phase's report from the status API.
-func phaseReport(p ports, buildID, phase string) (phaseResources, error) {
+func phaseReport(p ports, buildID, phase string) (wire.PhaseResources, error) {
 	var rep struct {
-		Resources phaseResources `json:"resources"`
+		Resources wire.PhaseResources `json:"resources"`
 	}
 	code, body, err := httpGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/v1/builds/%s/phases/%s/report", p.Status, buildID, phase))
 	if err != nil {
@@ -196,14 +186,14 @@ func TestStandardHostMetricsFromHostmetricsReceiver(t *testing.T) {
 	if err := <-workErr; err != nil {
 		t.Fatalf("buildmon phase: %v", err)
 	}
-	var rep phaseResources
+	var rep wire.PhaseResources
 	eventually(t, 15*time.Second, func() error {
 		var err error
 		rep, err = phaseReport(p, buildID, "BUILD")
 		if err != nil {
 			return err
 		}
-		if m := rep.missing(); len(m) > 0 {
+		if m := missingFigures(rep); len(m) > 0 {
 			return fmt.Errorf("phase report lacks %v: %+v", m, rep)
 		}
 		// With phase_resources enabled the processor's figures replace the exporter's own
@@ -213,15 +203,15 @@ func TestStandardHostMetricsFromHostmetricsReceiver(t *testing.T) {
 		}
 		return nil
 	})
-	if *rep.CPUMax < 0.9 {
-		t.Errorf("phase CPU max %v under load, want at least 0.9", *rep.CPUMax)
+	if *rep.CPUUtilizationMax < 0.9 {
+		t.Errorf("phase CPU max %v under load, want at least 0.9", *rep.CPUUtilizationMax)
 	}
-	if *rep.MemMax <= 0 || *rep.DiskWrite < 32<<20 || *rep.OpsWrite <= 0 || *rep.NetTx+*rep.NetRx <= 0 {
+	if *rep.MemoryUsageMaxBytes <= 0 || *rep.DiskWriteBytes < 32<<20 || *rep.DiskWriteOperations <= 0 || *rep.NetworkTransmitBytes+*rep.NetworkReceiveBytes <= 0 {
 		t.Errorf("phase report figures: memory %d, disk write %d (wrote 32 MiB), write operations %d, network %d+%d",
-			*rep.MemMax, *rep.DiskWrite, *rep.OpsWrite, *rep.NetTx, *rep.NetRx)
+			*rep.MemoryUsageMaxBytes, *rep.DiskWriteBytes, *rep.DiskWriteOperations, *rep.NetworkTransmitBytes, *rep.NetworkReceiveBytes)
 	}
 	t.Logf("phase report: cpu avg %.2f max %.2f, memory %d, disk %d/%d B, ops %d/%d, network %d/%d B",
-		*rep.CPUAvg, *rep.CPUMax, *rep.MemMax, *rep.DiskRead, *rep.DiskWrite, *rep.OpsRead, *rep.OpsWrite, *rep.NetTx, *rep.NetRx)
+		*rep.CPUUtilizationAvg, *rep.CPUUtilizationMax, *rep.MemoryUsageMaxBytes, *rep.DiskReadBytes, *rep.DiskWriteBytes, *rep.DiskReadOperations, *rep.DiskWriteOperations, *rep.NetworkTransmitBytes, *rep.NetworkReceiveBytes)
 }
 
 // notWholeDisk matches the block devices the buildmon receiver leaves out by default:
@@ -349,14 +339,14 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 	}
 	wantBytes, wantOps := b1-b0, o1-o0
 
-	var rep phaseResources
+	var rep wire.PhaseResources
 	eventually(t, 15*time.Second, func() error {
 		var err error
 		rep, err = phaseReport(p, buildID, "BUILD")
 		if err != nil {
 			return err
 		}
-		if m := rep.missing(); len(m) > 0 {
+		if m := missingFigures(rep); len(m) > 0 {
 			return fmt.Errorf("phase report lacks %v: %+v", m, rep)
 		}
 		return nil
@@ -365,20 +355,20 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 		t.Errorf("phase report source %q: the default config leaves phase_resources off, so the exporter's own figures (host_metrics) are expected", rep.Source)
 	}
 	t.Logf("diskstats: %d B in %d writes (tolerance %d B, %d writes); report: %d B in %d writes; phase %.1f s",
-		wantBytes, wantOps, tolBytes, tolOps, *rep.DiskWrite, *rep.OpsWrite, time.Since(start).Seconds())
+		wantBytes, wantOps, tolBytes, tolOps, *rep.DiskWriteBytes, *rep.DiskWriteOperations, time.Since(start).Seconds())
 	if wantBytes < 1<<20 {
 		t.Errorf("the build wrote only %d bytes to disk; the test needs a real write", wantBytes)
 	}
-	if d := *rep.DiskWrite - wantBytes; d > tolBytes || -d > tolBytes {
-		t.Errorf("report disk_write_bytes %d, diskstats %d: off by %d, more than one interval's %d", *rep.DiskWrite, wantBytes, d, tolBytes)
+	if d := *rep.DiskWriteBytes - wantBytes; d > tolBytes || -d > tolBytes {
+		t.Errorf("report disk_write_bytes %d, diskstats %d: off by %d, more than one interval's %d", *rep.DiskWriteBytes, wantBytes, d, tolBytes)
 	}
-	if d := *rep.OpsWrite - wantOps; d > tolOps || -d > tolOps {
-		t.Errorf("report disk_write_operations %d, diskstats %d: off by %d, more than one interval's %d", *rep.OpsWrite, wantOps, d, tolOps)
+	if d := *rep.DiskWriteOperations - wantOps; d > tolOps || -d > tolOps {
+		t.Errorf("report disk_write_operations %d, diskstats %d: off by %d, more than one interval's %d", *rep.DiskWriteOperations, wantOps, d, tolOps)
 	}
 
 	t.Run("build report and status API carry every figure", func(t *testing.T) {
 		var build struct {
-			Efficiency phaseResources `json:"resource_efficiency"`
+			Efficiency wire.PhaseResources `json:"resource_efficiency"`
 		}
 		eventually(t, 15*time.Second, func() error {
 			code, body, err := httpGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/v1/builds/%s/report", p.Status, buildID))
@@ -388,7 +378,7 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 			if err := json.Unmarshal(body, &build); err != nil {
 				return err
 			}
-			if m := build.Efficiency.missing(); len(m) > 0 {
+			if m := missingFigures(build.Efficiency); len(m) > 0 {
 				return fmt.Errorf("build report lacks %v: %s", m, body)
 			}
 			return nil
@@ -396,8 +386,8 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 		var st struct {
 			Host   map[string]any `json:"host_resources"`
 			Phases []struct {
-				Name      string          `json:"name"`
-				Resources *phaseResources `json:"resources"`
+				Name      string               `json:"name"`
+				Resources *wire.PhaseResources `json:"resources"`
 			} `json:"phases"`
 		}
 		code, body, err := httpGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/v1/builds/%s", p.Status, buildID))
@@ -409,7 +399,7 @@ func TestDefaultConfigPhaseReportMatchesDiskstats(t *testing.T) {
 		}
 		if len(st.Phases) != 1 || st.Phases[0].Resources == nil {
 			t.Errorf("status phases lack resources: %s", body)
-		} else if m := st.Phases[0].Resources.missing(); len(m) > 0 || !reflect.DeepEqual(*st.Phases[0].Resources, rep) {
+		} else if m := missingFigures(*st.Phases[0].Resources); len(m) > 0 || !reflect.DeepEqual(*st.Phases[0].Resources, rep) {
 			t.Errorf("status phase resources %+v (lacking %v), want the phase report's %+v", *st.Phases[0].Resources, m, rep)
 		}
 		for _, k := range []string{"cpu_utilization", "memory_used_bytes", "filesystem_utilization",
