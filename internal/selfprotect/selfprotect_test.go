@@ -180,11 +180,20 @@ func TestProcessReader(t *testing.T) {
 	// machine 50 ms of wall time may not get one tick of CPU.
 	u2 := u
 	for giveUp := time.Now().Add(10 * time.Second); u2.CPU <= u.CPU && time.Now().Before(giveUp); {
-		for burn := time.Now().Add(20 * time.Millisecond); time.Now().Before(burn); {
-		}
+		spin(20 * time.Millisecond)
 		u2, err = r.Read(context.Background())
 		require.NoError(t, err)
 	}
 	assert.Greater(t, u2.CPU, u.CPU, "the CPU time the reader sees grows while the process works")
 	assert.Positive(t, u2.CPU)
+}
+
+// spin keeps a CPU busy for d of wall time.
+func spin(d time.Duration) {
+	end := time.Now().Add(d)
+	for {
+		if !time.Now().Before(end) {
+			return
+		}
+	}
 }
