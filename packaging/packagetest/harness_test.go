@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,10 +15,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/buildmon/buildmon/internal/testproc"
 )
 
 // repoRoot is the repository root, found from this file's location.
@@ -87,15 +87,7 @@ func run(t testing.TB, name string, args ...string) string {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that nothing listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+var freePort = testproc.FreePort
 
 // unprivileged is who a collector under test runs as: uid and gid, and the command prefix
 // that switches to them. As root that is setpriv; a test that does not run as root is already
@@ -131,22 +123,7 @@ func nobody(t testing.TB) unprivileged {
 }
 
 // syncBuffer collects a process's output for the test log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testproc.Buffer
 
 // collectorPorts are free loopback ports for every listener of the packaged configs, so that the
 // test does not depend on 13133, 4320, … being free on a shared machine.
