@@ -30,6 +30,10 @@ die() {
 
 version=${BUILDMON_VERSION:-}
 version=${version#v}
+# The version becomes part of file names and URLs: a release's characters only.
+case "$version" in
+*[!0-9A-Za-z.+-]* | .*) die "BUILDMON_VERSION \"$version\" is not a version (digits, letters, . + -)" ;;
+esac
 source=${BUILDMON_SOURCE:-release}
 install_dir=${BUILDMON_INSTALL_DIR:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/buildmon-bin}
 

@@ -119,6 +119,26 @@ func TestInstallScriptFromDirectory(t *testing.T) {
 	}
 }
 
+// A version that is no version (it would reach file names and URLs) is refused before
+// anything is downloaded or installed.
+func TestInstallScriptRefusesABadVersion(t *testing.T) {
+	for _, v := range []string{"../../etc", "1.0/x", "1.0 x", "$(id)", ".hidden"} {
+		env := baseEnv(t)
+		env["BUILDMON_VERSION"] = v
+		env["BUILDMON_SOURCE"] = packageDir(t)
+		env["BUILDMON_INSTALL_DIR"] = filepath.Join(t.TempDir(), "bin")
+		cmd := exec.Command("sh", filepath.Join(repoRoot(t), "ci", "install-buildmon.sh"))
+		cmd.Env = envList(env)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "is not a version") {
+			t.Errorf("version %q: err %v, output %s", v, err, out)
+		}
+		if _, err := os.Stat(filepath.Join(env["BUILDMON_INSTALL_DIR"], "buildmon")); err == nil {
+			t.Errorf("version %q: a client was installed", v)
+		}
+	}
+}
+
 func sortedPair(a, b string) []string {
 	s := []string{a, b}
 	sort.Strings(s)
