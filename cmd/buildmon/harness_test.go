@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/buildmon/buildmon/internal/testproc"
 	"github.com/buildmon/buildmon/internal/wire"
 )
 
@@ -154,23 +154,8 @@ func closedURL(t *testing.T) string {
 	return "http://" + addr
 }
 
-// syncBuffer is a bytes.Buffer safe for the command's output copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for the command's output copier and the test.
+type syncBuffer = testproc.Buffer
 
 // cliRun is one in-process run of buildmon.
 type cliRun struct {
